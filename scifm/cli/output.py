@@ -1,0 +1,45 @@
+"""What the CLI prints at the end of a command (rich tables on stdout)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+if TYPE_CHECKING:
+    from scifm.recipes.train import TrainResult
+
+console = Console()
+
+
+def _cell(m: dict[str, Any] | None) -> str:
+    if not m or m.get("value") is None:
+        return "n/a"
+    lo, hi = (m.get("ci95") or [None, None])[:2]
+    if lo is None or hi is None:
+        return f"{m['value']:.3f}"
+    return f"{m['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def metrics_table(families: dict[str, dict[str, Any]], names: list[str]) -> Table:
+    """Test metrics (value [95% CI]) with one column per model family."""
+    table = Table(title="test metrics, value [95% CI]")
+    table.add_column("metric")
+    for fam in families:
+        table.add_column(fam)
+    for name in names:
+        table.add_row(name, *[_cell(m.get("test", {}).get(name)) for m in families.values()])
+    return table
+
+
+def print_train_summary(result: TrainResult) -> None:
+    """Key metrics of every family, the selected model and the report path."""
+    families = {f: r.metrics for f, r in result.families.items()}
+    names = (["rmse", "mae", "r2", "spearman"] if "rmse" in result.metrics.get("test", {})
+             else ["roc_auc", "pr_auc", "accuracy", "f1_macro", "mcc"])
+    console.print(metrics_table(families, names))
+    console.print(f"selected model: [bold]{result.selected}[/] (best on validation)")
+    console.print(f"run directory: {result.run_dir}")
+    console.print(f"report: [bold]{result.report}[/]")

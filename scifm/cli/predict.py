@@ -1,0 +1,47 @@
+"""``scifm predict`` and ``scifm evaluate``: use a trained run directory on new data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from scifm.cli.main import app, friendly_errors
+from scifm.cli.output import console, metrics_table
+
+
+@app.command()
+@friendly_errors
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`."),
+    data: Path = typer.Option(..., "--data", help="File to predict (any supported format)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output CSV, one row per input row."),
+    input_col: str | None = typer.Option(None, help="Input column (default: as in training)."),
+    id_col: str | None = typer.Option(None, help="Column copied to the output as `id`."),
+    chunksize: int = typer.Option(20_000, help="Rows per chunk (memory stays flat)."),
+) -> None:
+    """Predict new data in chunks; invalid rows get status=invalid and a reason."""
+    from scifm.recipes.predict import predict as run_predict
+
+    summary = run_predict(run_dir, data, out, input_col=input_col, id_col=id_col,
+                          chunksize=chunksize)
+    console.print(f"wrote {summary.n_rows} rows ({summary.n_invalid} invalid) to {summary.out}")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`."),
+    data: Path = typer.Option(..., "--data", help="Labelled file with the training targets."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder "
+                                    "(default RUN_DIR/evaluations/<name>)."),
+    input_col: str | None = typer.Option(None, help="Input column (default: as in training)."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+) -> None:
+    """Metrics with confidence intervals and a report for new labelled data."""
+    from scifm.recipes.evaluate import evaluate as run_evaluate
+
+    metrics = run_evaluate(run_dir, data, out=out, input_col=input_col, seed=seed)
+    names = [k for k, v in metrics["test"].items() if isinstance(v, dict) and "value" in v]
+    console.print(metrics_table({metrics["model"]: metrics}, names))
+    console.print(f"rejected rows: {metrics['n_rejected']}")

@@ -1,0 +1,218 @@
+"""The experiment spec: one pydantic model per stage, validated when loaded.
+
+Precedence: these defaults, then the YAML file, then CLI flags, then dotted ``--set`` overrides
+(see :mod:`scifm.config.load`). Unknown keys are errors, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Modality = Literal["smiles", "protein", "dna", "text"]
+TaskKind = Literal["auto", "regression", "binary", "multiclass"]
+SplitMethod = Literal["random", "stratified", "scaffold", "similarity", "predefined"]
+Family = Literal["transformer", "lightgbm", "both"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SmilesOptions(_Strict):
+    """How SMILES are validated and canonicalised (RDKit)."""
+
+    largest_fragment: bool = True
+    """Keep only the largest organic fragment (strips salts and solvents)."""
+    neutralize: bool = False
+    """Neutralise charges with RDKit's Uncharger."""
+    isomeric: bool = True
+    """Keep stereochemistry in the canonical SMILES."""
+
+
+class SequenceOptions(_Strict):
+    """How protein and DNA sequences are validated."""
+
+    uppercase: bool = True
+    """Upper-case sequences before checking the alphabet (lower case is an error if False)."""
+    allow_ambiguous: bool = True
+    """Accept IUPAC ambiguity letters (protein: B Z X J U O; DNA: N R Y K M S W B D H V)."""
+    strip_gaps: bool = True
+    """Remove alignment gaps ('-', '.') and whitespace before checking."""
+    max_length: int | None = None
+    """Reject sequences longer than this (None: no limit)."""
+
+
+class TextOptions(_Strict):
+    """How texts are normalised."""
+
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] = "NFKC"
+    collapse_whitespace: bool = True
+    lowercase: bool = False
+
+
+class DataConfig(_Strict):
+    """Where the data is and what it means."""
+
+    path: Path | None = None
+    """Input file: CSV/TSV (optionally .gz), Parquet, JSONL, FASTA or SDF."""
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "fasta", "sdf"] = "auto"
+    modality: Modality = "smiles"
+    input_col: str = "smiles"
+    """Column holding the SMILES / sequence / text (FASTA: ``sequence``; SDF: ``smiles``)."""
+    target_cols: list[str] = Field(default_factory=list)
+    """One or more target columns; a blank cell is a missing label."""
+    id_col: str | None = None
+    """Optional column of row identifiers (defaults to the row number)."""
+    task: TaskKind = "auto"
+    """``auto`` infers: two distinct values -> binary; few string/int values -> multiclass;
+    otherwise regression."""
+    duplicates: Literal["mean", "first", "majority", "drop"] = "mean"
+    """Exact duplicates after canonicalisation: ``mean`` (regression; majority for classes),
+    ``first``, ``majority`` or ``drop`` (drop groups whose labels conflict)."""
+    smiles: SmilesOptions = Field(default_factory=SmilesOptions)
+    sequence: SequenceOptions = Field(default_factory=SequenceOptions)
+    text: TextOptions = Field(default_factory=TextOptions)
+
+    @field_validator("target_cols", mode="before")
+    @classmethod
+    def _split_commas(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [c.strip() for c in v.split(",") if c.strip()]
+        return v
+
+
+class SplitConfig(_Strict):
+    """How rows are split into train / val / test."""
+
+    method: SplitMethod = "scaffold"
+    """``random``, ``stratified`` (classification), ``scaffold`` (balanced Bemis-Murcko, smiles),
+    ``similarity`` (sequence clusters never straddle splits), ``predefined`` (a column)."""
+    column: str = "split"
+    """For ``predefined``: column whose values are train / val (or valid, dev) / test."""
+    sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    n_folds: int | None = None
+    """k-fold variant: test = fold ``fold`` of ``n_folds``; val is carved from the rest."""
+    fold: int = 0
+    similarity_threshold: float = 0.9
+    """For ``similarity``: sequences whose k-mer Jaccard similarity reaches this are grouped."""
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(s < 0 for s in v) or abs(sum(v) - 1.0) > 1e-6 or v[0] <= 0:
+            raise ValueError("sizes must be three non-negative fractions (train>0) summing to 1")
+        return v
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> SplitConfig:
+        if self.n_folds is not None:
+            if self.n_folds < 2:
+                raise ValueError("n_folds must be at least 2")
+            if not 0 <= self.fold < self.n_folds:
+                raise ValueError(f"fold must be in 0..{self.n_folds - 1}")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Which model family and, for the transformer, which backbone."""
+
+    family: Family = "both"
+    size: Literal["tiny", "small", "base"] = "small"
+    """Size preset of a freshly initialised BERT encoder (ignored when ``init`` is set)."""
+    init: Path | None = None
+    """A local Hugging Face checkpoint folder, or another run's ``model/`` folder."""
+    max_length: int = 256
+    """Maximum number of tokens per input (longer inputs are truncated)."""
+    dna_kmer: int = 1
+    """DNA tokenisation: 1 = characters, k > 1 = overlapping k-mers."""
+    text_vocab_size: int = 8000
+    """WordPiece vocabulary size trained on the corpus (text, when no checkpoint)."""
+    class_weight: Literal["none", "balanced"] = "none"
+    """Weight classes inversely to frequency in the loss (transformer) / objective (LightGBM)."""
+    dropout: float = 0.1
+
+
+class LightGBMConfig(_Strict):
+    """The LightGBM baseline and its features."""
+
+    features: Literal["auto", "ecfp", "ecfp+rdkit2d", "kmer", "tfidf"] = "auto"
+    """``auto``: ecfp+rdkit2d for smiles, k-mer spectra for sequences, TF-IDF for text."""
+    n_estimators: int = 2000
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 10
+    colsample_bytree: float = 0.5
+    subsample: float = 0.8
+    reg_lambda: float = 1.0
+    early_stopping_rounds: int = 100
+    n_jobs: int = 0
+    """Threads; 0 = all cores."""
+
+
+class TrainConfig(_Strict):
+    """Transformer training (handed to ``transformers.Trainer``)."""
+
+    epochs: float = 30
+    max_steps: int = -1
+    """Stop after this many optimiser steps (overrides epochs when > 0)."""
+    lr: float = 5e-4
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    patience: int = 5
+    """Early-stopping patience in evaluations (epochs) without improvement of the val metric."""
+    bf16: Literal["auto", "on", "off"] = "auto"
+    """bf16 autocast: ``auto`` = on when the CPU/GPU supports bf16."""
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False
+    num_workers: int = 0
+    resume: bool = False
+    """Resume from the last checkpoint in the run directory."""
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_lr(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("lr must be > 0")
+        return v
+
+    @field_validator("batch_size", "grad_accum")
+    @classmethod
+    def _positive_int(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+
+class EvalConfig(_Strict):
+    """Test-set evaluation."""
+
+    n_bootstrap: int = 1000
+    """Bootstrap resamples of the test set for the confidence intervals."""
+    ci: float = 0.95
+
+
+class TrackingConfig(_Strict):
+    """Experiment tracking (MLflow)."""
+
+    enabled: bool = True
+    uri: str | None = None
+    """Tracking URI; default: ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<out parent>/mlflow.db``."""
+    experiment: str = "scifm"
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment; written fully resolved to ``RUN_DIR/config.yaml``."""
+
+    seed: int = 0
+    out: Path = Path("runs/scifm")
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)

@@ -1,0 +1,49 @@
+"""The one small interface every model family implements.
+
+A *predictor* maps raw (already validated and canonicalised) inputs — SMILES strings, sequences or
+texts — to predictions. Families: ``lightgbm`` (:mod:`scifm.models.baselines`) and ``transformer``
+(:mod:`scifm.models.transformer`). The recipes only talk to this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from scifm.tasks import TaskSpec
+
+MODEL_META = "scifm.json"
+"""File inside every saved ``model/`` folder: family, modality, task, preprocessing options."""
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """fit / predict / save / load; see :mod:`scifm.tasks` for the shapes of ``y`` and outputs."""
+
+    family: str
+    """Short name of the model family (``lightgbm``, ``transformer``)."""
+    task: TaskSpec
+    history_: list[dict[str, Any]]
+    """Per-epoch (or per-boosting-round block) training log: dicts with ``epoch`` and metric keys
+    such as ``train_loss`` and ``val_loss``; used for learning curves and tracking."""
+
+    def fit(
+        self,
+        x_train: Sequence[str],
+        y_train: np.ndarray,
+        x_val: Sequence[str] | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> Predictor:
+        """Train on ``x_train``/``y_train`` (``n x n_tasks``, NaN = missing), early-stop on val."""
+        ...
+
+    def predict(self, x: Sequence[str]) -> np.ndarray:
+        """Predict; shape ``n x n_outputs`` (see :mod:`scifm.tasks`)."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Write the model into folder ``path`` (no pickle), including ``scifm.json``."""
+        ...

@@ -1,0 +1,70 @@
+"""Recipe: evaluate — a trained run directory + new labelled data -> metrics and a report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scifm.config.schema import DataConfig
+from scifm.data.clean import clean_table
+from scifm.data.io import read_table
+from scifm.evaluation.metrics import evaluate_predictions
+from scifm.evaluation.report import ModelResult, ReportData, write_report
+from scifm.evaluation.tables import prediction_frame
+from scifm.models import load_predictor
+from scifm.rundir import RunDir
+from scifm.tasks import TaskSpec
+from scifm.utils.io import atomic_write_json, atomic_write_with
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate(
+    run_dir: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    input_col: str | None = None,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+) -> dict[str, Any]:
+    """Score the run's model on labelled ``data``; writes metrics, predictions and a report.
+
+    Returns the metrics dict (``{"test": {...}, "model": family, "n_rejected": k}``), also written
+    to ``OUT/metrics.json`` (default ``RUN_DIR/evaluations/<data file stem>/``).
+    """
+    run = RunDir(Path(run_dir))
+    meta = run.model_meta()
+    task = TaskSpec.from_dict(meta["task"])
+    data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
+    updates: dict[str, Any] = {"path": Path(data), "target_cols": task.target_cols,
+                               "task": task.task_type}
+    if input_col:
+        updates["input_col"] = input_col
+    data_cfg = data_cfg.model_copy(update=updates)
+    out_dir = Path(out) if out else run.root / "evaluations" / Path(data).name.split(".")[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    cleaned = clean_table(read_table(data, data_cfg.format), data_cfg, source=str(data),
+                          task=task)
+    atomic_write_with(out_dir / "rejected.csv", lambda p: cleaned.rejected.to_csv(p, index=False))
+    ds = cleaned.dataset
+    predictor = load_predictor(run.model)
+    y_pred = predictor.predict(ds.inputs)
+    metrics = {"model": meta["family"], "n_rejected": int(len(cleaned.rejected)),
+               "test": evaluate_predictions(task, ds.y, y_pred, n_bootstrap=n_bootstrap,
+                                            seed=seed)}
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    frame = prediction_frame(task, ds.ids, ds.inputs, y_pred, ds.y)
+    atomic_write_with(out_dir / "predictions.csv", lambda p: frame.to_csv(p, index=False))
+    write_report(out_dir / "report.html", ReportData(
+        title=f"scifm evaluate: {Path(data).name} with {run.root.name}",
+        data_report=cleaned.report, split={"method": "external", "seed": seed,
+                                           "sizes": {"test": len(ds.inputs)}},
+        leakage={}, task=task,
+        models={meta["family"]: ModelResult(metrics=metrics, history=[], y_true=ds.y,
+                                            y_pred=y_pred, fit_seconds=None, n_parameters=None)},
+        comparisons=[], config_yaml=run.config.read_text() if run.config.exists() else "",
+        extra_notes=[f"Model: {run.model}"]))
+    logger.info("evaluation written to %s", out_dir)
+    return metrics

@@ -1,0 +1,92 @@
+"""Recipe: predict — a trained run directory + a data file -> one prediction row per input row.
+
+The input is streamed in chunks, so memory does not grow with the file size. Invalid inputs are
+not a crash: their row carries ``status=invalid`` and the reason in ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scifm.config.schema import DataConfig
+from scifm.data.io import iter_table, require_columns
+from scifm.data.validate import validate_inputs
+from scifm.evaluation.tables import prediction_columns
+from scifm.models import load_predictor
+from scifm.rundir import RunDir
+from scifm.tasks import TaskSpec
+from scifm.utils.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictSummary:
+    """Counts of a prediction run."""
+
+    out: Path
+    n_rows: int
+    n_invalid: int
+
+
+def predict(
+    run_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    input_col: str | None = None,
+    id_col: str | None = None,
+    fmt: str = "auto",
+    chunksize: int = 20_000,
+) -> PredictSummary:
+    """Predict every row of ``data`` with the model of ``run_dir``; write a CSV to ``out``.
+
+    Output columns: ``row_id`` (0-based row in the input), ``id`` (when ``id_col``), ``input``
+    (as given), ``canonical``, ``status`` (``ok`` | ``invalid``), ``error`` and the prediction
+    columns of :func:`scifm.evaluation.tables.prediction_columns` (empty for invalid rows).
+    """
+    run = RunDir(Path(run_dir))
+    meta = run.model_meta()
+    predictor = load_predictor(run.model)
+    task = TaskSpec.from_dict(meta["task"])
+    data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
+    col = input_col or data_cfg.input_col
+    n_rows = n_invalid = 0
+    with atomic_path(out) as tmp:
+        for chunk in iter_table(data, fmt, chunksize=chunksize):
+            require_columns(chunk, [col] + ([id_col] if id_col else []), str(data))
+            frame = predict_chunk(predictor, task, data_cfg, chunk, col, id_col, start=n_rows)
+            frame.to_csv(tmp, mode="a", header=n_rows == 0, index=False)
+            n_rows += len(frame)
+            n_invalid += int((frame["status"] == "invalid").sum())
+            logger.info("predicted %d rows (%d invalid so far)", n_rows, n_invalid)
+    if n_invalid:
+        logger.warning("%d of %d rows were invalid; see the 'error' column of %s", n_invalid,
+                       n_rows, out)
+    return PredictSummary(Path(out), n_rows, n_invalid)
+
+
+def predict_chunk(predictor, task: TaskSpec, data_cfg: DataConfig, chunk: pd.DataFrame,
+                  col: str, id_col: str | None, start: int) -> pd.DataFrame:
+    """Validate, canonicalise and predict one chunk; invalid rows keep their place."""
+    raw = chunk[col].tolist()
+    canonical, reasons = validate_inputs(raw, data_cfg.modality, data_cfg)
+    ok = np.array([c is not None for c in canonical], dtype=bool)
+    y = np.full((len(raw), task.n_outputs), np.nan)
+    if ok.any():
+        y[ok] = predictor.predict([c for c in canonical if c is not None])
+    out: dict[str, object] = {"row_id": np.arange(start, start + len(raw))}
+    if id_col:
+        out["id"] = chunk[id_col].tolist()
+    out.update({"input": raw, "canonical": canonical,
+                "status": np.where(ok, "ok", "invalid"), "error": reasons})
+    preds = prediction_columns(task, y)
+    for name, values in preds.items():
+        values = np.asarray(values, dtype=object)
+        values[~ok] = None
+        out[name] = values
+    return pd.DataFrame(out)

@@ -1,0 +1,119 @@
+"""Log a finished run to MLflow; tracking problems warn and never fail or lose the run.
+
+The run directory on disk is the source of truth; MLflow is a searchable index of runs. By default
+runs go to a local SQLite database beside the run directory (``<out parent>/mlflow.db``), or to
+whatever ``MLFLOW_TRACKING_URI`` points at.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_tracking_uri(uri: str | None, run_dir: Path) -> str:
+    """``uri`` if given, else ``$MLFLOW_TRACKING_URI``, else SQLite beside the run directory."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    db = Path(run_dir).resolve().parent / "mlflow.db"
+    return f"sqlite:///{db}"
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    """Pick the numbers out of a metrics.json-style dict: ``{"roc_auc": {"value": x}}`` etc."""
+    out: dict[str, float] = {}
+    for key, value in flatten(metrics).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name = key.removesuffix(".value")
+            if ".ci95" in name or name.endswith(".n"):
+                continue
+            out[f"{prefix}{name}".replace("/", "_")] = float(value)
+    return {k: v for k, v in out.items() if v == v}  # drop NaN
+
+
+def log_run(
+    *,
+    run_dir: Path,
+    uri: str | None,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    histories: Mapping[str, list[dict[str, Any]]],
+    final_metrics: Mapping[str, Any],
+    artifacts: list[Path],
+) -> str | None:
+    """Log params, per-epoch metrics, final metrics and artifacts as one MLflow run.
+
+    Returns
+    -------
+    str or None
+        The MLflow run id, or ``None`` when tracking failed (a warning says why).
+    """
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+    except ImportError:  # pragma: no cover - mlflow is a core dependency
+        logger.warning("MLflow is not installed; run not tracked")
+        return None
+    tracking_uri = resolve_tracking_uri(uri, run_dir)
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            artifact_root = None
+            if tracking_uri.startswith("sqlite:///"):
+                db = Path(tracking_uri.removeprefix("sqlite:///"))
+                artifact_root = (db.parent / "mlartifacts").resolve().as_uri()
+            exp_id = client.create_experiment(experiment, artifact_location=artifact_root)
+        else:
+            exp_id = exp.experiment_id
+        run = client.create_run(exp_id, run_name=run_name, tags={"scifm.run_dir": str(run_dir)})
+        run_id = run.info.run_id
+        flat = {k: str(v)[:500] for k, v in flatten(params).items()}
+        items = list(flat.items())
+        for i in range(0, len(items), 100):
+            client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in
+                                             items[i:i + 100]])
+        metric_entities = []
+        for family, history in histories.items():
+            for row in history:
+                step = int(row.get("epoch", 0) or 0)
+                for key, value in row.items():
+                    if key != "epoch" and isinstance(value, (int, float)) and value == value:
+                        metric_entities.append(
+                            mlflow.entities.Metric(f"{family}.{key}", float(value), 0, step))
+        for key, value in scalar_metrics(final_metrics, "").items():
+            metric_entities.append(mlflow.entities.Metric(key, value, 0, 0))
+        for i in range(0, len(metric_entities), 500):
+            client.log_batch(run_id, metrics=metric_entities[i:i + 500])
+        for path in artifacts:
+            if path.is_dir():
+                client.log_artifacts(run_id, str(path), artifact_path=path.name)
+            elif path.is_file():
+                client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id)
+        logger.info("tracked in MLflow (%s) as run %s", tracking_uri, run_id)
+        return run_id
+    except Exception as e:  # noqa: BLE001 - tracking must never fail the run
+        logger.warning("MLflow tracking failed (%s: %s); the run directory is complete",
+                       type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        return None
