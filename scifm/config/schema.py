@@ -69,9 +69,11 @@ class DataConfig(_Strict):
     task: TaskKind = "auto"
     """``auto`` infers: two distinct values -> binary; few string/int values -> multiclass;
     otherwise regression."""
-    duplicates: Literal["mean", "first", "majority", "drop"] = "mean"
+    duplicates: Literal["mean", "first", "majority", "drop", "keep"] = "mean"
     """Exact duplicates after canonicalisation: ``mean`` (regression; majority for classes),
-    ``first``, ``majority`` or ``drop`` (drop groups whose labels conflict)."""
+    ``first``, ``majority``, ``drop`` (drop groups whose labels conflict) or ``keep`` (keep every
+    row as it is, e.g. to reproduce a published benchmark split; the leakage audit still reports
+    duplicates that straddle splits)."""
     smiles: SmilesOptions = Field(default_factory=SmilesOptions)
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
     text: TextOptions = Field(default_factory=TextOptions)

@@ -1,0 +1,97 @@
+"""Turn ``bench/results/results.jsonl`` into the tables of BENCHMARKS.md (printed to stdout).
+
+Chemprop and fingerprint-baseline numbers come from ``../shared/benchmarks/chemprop_reference.json``
+(measured on this machine type, same split files, same metric definitions).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REF = HERE.parents[1] / "shared" / "benchmarks" / "chemprop_reference.json"
+HIGHER = {"roc_auc": True, "pr_auc": True, "mcc": True, "f1_macro": True, "rmse": False}
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def load_rows(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    latest: dict[tuple, dict] = {}
+    for row in rows:  # the newest measurement of each (dataset, seed, family) wins
+        latest[(row["dataset"], row["seed"], row["family"])] = row
+    return list(latest.values())
+
+
+def moleculenet_table(rows: list[dict], ref: dict) -> str:
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["dataset"], r["family"])].append(r)
+    lines = ["| dataset | metric | Chemprop v2 (ref) | LGBM-ECFP+RDKit2D (ref) | scifm lightgbm | "
+             "scifm transformer | scifm lightgbm wall s | scifm transformer wall s | "
+             "Chemprop train wall s | best scifm vs Chemprop |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for ds, info in ref.items():
+        if ds.startswith("_"):
+            continue
+        metric = "roc_auc" if info["metric"] == "ROC-AUC" else "rmse"
+        ours = {f: [r["value"] for r in by[(ds, f)]] for f in ("lightgbm", "transformer")}
+        walls = {f: [r["wall_s"] for r in by[(ds, f)]] for f in ("lightgbm", "transformer")}
+        cp = list(info["chemprop"].values())
+        lg = list(info["LGBM-ECFP+RDKit2D"].values())
+        cp_wall = list(info["chemprop_train_wall_s"].values())
+        verdict = "—"
+        means = {f: statistics.mean(v) for f, v in ours.items() if v}
+        if means:
+            best = max(means.values()) if HIGHER[metric] else min(means.values())
+            cpm = statistics.mean(cp)
+            win = best > cpm if HIGHER[metric] else best < cpm
+            verdict = f"{'win' if win else 'loss'} ({best - cpm:+.3f})"
+        lines.append(
+            f"| {ds} | {info['metric']} ({'higher' if HIGHER[metric] else 'lower'}) | "
+            f"{mean_std(cp)} | {mean_std(lg)} | {mean_std(ours['lightgbm'])} | "
+            f"{mean_std(ours['transformer'])} | {mean_std(walls['lightgbm'])} | "
+            f"{mean_std(walls['transformer'])} | {mean_std(cp_wall)} | {verdict} |")
+    return "\n".join(lines)
+
+
+def other_table(rows: list[dict]) -> str:
+    lines = ["| dataset | metric | scifm lightgbm | scifm transformer | lightgbm wall s | "
+             "transformer wall s |", "|---|---|---:|---:|---:|---:|"]
+    by = defaultdict(dict)
+    for r in rows:
+        if r["dataset"] in ("scicite", "prom_core_tata"):
+            by[r["dataset"]][r["family"]] = r
+    for ds, fams in by.items():
+        metric = next(iter(fams.values()))["metric"]
+
+        def cell(f: str) -> str:
+            r = fams.get(f)
+            return "—" if r is None else f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+
+        def wall(f: str) -> str:
+            return "—" if f not in fams else f"{fams[f]['wall_s']:.0f}"
+
+        lines.append(f"| {ds} | {metric} | {cell('lightgbm')} | {cell('transformer')} | "
+                     f"{wall('lightgbm')} | {wall('transformer')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    rows = load_rows(HERE / "results" / "results.jsonl")
+    ref = json.loads(REF.read_text())
+    sys.stdout.write(moleculenet_table(rows, ref) + "\n\n" + other_table(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()

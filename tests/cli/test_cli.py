@@ -1,0 +1,125 @@
+"""The command line: flags map to config keys, bad input gives one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scifm.cli.main import app
+
+pytestmark = pytest.mark.cli
+runner = CliRunner()
+
+
+def _train(tmp_path, data, *extra):
+    return runner.invoke(app, ["train", "--data", str(data), "--input-col", "smiles",
+                               "--target-col", "active", "--model", "lightgbm",
+                               "--out", str(tmp_path / "run"), "--no-track",
+                               "--set", "lightgbm.n_estimators=100",
+                               "--set", "eval.n_bootstrap=50", *extra])
+
+
+def _one_error_line(result) -> str:
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert result.exit_code != 0
+    assert any("error:" in ln for ln in lines), result.output
+    assert "Traceback" not in result.output
+    return next(ln for ln in lines if "error:" in ln)
+
+
+def test_train_flags_end_up_in_resolved_config(tmp_path, molecules_csv):
+    res = _train(tmp_path, molecules_csv, "--split", "random", "--seed", "5",
+                 "--set", "model.size=tiny")
+    assert res.exit_code == 0, res.output
+    cfg = (tmp_path / "run" / "config.yaml").read_text()
+    assert "seed: 5" in cfg and "method: random" in cfg and "size: tiny" in cfg
+    assert "n_estimators: 100" in cfg
+    assert "report:" in res.output
+
+
+def test_split_column_flag_selects_predefined(tmp_path, molecules):
+    df = molecules.copy()
+    df["split"] = ["train"] * 90 + ["val"] * 15 + ["test"] * 15
+    path = tmp_path / "m.csv"
+    df.to_csv(path, index=False)
+    res = _train(tmp_path, path, "--split", "column:split")
+    assert res.exit_code == 0, res.output
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    assert splits["method"] == "predefined" and len(splits["test"]) == 15
+
+
+def test_missing_target_column_is_one_line_error(tmp_path, molecules_csv):
+    res = runner.invoke(app, ["train", "--data", str(molecules_csv), "--target-col", "p_np",
+                              "--model", "lightgbm", "--out", str(tmp_path / "r"), "--no-track"])
+    line = _one_error_line(res)
+    assert "p_np" in line and "smiles" in line  # names the column and what is available
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", ""),
+        (b"smiles,active\nCCO,1\nC\xff\xfeC,0\n", "UTF-8"),
+    ],
+    ids=["empty", "png-as-csv", "non-utf8"],
+)
+def test_bad_files_give_clear_errors(tmp_path, content, expected):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    res = _train(tmp_path, path)
+    line = _one_error_line(res)
+    assert expected in line
+
+
+def test_wrong_file_type_and_missing_file(tmp_path):
+    res = _train(tmp_path, tmp_path / "nope.csv")
+    assert "not found" in _one_error_line(res)
+    weird = tmp_path / "data.xyz"
+    weird.write_text("a,b\n1,2\n")
+    res = _train(tmp_path, weird)
+    _one_error_line(res)
+
+
+def test_invalid_config_value_is_one_line(tmp_path, molecules_csv):
+    res = _train(tmp_path, molecules_csv, "--set", "model.size=huge")
+    line = _one_error_line(res)
+    assert "model.size" in line and "tiny" in line
+
+
+def test_all_labels_missing_and_nan_labels(tmp_path, molecules):
+    df = molecules[["smiles"]].copy()
+    df["active"] = None
+    path = tmp_path / "nolabels.csv"
+    df.to_csv(path, index=False)
+    res = _train(tmp_path, path)
+    assert "no valid rows" in _one_error_line(res)
+
+
+def test_verbose_shows_traceback(tmp_path):
+    res = runner.invoke(app, ["-v", "train", "--data", str(tmp_path / "nope.csv"),
+                              "--target-col", "y", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert res.exception is not None  # re-raised for the traceback
+
+
+def test_predict_reports_invalid_rows_without_crashing(tmp_path, molecules_csv):
+    assert _train(tmp_path, molecules_csv).exit_code == 0
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"smiles": ["CCO", "C1CC", "c1ccccc1O"]}).to_csv(new, index=False)
+    out = tmp_path / "p.csv"
+    res = runner.invoke(app, ["predict", str(tmp_path / "run"), "--data", str(new),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    preds = pd.read_csv(out)
+    assert preds["status"].tolist() == ["ok", "invalid", "ok"]
+    assert "1 invalid" in res.output
+
+
+def test_predict_on_non_run_directory(tmp_path, molecules_csv):
+    res = runner.invoke(app, ["predict", str(tmp_path), "--data", str(molecules_csv),
+                              "--out", str(tmp_path / "p.csv")])
+    assert "not a scifm run directory" in _one_error_line(res)

@@ -1,0 +1,84 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scifm.config.load import config_to_yaml, load_config, parse_override, save_config
+from scifm.config.schema import ExperimentConfig
+from scifm.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).parents[3] / "configs").rglob("*.yaml"))
+
+
+def test_precedence_defaults_yaml_flags_overrides(tmp_path):
+    spec = tmp_path / "exp.yaml"
+    spec.write_text("seed: 3\ntrain: {lr: 0.001, epochs: 5}\nmodel: {size: base}\n")
+    cfg = load_config(spec, flags={"train.epochs": 7, "data.path": None},
+                      overrides=["train.lr=3e-5"])
+    assert cfg.seed == 3  # from YAML
+    assert cfg.model.size == "base"  # from YAML
+    assert cfg.train.epochs == 7  # flag beats YAML
+    assert cfg.train.lr == pytest.approx(3e-5)  # --set beats everything
+    assert cfg.data.path is None  # None flags are ignored
+    assert cfg.train.batch_size == ExperimentConfig().train.batch_size  # default kept
+
+
+def test_override_values_parsed_as_yaml():
+    assert parse_override("model.init=/a/b") == ("model.init", "/a/b")
+    assert parse_override("split.sizes=[0.7, 0.2, 0.1]") == ("split.sizes", [0.7, 0.2, 0.1])
+    assert parse_override("tracking.enabled=false") == ("tracking.enabled", False)
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("train.lr")
+
+
+@pytest.mark.parametrize(
+    "override, field, allowed",
+    [
+        ("model.size=huge", "model.size", "'tiny', 'small' or 'base'"),
+        ("train.lrr=1", "train.lrr", "unknown key"),
+        ("split.method=scaffolds", "split.method", "scaffold"),
+        ("train.lr=-1", "train.lr", "> 0"),
+        ("split.sizes=[0.5, 0.5, 0.5]", "split.sizes", "summing to 1"),
+    ],
+)
+def test_invalid_config_names_field_and_allowed(override, field, allowed):
+    with pytest.raises(ConfigError) as exc:
+        load_config(overrides=[override])
+    msg = str(exc.value)
+    assert field in msg and allowed in msg
+    assert "\n" not in msg
+
+
+def test_target_cols_accept_comma_string():
+    cfg = load_config(flags={"data.target_cols": "a, b"})
+    assert cfg.data.target_cols == ["a", "b"]
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(overrides=["model.size=tiny", "seed=11", "split.n_folds=5", "split.fold=2"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again == cfg
+    assert yaml.safe_load(config_to_yaml(cfg))["model"]["size"] == "tiny"
+
+
+def test_fold_out_of_range_rejected():
+    with pytest.raises(ConfigError, match="fold"):
+        load_config(overrides=["split.n_folds=3", "split.fold=3"])
+
+
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_validate(path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# scifm "), "each shipped config opens with its launch command"
+    cfg = load_config(path)
+    assert cfg.data.target_cols
