@@ -218,9 +218,10 @@ def compare_families(results: dict[str, FamilyResult], ds: Any, splits: dict[str
     out = []
     for i, a in enumerate(fams):
         for b in fams[i + 1:]:
-            cmp = paired_bootstrap(task, y_true, results[a].y_test_pred, results[b].y_test_pred,
-                                   name, n_bootstrap=cfg.eval.n_bootstrap, seed=cfg.seed)
-            out.append({"a": a, "b": b, **cmp})
+            out.append(paired_bootstrap(task, y_true, results[a].y_test_pred,
+                                        results[b].y_test_pred, name, ci=cfg.eval.ci,
+                                        n_bootstrap=cfg.eval.n_bootstrap, seed=cfg.seed,
+                                        name_a=a, name_b=b))
     return out
 
 
@@ -244,7 +245,9 @@ def build_report_data(cfg: ExperimentConfig, cleaned: CleanResult, splits: dict[
         leakage=leakage, task=ds.task, models=models,
         comparisons=metrics.get("comparison", []), config_yaml=config_to_yaml(cfg),
         extra_notes=[f"Selected model (best validation {primary_metric(ds.task)[0]}): "
-                     f"{metrics['model']}", f"Command: {command}" if command else ""],
+                     f"{metrics['model']}."],
+        dataset_path=str(cfg.data.path), modality=cfg.data.modality, command=command or None,
+        rejected_rows_file="rejected.csv",
     )
 
 
