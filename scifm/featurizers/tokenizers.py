@@ -1,0 +1,236 @@
+"""Tokenizers for the transformer family, built with Hugging Face ``tokenizers``.
+
+Every tokenizer is a :class:`~transformers.PreTrainedTokenizerFast` with the BERT special tokens
+``[PAD] [UNK] [CLS] [SEP] [MASK]`` and a post-processor that wraps each input as
+``[CLS] ... [SEP]``. It is saved next to the model (``tokenizer.json``), so a ``model/`` folder
+alone reproduces the tokenisation.
+
+Per modality
+------------
+``smiles``
+    Atom-level regex pre-tokenizer (Schwaller et al. 2019), word-level vocabulary trained on the
+    corpus.
+``protein``
+    One token per residue, fixed vocabulary (20 amino acids + ``B Z X J U O``); no training.
+``dna``
+    ``dna_kmer == 1``: one token per nucleotide (``A C G T N`` + IUPAC letters), fixed vocabulary.
+    ``dna_kmer = k > 1``: overlapping k-mers. Custom Python pre-tokenizers cannot be serialised
+    into ``tokenizer.json``, so the k-mer split is done *before* the tokenizer by
+    :func:`prepare_inputs` (``"ACGTA"`` -> ``"ACG CGT GTA"`` for k=3) and the tokenizer itself only
+    splits on whitespace. ``dna_kmer`` is recorded in ``scifm.json`` so that prediction applies the
+    same preparation; always pass inputs through :func:`prepare_inputs` first.
+``text``
+    BERT normaliser + BERT pre-tokenizer + WordPiece trained on the corpus.
+
+When ``model_cfg.init`` points to a checkpoint, that checkpoint's own tokenizer is used instead
+(:func:`build_tokenizer`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers.processors import TemplateProcessing
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from scifm.config.schema import ModelConfig
+from scifm.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SMILES_REGEX = (
+    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$"
+    r"|\%[0-9]{2}|[0-9])"
+)
+"""Atom-level SMILES regex of Schwaller et al., *ACS Cent. Sci.* 2019 (Molecular Transformer)."""
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS: list[str] = [PAD, UNK, CLS, SEP, MASK]
+"""BERT special tokens; their ids are 0..4 in every tokenizer built here."""
+
+PROTEIN_ALPHABET = "ACDEFGHIKLMNPQRSTVWY" + "BZXJUO"
+DNA_ALPHABET = "ACGTN" + "RYKMSWBDHV"
+_MAX_ENUMERATED_KMER = 6
+"""For k <= 6 every ACGT k-mer is in the vocabulary (4**6 = 4096), seen in the corpus or not."""
+
+
+def kmerize(seq: str, k: int) -> str:
+    """Space-joined overlapping k-mers of ``seq`` (a sequence shorter than k is kept whole).
+
+    Examples
+    --------
+    >>> kmerize("ACGTA", 3)
+    'ACG CGT GTA'
+    """
+    if k <= 1:
+        return " ".join(seq)
+    if len(seq) <= k:
+        return seq
+    return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
+
+
+def prepare_inputs(modality: str, texts: Sequence[str], dna_kmer: int = 1) -> list[str]:
+    """Turn raw inputs into the strings the tokenizer expects.
+
+    Only DNA with ``dna_kmer > 1`` is changed (split into space-joined overlapping k-mers, see the
+    module docstring); every other input is returned as is.
+
+    Parameters
+    ----------
+    modality
+        ``smiles``, ``protein``, ``dna`` or ``text``.
+    texts
+        Raw inputs, length ``n``.
+    dna_kmer
+        k-mer size for DNA (1 = characters).
+
+    Returns
+    -------
+    list[str]
+        ``n`` strings ready for the tokenizer.
+    """
+    if modality == "dna" and dna_kmer > 1:
+        return [kmerize(str(t), dna_kmer) for t in texts]
+    return [str(t) for t in texts]
+
+
+def _post_processor(vocab: dict[str, int]) -> TemplateProcessing:
+    return TemplateProcessing(
+        single=f"{CLS} $A {SEP}",
+        pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+        special_tokens=[(CLS, vocab[CLS]), (SEP, vocab[SEP])],
+    )
+
+
+def _fixed_vocab(tokens: Sequence[str]) -> dict[str, int]:
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for tok in tokens:
+        vocab.setdefault(tok, len(vocab))
+    return vocab
+
+
+def _smiles_tokenizer(corpus: Sequence[str]) -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="isolated")
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=10**6, min_frequency=1, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return tok
+
+
+def _char_tokenizer(alphabet: str) -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(vocab=_fixed_vocab(list(alphabet)), unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return tok
+
+
+def _kmer_tokenizer(corpus: Sequence[str], k: int) -> Tokenizer:
+    tokens: list[str] = []
+    if k <= _MAX_ENUMERATED_KMER:
+        tokens = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
+    # k-mers seen in the (already k-merised) corpus, e.g. those holding N, most frequent first
+    counts = Counter(km for line in corpus for km in line.split())
+    tokens += [km for km, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    tok = Tokenizer(models.WordLevel(vocab=_fixed_vocab(tokens), unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return tok
+
+
+def _text_tokenizer(corpus: Sequence[str], vocab_size: int) -> Tokenizer:
+    tok = Tokenizer(models.WordPiece(unk_token=UNK))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return tok
+
+
+def build_tokenizer(
+    modality: str, corpus: Sequence[str], model_cfg: ModelConfig
+) -> PreTrainedTokenizerBase:
+    """Build (and, where needed, train) the tokenizer for ``modality``.
+
+    Parameters
+    ----------
+    modality
+        ``smiles``, ``protein``, ``dna`` or ``text``.
+    corpus
+        Training inputs, already passed through :func:`prepare_inputs`; used to learn the SMILES
+        vocabulary, the text WordPiece vocabulary and DNA k-mers outside ``ACGT``.
+    model_cfg
+        ``init`` (use that checkpoint's tokenizer), ``max_length``, ``dna_kmer``,
+        ``text_vocab_size``.
+
+    Returns
+    -------
+    PreTrainedTokenizerBase
+        A :class:`~transformers.PreTrainedTokenizerFast` (or, with ``init``, whatever tokenizer the
+        checkpoint ships) whose ``model_max_length`` is ``model_cfg.max_length``.
+    """
+    if model_cfg.init is not None:
+        return load_checkpoint_tokenizer(Path(model_cfg.init), model_cfg.max_length)
+    if modality == "smiles":
+        tok = _smiles_tokenizer(corpus)
+    elif modality == "protein":
+        tok = _char_tokenizer(PROTEIN_ALPHABET)
+    elif modality == "dna":
+        tok = (
+            _char_tokenizer(DNA_ALPHABET)
+            if model_cfg.dna_kmer <= 1
+            else _kmer_tokenizer(corpus, model_cfg.dna_kmer)
+        )
+    elif modality == "text":
+        tok = _text_tokenizer(corpus, model_cfg.text_vocab_size)
+    else:
+        raise ConfigError(f"data.modality: unknown modality {modality!r}")
+    tok.post_processor = _post_processor(tok.get_vocab())
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token=UNK,
+        pad_token=PAD,
+        cls_token=CLS,
+        sep_token=SEP,
+        mask_token=MASK,
+        model_max_length=model_cfg.max_length,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+    logger.info("built %s tokenizer with %d tokens", modality, len(wrapped))
+    return wrapped
+
+
+def load_checkpoint_tokenizer(path: Path, max_length: int) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of a local Hugging Face checkpoint (or a scifm ``model/`` folder).
+
+    ``model_max_length`` is capped at ``max_length``. Raises :class:`~scifm.errors.ConfigError`
+    when the folder holds no loadable tokenizer.
+    """
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"model.init: no loadable tokenizer in {path} ({err})") from err
+    current = tok.model_max_length if tok.model_max_length < 10**6 else max_length
+    tok.model_max_length = min(max_length, current)
+    if tok.pad_token is None:
+        raise ConfigError(f"model.init: the tokenizer in {path} has no padding token")
+    return tok
+
+
+def checkpoint_dna_kmer(path: Path) -> int | None:
+    """``dna_kmer`` recorded in a scifm ``model/`` folder's ``scifm.json`` (None if absent)."""
+    meta = Path(path) / "scifm.json"
+    if not meta.is_file():
+        return None
+    value = json.loads(meta.read_text(encoding="utf-8")).get("dna_kmer")
+    return int(value) if value is not None else None

@@ -1,0 +1,455 @@
+"""The transformer family: a BERT-style encoder fine-tuned with ``transformers.Trainer``.
+
+``transformers.Trainer`` owns the loop. This module supplies the pieces: tokenised data
+(:class:`EncodedDataset`), dynamic padding with float labels (:class:`FloatLabelCollator`), the
+NaN-masked loss (:func:`scifm.training.make_compute_loss`), the validation metric
+(:func:`task_metrics`) and early stopping. A fitted model is saved as a standard Hugging Face folder
+(``config.json``, ``model.safetensors``, ``tokenizer.json``) plus ``scifm.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score, roc_auc_score
+from torch.utils.data import Dataset
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from scifm.config.schema import ModelConfig, TrainConfig
+from scifm.errors import RunDirError
+from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, prepare_inputs
+from scifm.models.backbones import checkpoint_max_length, load_backbone
+from scifm.models.base import MODEL_META
+from scifm.tasks import TaskSpec
+from scifm.training.device import accelerator, bf16_supported, resolve_bf16
+from scifm.training.losses import balanced_class_weights, make_compute_loss
+from scifm.utils.io import atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+TASK_METRIC: dict[str, tuple[str, bool]] = {
+    "binary": ("roc_auc", True),
+    "multiclass": ("f1_macro", True),
+    "regression": ("rmse", False),
+}
+"""Validation metric per task type: (name, greater_is_better); it selects the best checkpoint."""
+_TIE_BREAK = 1e-4
+_NOT_HISTORY = ("runtime", "per_second", "selection")
+
+
+class EncodedDataset(Dataset):
+    """Inputs tokenised once, with optional float labels (``n x n_tasks``, NaN = missing)."""
+
+    def __init__(self, input_ids: list[list[int]], labels: np.ndarray | None = None) -> None:
+        self.input_ids = input_ids
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ids = self.input_ids[i]
+        item: dict[str, Any] = {"input_ids": ids, "attention_mask": [1] * len(ids)}
+        if self.labels is not None:
+            item["labels"] = self.labels[i]
+        return item
+
+
+@dataclass
+class FloatLabelCollator(DataCollatorWithPadding):
+    """:class:`~transformers.DataCollatorWithPadding` that carries float labels with NaN.
+
+    Returns ``input_ids``/``attention_mask`` (``batch x longest``) and, when present, ``labels``
+    (``batch x n_tasks`` float32).
+    """
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        labels = [f["labels"] for f in features if "labels" in f]
+        batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features])
+        if labels:
+            batch["labels"] = torch.tensor(np.stack(labels), dtype=torch.float32)
+        return batch
+
+
+def task_metrics(
+    task: TaskSpec, logits: np.ndarray, labels: np.ndarray,
+    mean: np.ndarray | None = None, std: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The validation metric of :data:`TASK_METRIC` on observed labels (NaN if undefined).
+
+    Parameters
+    ----------
+    logits
+        ``n x n_outputs`` raw model outputs.
+    labels
+        ``n x n_tasks`` (standardised for regression), NaN = missing.
+    mean, std
+        Regression target scaling; RMSE is reported in target units (mean over tasks).
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64).reshape(len(logits), -1)
+    if task.task_type == "binary":
+        aucs = []
+        for j in range(labels.shape[1]):
+            m = ~np.isnan(labels[:, j])
+            if len(np.unique(labels[m, j])) == 2:
+                aucs.append(roc_auc_score(labels[m, j], logits[m, j]))
+        return {"roc_auc": float(np.mean(aucs)) if aucs else float("nan")}
+    if task.task_type == "multiclass":
+        m = ~np.isnan(labels[:, 0])
+        f1 = f1_score(labels[m, 0].astype(int), logits[m].argmax(1), average="macro") if m.any() \
+            else float("nan")
+        return {"f1_macro": float(f1)}
+    if mean is not None and std is not None:
+        logits, labels = logits * std + mean, labels * std + mean
+    rmses = [np.sqrt(np.mean((logits[m, j] - labels[m, j]) ** 2))
+             for j in range(labels.shape[1]) if (m := ~np.isnan(labels[:, j])).any()]
+    return {"rmse": float(np.mean(rmses)) if rmses else float("nan")}
+
+
+def _version_args(tc: TrainConfig) -> dict[str, Any]:
+    """TrainingArguments renamed in transformers 5 (warmup ratio, activation checkpointing)."""
+    fields = TrainingArguments.__dataclass_fields__
+    kw: dict[str, Any] = {}
+    if "warmup_ratio" in fields:  # transformers 4.x
+        kw["warmup_ratio"] = tc.warmup_ratio
+    else:  # 5.x: a float < 1 in warmup_steps is a ratio of the total steps
+        kw["warmup_steps"] = min(tc.warmup_ratio, 0.999)
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in fields \
+        else "gradient_checkpointing"
+    kw[ckpt] = tc.gradient_checkpointing
+    return kw
+
+
+def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-epoch dicts ``{epoch, train_loss, val_loss, val_<metric>}`` from the Trainer log."""
+    rows: dict[float, dict[str, Any]] = {}
+    for entry in log_history:
+        if "epoch" not in entry or "train_runtime" in entry:
+            continue
+        e = round(float(entry["epoch"]), 4)
+        row = rows.setdefault(e, {"epoch": int(round(e)) if abs(e - round(e)) < 1e-3 else e})
+        if "loss" in entry:
+            row["train_loss"] = float(entry["loss"])
+        for key, value in entry.items():
+            if key.startswith("eval_") and not key.endswith(_NOT_HISTORY):
+                row["val_" + key[len("eval_"):]] = float(value)
+    return [rows[e] for e in sorted(rows)]
+
+
+class TransformerPredictor:
+    """Fine-tunes a BERT-style encoder (fresh preset or ``model.init`` checkpoint) on one task.
+
+    Parameters
+    ----------
+    task
+        Task type, targets and classes (see :mod:`scifm.tasks`).
+    modality
+        ``smiles``, ``protein``, ``dna`` or ``text``.
+    model_cfg, train_cfg
+        :class:`~scifm.config.schema.ModelConfig` and :class:`~scifm.config.schema.TrainConfig`.
+    seed
+        Seeds model initialisation, data order and dropout.
+    work_dir
+        Holds ``checkpoints/`` (needed for ``train.resume``); a temporary folder when None.
+    """
+
+    family = "transformer"
+
+    def __init__(
+        self, task: TaskSpec, modality: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
+        seed: int = 0, work_dir: Path | None = None,
+    ) -> None:
+        self.task = task
+        self.modality = modality
+        self.model_cfg = model_cfg
+        self.train_cfg = train_cfg
+        self.seed = seed
+        self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.history_: list[dict[str, Any]] = []
+        self.n_parameters_: int = 0
+        self.target_mean_: np.ndarray | None = None
+        self.target_std_: np.ndarray | None = None
+        self.dna_kmer_: int = model_cfg.dna_kmer
+        self.max_length_: int = model_cfg.max_length
+        self.bf16_: bool = False
+        self.resumed_from_: str | None = None
+        self.global_step_: int = 0
+        self.model_: PreTrainedModel | None = None
+        self.tokenizer_: PreTrainedTokenizerBase | None = None
+
+    # ------------------------------------------------------------------ training
+    def _labels(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if y.shape[1] != self.task.n_tasks:
+            raise ValueError(f"y has {y.shape[1]} columns, the task has {self.task.n_tasks}")
+        if self.target_mean_ is not None:
+            y = (y - self.target_mean_) / self.target_std_
+        return y.astype(np.float32)
+
+    def _fit_scaling(self, y: np.ndarray) -> None:
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if self.task.task_type != "regression":
+            self.target_mean_ = self.target_std_ = None
+            return
+        with np.errstate(all="ignore"):
+            mean, std = np.nanmean(y, axis=0), np.nanstd(y, axis=0)
+        self.target_mean_ = np.where(np.isfinite(mean), mean, 0.0)
+        self.target_std_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+
+    def _encode(self, x: Sequence[str]) -> list[list[int]]:
+        texts = prepare_inputs(self.modality, x, self.dna_kmer_)
+        enc = self.tokenizer_(texts, truncation=True, max_length=self.max_length_,
+                              return_token_type_ids=False, return_attention_mask=False)
+        return enc["input_ids"]
+
+    def _training_args(
+        self, out: Path, has_val: bool, metric: str, greater: bool
+    ) -> TrainingArguments:
+        tc = self.train_cfg
+        return TrainingArguments(
+            output_dir=str(out), num_train_epochs=tc.epochs, max_steps=tc.max_steps,
+            learning_rate=tc.lr, per_device_train_batch_size=tc.batch_size,
+            per_device_eval_batch_size=tc.batch_size, weight_decay=tc.weight_decay,
+            eval_strategy="epoch" if has_val else "no", save_strategy="epoch",
+            logging_strategy="epoch", load_best_model_at_end=has_val,
+            metric_for_best_model=metric if has_val else None,
+            greater_is_better=greater if has_val else None, save_total_limit=2,
+            bf16=self.bf16_, use_cpu=accelerator() == "cpu", seed=self.seed, data_seed=self.seed,
+            gradient_accumulation_steps=tc.grad_accum,
+            dataloader_num_workers=tc.num_workers, dataloader_pin_memory=accelerator() == "cuda",
+            report_to="none", disable_tqdm=False, label_names=["labels"],
+            include_for_metrics=["loss"] if has_val else [],
+            **_version_args(tc),
+        )
+
+    def fit(
+        self, x_train: Sequence[str], y_train: np.ndarray,
+        x_val: Sequence[str] | None = None, y_val: np.ndarray | None = None,
+    ) -> TransformerPredictor:
+        """Fine-tune on ``x_train``/``y_train``; early-stop on the validation metric if val given.
+
+        ``y_*`` are ``n x n_tasks`` floats, NaN = missing (see :mod:`scifm.tasks`).
+        """
+        tmp = None
+        if self.work_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="scifm-")
+        work_dir = Path(tmp.name) if tmp is not None else self.work_dir
+        try:
+            self._fit(work_dir / "checkpoints", x_train, y_train, x_val, y_val)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        return self
+
+    def _fit(
+        self, out: Path, x_train: Sequence[str], y_train: np.ndarray,
+        x_val: Sequence[str] | None, y_val: np.ndarray | None,
+    ) -> None:
+        set_seed(self.seed)
+        last = get_last_checkpoint(str(out)) if self.train_cfg.resume and out.is_dir() else None
+        self.resumed_from_ = last
+        if last is None and out.is_dir():
+            stale = sorted(out.glob("checkpoint-*"))
+            if stale:  # never mix a new run's checkpoints with an old run's (rotation, resume)
+                logger.info("removing %d checkpoints of an earlier run in %s", len(stale), out)
+                for ckpt in stale:
+                    shutil.rmtree(ckpt, ignore_errors=True)
+        init = self.model_cfg.init
+        init_kmer = checkpoint_dna_kmer(Path(init)) if init else None
+        self.dna_kmer_ = init_kmer or self.model_cfg.dna_kmer
+        if last is not None:
+            logger.info("resuming from %s", last)
+            self.tokenizer_ = AutoTokenizer.from_pretrained(last)
+        else:
+            corpus = prepare_inputs(self.modality, x_train, self.dna_kmer_)
+            self.tokenizer_ = build_tokenizer(self.modality, corpus, self.model_cfg)
+        self._fit_scaling(y_train)
+        weights = (balanced_class_weights(self.task, y_train)
+                   if self.model_cfg.class_weight == "balanced" else None)
+        model = load_backbone(self.task, self.model_cfg, vocab_size=len(self.tokenizer_),
+                              pad_token_id=self.tokenizer_.pad_token_id)
+        self.max_length_ = checkpoint_max_length(model.config, self.model_cfg.max_length)
+        self.tokenizer_.model_max_length = self.max_length_
+        self.bf16_ = resolve_bf16(self.train_cfg.bf16)
+
+        train_ds = EncodedDataset(self._encode(x_train), self._labels(y_train))
+        has_val = x_val is not None and y_val is not None and len(x_val) > 0
+        val_ds = EncodedDataset(self._encode(x_val), self._labels(y_val)) if has_val else None
+        metric, greater = TASK_METRIC[self.task.task_type]
+        probe = np.zeros((len(x_val), self.task.n_outputs)) if has_val else None
+        if has_val and not np.isfinite(task_metrics(self.task, probe, val_ds.labels)[metric]):
+            logger.warning("%s undefined on the validation set; selecting on val loss", metric)
+            metric, greater = "loss", False
+
+        select = "selection" if metric != "loss" else "loss"
+        callbacks = [EarlyStoppingCallback(self.train_cfg.patience)] if has_val else []
+        trainer = Trainer(
+            model=model, args=self._training_args(out, has_val, select, greater),
+            data_collator=FloatLabelCollator(self.tokenizer_), train_dataset=train_ds,
+            eval_dataset=val_ds, processing_class=self.tokenizer_,
+            compute_loss_func=make_compute_loss(self.task, weights),
+            compute_metrics=self._metric_fn(metric, greater) if has_val else None,
+            callbacks=callbacks,
+        )
+        trainer.loss_is_scaled_for_ga = False  # our loss is a per-batch mean
+        trainer.train(resume_from_checkpoint=last)
+        self.model_ = trainer.model.eval()
+        self.history_ = _history(trainer.state.log_history)
+        self.global_step_ = int(trainer.state.global_step)
+        self.n_parameters_ = int(self.model_.num_parameters())
+        logger.info("trained %d steps; best checkpoint %s", self.global_step_,
+                    trainer.state.best_model_checkpoint)
+
+    def _metric_fn(
+        self, metric: str, greater: bool
+    ) -> Callable[[EvalPrediction], dict[str, float]]:
+        """``compute_metrics`` for the Trainer: the task metric plus ``selection``.
+
+        ``selection`` is the task metric with a tiny val-loss tie-break (1e-4 x loss), so that on
+        small validation sets where e.g. ROC-AUC saturates at 1.0 a later, better-calibrated epoch
+        still counts as an improvement. It selects the best checkpoint and drives early stopping.
+        """
+        def compute(pred: EvalPrediction) -> dict[str, float]:
+            logits = pred.predictions[0] if isinstance(pred.predictions, tuple) \
+                else pred.predictions
+            out = task_metrics(self.task, logits, pred.label_ids, self.target_mean_,
+                               self.target_std_)
+            if metric in out:
+                loss = float(np.mean(pred.losses)) if pred.losses is not None else 0.0
+                tie = _TIE_BREAK * min(loss, 10.0)
+                out["selection"] = out[metric] - tie if greater else out[metric] + tie
+            return out
+        return compute
+
+    # ---------------------------------------------------------------- inference
+    def _check_fitted(self) -> None:
+        if self.model_ is None or self.tokenizer_ is None:
+            raise RuntimeError("TransformerPredictor is not fitted; call fit() or load() first")
+
+    def _batches(self, x: Sequence[str]) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """Batches of inputs sorted by length: (row indices, padded tensors on the model device)."""
+        self._check_fitted()
+        ids = self._encode(x)
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        device = next(self.model_.parameters()).device
+        size = max(1, 2 * self.train_cfg.batch_size)
+        for start in range(0, len(order), size):
+            idx = order[start:start + size]
+            batch = self.tokenizer_.pad(
+                {"input_ids": [ids[i] for i in idx]}, return_tensors="pt",
+                return_attention_mask=True,
+            )
+            yield idx, {k: v.to(device) for k, v in batch.items()
+                        if k in ("input_ids", "attention_mask")}
+
+    def _run(self, x: Sequence[str], fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+             width: int) -> np.ndarray:
+        out = np.zeros((len(x), width), dtype=np.float32)
+        if len(x) == 0:
+            return out
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                    enabled=self.bf16_):
+            for idx, batch in self._batches(x):
+                out[idx] = fn(batch).float().cpu().numpy()
+        return out
+
+    def predict_logits(self, x: Sequence[str]) -> np.ndarray:
+        """Raw outputs, ``n x n_outputs`` (standardised scale for regression)."""
+        self._check_fitted()
+        return self._run(x, lambda b: self.model_(**b).logits, self.task.n_outputs)
+
+    def predict(self, x: Sequence[str]) -> np.ndarray:
+        """Predictions, ``n x n_outputs``: probabilities (classification) or target units."""
+        z = self.predict_logits(x).astype(np.float64)
+        if self.task.task_type == "binary":
+            return 1.0 / (1.0 + np.exp(-z))
+        if self.task.task_type == "multiclass":
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            return z / z.sum(axis=1, keepdims=True)
+        if self.target_mean_ is not None:
+            z = z * self.target_std_ + self.target_mean_
+        return z
+
+    def embed(self, x: Sequence[str]) -> np.ndarray:
+        """Mean-pooled last hidden state over non-padding tokens, ``n x hidden_size``."""
+        self._check_fitted()
+
+        def pool(b: dict[str, torch.Tensor]) -> torch.Tensor:
+            hidden = self.model_(**b, output_hidden_states=True).hidden_states[-1].float()
+            mask = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+        return self._run(x, pool, int(self.model_.config.hidden_size))
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: Path) -> None:
+        """Write a Hugging Face folder (safetensors, config, tokenizer) plus ``scifm.json``."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model_.save_pretrained(str(path))
+        self.tokenizer_.save_pretrained(str(path))
+        scaling = None
+        if self.target_mean_ is not None:
+            scaling = {"mean": self.target_mean_.tolist(), "std": self.target_std_.tolist()}
+        atomic_write_json(path / MODEL_META, {
+            "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
+            "target_scaling": scaling, "dna_kmer": self.dna_kmer_, "max_length": self.max_length_,
+            "model": self.model_cfg.model_dump(mode="json"),
+            "train": self.train_cfg.model_dump(mode="json"), "seed": self.seed,
+            "n_parameters": self.n_parameters_,
+        })
+
+    @classmethod
+    def load(cls, path: Path) -> TransformerPredictor:
+        """Rebuild a fitted predictor from a folder written by :meth:`save`."""
+        path = Path(path)
+        meta_file = path / MODEL_META
+        if not meta_file.is_file() or not (path / "config.json").is_file():
+            raise RunDirError(f"{path} is not a saved transformer model (no {MODEL_META} or "
+                              "config.json)")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("family") != cls.family:
+            raise RunDirError(f"{path} holds a {meta.get('family')!r} model, not a transformer")
+        obj = cls(
+            task=TaskSpec.from_dict(meta["task"]), modality=meta["modality"],
+            model_cfg=ModelConfig.model_validate(meta["model"]),
+            train_cfg=TrainConfig.model_validate(meta["train"]), seed=int(meta.get("seed", 0)),
+        )
+        obj.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
+        obj.model_ = AutoModelForSequenceClassification.from_pretrained(str(path))
+        obj.model_.to(accelerator()).eval()
+        scaling = meta.get("target_scaling")
+        if scaling:
+            obj.target_mean_ = np.asarray(scaling["mean"], dtype=np.float64)
+            obj.target_std_ = np.asarray(scaling["std"], dtype=np.float64)
+        obj.dna_kmer_ = int(meta.get("dna_kmer") or 1)
+        obj.max_length_ = int(meta.get("max_length") or obj.model_cfg.max_length)
+        obj.tokenizer_.model_max_length = obj.max_length_
+        obj.bf16_ = obj.train_cfg.bf16 != "off" and bf16_supported()
+        obj.n_parameters_ = int(meta.get("n_parameters") or obj.model_.num_parameters())
+        return obj

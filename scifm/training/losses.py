@@ -1,0 +1,163 @@
+"""Losses that skip missing labels (NaN), and the loss hook handed to ``transformers.Trainer``.
+
+Labels arrive as float tensors where ``NaN`` marks a missing label (see :mod:`scifm.tasks`). Each
+loss is the mean over the *observed* labels only; a batch without any observed label gives a zero
+loss that still depends on the model outputs (so ``backward`` works).
+
+The Trainer pops ``labels`` from the batch before calling the model when ``compute_loss_func`` is
+set, so the model's built-in loss (which would choke on NaN) is never computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from scifm.tasks import TaskSpec
+
+LossFunc = Callable[..., torch.Tensor]
+
+
+def _zero_like(x: torch.Tensor) -> torch.Tensor:
+    return x.sum() * 0.0
+
+
+def masked_bce_with_logits(
+    logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Binary cross-entropy over the observed (non-NaN) labels.
+
+    Parameters
+    ----------
+    logits
+        ``batch x n_tasks`` raw scores.
+    labels
+        ``batch x n_tasks`` floats in {0, 1}; NaN = missing.
+    pos_weight
+        ``n_tasks`` weights of the positive class (e.g. ``n_neg / n_pos``), or None.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar mean over observed entries.
+    """
+    logits = logits.float().reshape(labels.shape)
+    mask = ~torch.isnan(labels)
+    if not mask.any():
+        return _zero_like(logits)
+    weight = None
+    if pos_weight is not None:
+        weight = pos_weight.to(logits.device, logits.dtype).expand_as(logits)[mask]
+    return F.binary_cross_entropy_with_logits(
+        logits[mask], labels[mask].to(logits.dtype), pos_weight=weight
+    )
+
+
+def masked_mse(preds: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the observed (non-NaN) labels.
+
+    Parameters
+    ----------
+    preds, labels
+        ``batch x n_tasks``; NaN in ``labels`` = missing.
+    """
+    preds = preds.float().reshape(labels.shape)
+    mask = ~torch.isnan(labels)
+    if not mask.any():
+        return _zero_like(preds)
+    return F.mse_loss(preds[mask], labels[mask].to(preds.dtype))
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Multiclass cross-entropy over rows whose class label is observed.
+
+    Parameters
+    ----------
+    logits
+        ``batch x n_classes`` raw scores.
+    labels
+        ``batch`` or ``batch x 1`` float class indices; NaN = missing.
+    weight
+        ``n_classes`` class weights, or None. With weights the mean is the weighted mean (as in
+        :func:`torch.nn.functional.cross_entropy`).
+    """
+    logits = logits.float()
+    labels = labels.reshape(-1)
+    mask = ~torch.isnan(labels)
+    if not mask.any():
+        return _zero_like(logits)
+    if weight is not None:
+        weight = weight.to(logits.device, logits.dtype)
+    return F.cross_entropy(logits[mask], labels[mask].long(), weight=weight)
+
+
+def balanced_class_weights(task: TaskSpec, y: np.ndarray) -> torch.Tensor | None:
+    """Class weights inversely proportional to frequency in ``y`` (``n x n_tasks``, NaN = missing).
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``binary``: ``n_tasks`` positive-class weights ``n_neg / n_pos`` (1 where a class is
+        absent); ``multiclass``: ``n_classes`` weights ``n / (n_classes * n_c)`` (classes absent
+        from ``y`` get weight 1); ``regression``: None.
+    """
+    y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    if task.task_type == "binary":
+        pos = np.nansum(y == 1, axis=0).astype(float)
+        neg = np.nansum(y == 0, axis=0).astype(float)
+        w = np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1), 1.0)
+        return torch.tensor(w, dtype=torch.float32)
+    if task.task_type == "multiclass":
+        obs = y[:, 0][~np.isnan(y[:, 0])].astype(int)
+        k = len(task.classes)
+        counts = np.bincount(obs, minlength=k).astype(float)
+        w = np.where(counts > 0, len(obs) / (k * np.maximum(counts, 1)), 1.0)
+        return torch.tensor(w, dtype=torch.float32)
+    return None
+
+
+def _logits(outputs: Any) -> torch.Tensor:
+    if isinstance(outputs, dict):
+        return outputs["logits"]
+    if isinstance(outputs, (tuple, list)):
+        return outputs[0]
+    return outputs.logits
+
+
+def make_compute_loss(task: TaskSpec, class_weights: torch.Tensor | None = None) -> LossFunc:
+    """The ``compute_loss_func`` for :class:`transformers.Trainer`.
+
+    Parameters
+    ----------
+    task
+        Picks the loss: masked BCE (binary), masked cross-entropy (multiclass) or masked MSE on
+        standardised targets (regression).
+    class_weights
+        From :func:`balanced_class_weights`; ignored for regression.
+
+    Returns
+    -------
+    Callable
+        ``loss(outputs, labels, num_items_in_batch=None) -> scalar``. ``num_items_in_batch`` is
+        ignored (the Trainer counts NaN labels as items); the loss is a per-batch mean, so set
+        ``trainer.loss_is_scaled_for_ga = False`` for correct gradient accumulation.
+    """
+
+    def compute_loss(
+        outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None, **_: Any
+    ) -> torch.Tensor:
+        logits = _logits(outputs)
+        labels = labels.to(logits.device, torch.float32)
+        if task.task_type == "binary":
+            return masked_bce_with_logits(logits, labels, pos_weight=class_weights)
+        if task.task_type == "multiclass":
+            return masked_cross_entropy(logits, labels, weight=class_weights)
+        return masked_mse(logits, labels)
+
+    return compute_loss
