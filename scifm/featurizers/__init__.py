@@ -1,0 +1,35 @@
+"""Featurizers: strings (SMILES, sequences, texts) -> numeric matrices for the LightGBM baseline."""
+
+from scifm.featurizers.base import (
+    AUTO_FEATURES,
+    FEATURIZERS,
+    BaseFeaturizer,
+    Featurizer,
+    build_featurizer,
+    featurizer_from_name,
+)
+from scifm.featurizers.molecule import (
+    ConcatFeaturizer,
+    ECFPFeaturizer,
+    MolFeaturizer,
+    RDKit2DFeaturizer,
+    parse_smiles,
+)
+from scifm.featurizers.sequence import KmerSpectrumFeaturizer
+from scifm.featurizers.text import TfidfFeaturizer
+
+__all__ = [
+    "AUTO_FEATURES",
+    "FEATURIZERS",
+    "BaseFeaturizer",
+    "ConcatFeaturizer",
+    "ECFPFeaturizer",
+    "Featurizer",
+    "KmerSpectrumFeaturizer",
+    "MolFeaturizer",
+    "RDKit2DFeaturizer",
+    "TfidfFeaturizer",
+    "build_featurizer",
+    "featurizer_from_name",
+    "parse_smiles",
+]
