@@ -75,16 +75,21 @@ def other_table(rows: list[dict]) -> str:
     for ds, fams in by.items():
         metric = next(iter(fams.values()))["metric"]
 
-        def cell(f: str) -> str:
-            r = fams.get(f)
-            return "—" if r is None else f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
-
-        def wall(f: str) -> str:
-            return "—" if f not in fams else f"{fams[f]['wall_s']:.0f}"
-
-        lines.append(f"| {ds} | {metric} | {cell('lightgbm')} | {cell('transformer')} | "
-                     f"{wall('lightgbm')} | {wall('transformer')} |")
+        lines.append(f"| {ds} | {metric} | {_cell(fams.get('lightgbm'))} | "
+                     f"{_cell(fams.get('transformer'))} | {_wall(fams.get('lightgbm'))} | "
+                     f"{_wall(fams.get('transformer'))} |")
     return "\n".join(lines)
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    lo, hi = r["ci95"]
+    return f"{r['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _wall(r: dict | None) -> str:
+    return "—" if r is None else f"{r['wall_s']:.0f}"
 
 
 def main() -> None:

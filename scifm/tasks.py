@@ -74,7 +74,7 @@ class TaskSpec:
                    classes=list(d.get("classes", [])))
 
     def decode(self, y_pred: np.ndarray) -> np.ndarray:
-        """Turn predictions into hard labels (class names) or values, shape ``n_samples x n_tasks``."""
+        """Hard labels (class names) or values, shape ``n_samples x n_tasks``."""
         if self.task_type == "regression":
             return y_pred
         if self.task_type == "multiclass":

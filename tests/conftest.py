@@ -85,7 +85,8 @@ def dirty_csv(tmp_path: Path, molecules: pd.DataFrame) -> Path:
                         "active": [1, 0, 1]})
     df.loc[3, "active"] = None
     df.loc[7, "active"] = None
-    dup = pd.DataFrame({"smiles": [df.loc[10, "smiles"]], "active": [1 - int(df.loc[10, "active"])]})
+    flipped = 1 - int(df.loc[10, "active"])
+    dup = pd.DataFrame({"smiles": [df.loc[10, "smiles"]], "active": [flipped]})
     df = pd.concat([df, bad, dup], ignore_index=True)
     path = tmp_path / "dirty.csv"
     df.to_csv(path, index=False)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-
 if TYPE_CHECKING:
     from scifm.recipes.train import TrainResult
 

@@ -14,7 +14,7 @@ from scifm.errors import ConfigError
 
 
 def split_flags(split: str | None) -> dict[str, Any]:
-    """``--split scaffold`` -> method; ``--split column:NAME`` -> predefined split on column NAME."""
+    """``--split scaffold`` -> a method; ``--split column:NAME`` -> predefined split on NAME."""
     if split is None:
         return {}
     if split.startswith("column:"):
@@ -45,7 +45,8 @@ def train(
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (out)."),
     seed: int | None = typer.Option(None, help="Random seed (seed)."),
     epochs: float | None = typer.Option(None, help="Training epochs (train.epochs)."),
-    max_steps: int | None = typer.Option(None, help="Stop after N optimiser steps (train.max_steps)."),
+    max_steps: int | None = typer.Option(None, help="Stop after N optimiser steps "
+                                         "(train.max_steps)."),
     lr: float | None = typer.Option(None, help="Learning rate (train.lr)."),
     batch_size: int | None = typer.Option(None, help="Batch size (train.batch_size)."),
     resume: bool = typer.Option(False, "--resume", help="Resume from the last checkpoint "
