@@ -31,7 +31,7 @@ def train(
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML experiment spec."),
     data: Path | None = typer.Option(None, "--data", help="Input file (data.path)."),
     input_col: str | None = typer.Option(None, help="Input column (data.input_col)."),
-    target_col: list(str) | None = typer.Option(
+    target_col: list[str] | None = typer.Option(
         None, "--target-col", help="Target column(s), repeat or comma-separate "
         "(data.target_cols)."),
     modality: str | None = typer.Option(None, help="smiles|protein|dna|text (data.modality)."),
@@ -52,7 +52,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Resume from the last checkpoint "
                                 "(train.resume)."),
     no_track: bool = typer.Option(False, "--no-track", help="Skip MLflow (tracking.enabled)."),
-    set_: list(str) | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE, "
+    set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE, "
                                           "e.g. --set train.lr=3e-5 (repeatable)."),
 ) -> None:
     """Train and evaluate model(s) on a data file; writes a run directory with a report."""
