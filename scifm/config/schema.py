@@ -173,6 +173,8 @@ class TrainConfig(_Strict):
     num_workers: int = 0
     resume: bool = False
     """Resume from the last checkpoint in the run directory."""
+    keep_checkpoints: bool = False
+    """Keep Trainer's ``checkpoints/`` (optimizer state, for resuming) after a successful run."""
 
     @field_validator("lr")
     @classmethod

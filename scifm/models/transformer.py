@@ -30,11 +30,13 @@ from transformers import (
     EvalPrediction,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    ProgressCallback,
     Trainer,
     TrainingArguments,
     set_seed,
 )
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging as hf_logging
 
 from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.errors import RunDirError
@@ -42,6 +44,7 @@ from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, p
 from scifm.models.backbones import checkpoint_max_length, load_backbone
 from scifm.models.base import MODEL_META
 from scifm.tasks import TaskSpec
+from scifm.training.callbacks import EpochLogProgress
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
 from scifm.training.losses import balanced_class_weights, make_compute_loss
 from scifm.utils.io import atomic_write_json
@@ -256,9 +259,11 @@ class TransformerPredictor:
         if self.work_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="scifm-")
         work_dir = Path(tmp.name) if tmp is not None else self.work_dir
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every checkpoint
         try:
             self._fit(work_dir / "checkpoints", x_train, y_train, x_val, y_val)
         finally:
+            hf_logging.enable_progress_bar()
             if tmp is not None:
                 tmp.cleanup()
         return self
@@ -314,6 +319,8 @@ class TransformerPredictor:
             callbacks=callbacks,
         )
         trainer.loss_is_scaled_for_ga = False  # our loss is a per-batch mean
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(EpochLogProgress)
         trainer.train(resume_from_checkpoint=last)
         self.model_ = trainer.model.eval()
         self.history_ = _history(trainer.state.log_history)
@@ -411,7 +418,11 @@ class TransformerPredictor:
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model_.save_pretrained(str(path))
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar for one small file
+        try:
+            self.model_.save_pretrained(str(path))
+        finally:
+            hf_logging.enable_progress_bar()
         self.tokenizer_.save_pretrained(str(path))
         scaling = None
         if self.target_mean_ is not None:

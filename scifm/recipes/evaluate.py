@@ -62,7 +62,7 @@ def evaluate(
         data_report=cleaned.report, split={"method": "external", "seed": seed,
                                            "sizes": {"test": len(ds.inputs)}},
         leakage={}, task=task,
-        models={meta["family"]: ModelResult(metrics=metrics, history=[], y_true=ds.y,
+        models={meta["family"]: ModelResult(metrics=metrics["test"], history=[], y_true=ds.y,
                                             y_pred=y_pred, fit_seconds=None, n_parameters=None)},
         comparisons=[], config_yaml=run.config.read_text() if run.config.exists() else "",
         extra_notes=[f"Model: {run.model}"]))

@@ -93,10 +93,6 @@ def _train(cfg: ExperimentConfig, run: RunDir, command: str) -> TrainResult:
     save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
     leakage = audit_split(ds, splits, cfg.data.modality)
     atomic_write_json(run.leakage, leakage)
-    sizes = {name: int(len(idx)) for name, idx in splits.items()}
-    logger.info("split (%s, seed %d): %s", cfg.split.method, cfg.seed, sizes)
-    for warning in leakage.get("warnings", []):
-        logger.warning("leakage audit: %s", warning)
 
     # 3. Fit every requested model family on the same split.
     families = ["lightgbm", "transformer"] if cfg.model.family == "both" else [cfg.model.family]
@@ -165,6 +161,8 @@ def fit_family(family: str, cfg: ExperimentConfig, cleaned: CleanResult,
                   ds.y[va] if len(va) else None)
     fit_seconds = time.perf_counter() - t0
     predictor.save(run.model)
+    if not cfg.train.keep_checkpoints:  # resume state is only needed until the run succeeds
+        shutil.rmtree(run.root / "checkpoints", ignore_errors=True)
     update_model_meta(run.model, data=cfg.data.model_dump(mode="json"),
                       split=cfg.split.model_dump(mode="json"))
     metrics: dict[str, Any] = {"fit_seconds": round(fit_seconds, 2)}
@@ -232,7 +230,8 @@ def build_report_data(cfg: ExperimentConfig, cleaned: CleanResult, splits: dict[
     ds = cleaned.dataset
     y_test = ds.y[splits["test"]]
     models = {
-        f: ModelResult(metrics=r.metrics, history=r.history, y_true=y_test, y_pred=r.y_test_pred,
+        f: ModelResult(metrics={**r.metrics["test"], "val": r.metrics.get("val", {})},
+                       history=r.history, y_true=y_test, y_pred=r.y_test_pred,
                        fit_seconds=r.fit_seconds, n_parameters=r.n_parameters)
         for f, r in results.items()
     }

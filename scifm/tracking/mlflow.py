@@ -74,6 +74,8 @@ def log_run(
     except ImportError:  # pragma: no cover - mlflow is a core dependency
         logger.warning("MLflow is not installed; run not tracked")
         return None
+    if not logger.isEnabledFor(logging.DEBUG):  # MLflow's own INFO lines (DB migrations)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     tracking_uri = resolve_tracking_uri(uri, run_dir)
     try:
         client = MlflowClient(tracking_uri=tracking_uri)

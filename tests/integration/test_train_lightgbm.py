@@ -60,6 +60,8 @@ def test_lightgbm_run_directory_contract(tmp_path, dirty_csv):
     assert preds["prob_active"].between(0, 1).all()
     html = (run / "report.html").read_text()
     assert "rejected" in html.lower() and "<svg" in html
+    assert f"{metrics['test']['roc_auc']['value']:.3f}" in html  # test metrics are shown
+    assert f"Test set ({len(splits['test'])} rows)" in html
 
 
 def test_lightgbm_regression_learns_signal(tmp_path, molecules_csv):
