@@ -74,7 +74,7 @@ def run_one(dataset: str, seed: int, family: str, data: Path, input_col: str,
              "data.modality": modality, "data.duplicates": "keep", "split.method": "predefined",
              "split.column": "split", "model.family": family, "out": str(out), "seed": seed,
              "tracking.enabled": False}
-    overrides = list(extra) + (TRANSFORMER_SETTINGS if family == "transformer" else [])
+    overrides = (TRANSFORMER_SETTINGS if family == "transformer" else []) + list(extra)
     cfg = load_config(flags=flags, overrides=overrides)
     t0 = time.perf_counter()
     result = train(cfg, command="bench")
@@ -115,13 +115,14 @@ def main() -> None:
             path = combined_split_file(SHARED / "text" / "scibert_sci-cite",
                                        {"train": "train.txt.gz", "val": "dev.txt.gz",
                                         "test": "test.txt.gz"}, "jsonl", work / "scicite.csv")
-            jobs.append(("scicite", 0, path, "text", ["label"], "text", "f1_macro", []))
+            jobs.append(("scicite", 0, path, "text", ["label"], "text", "f1_macro",
+                         ["train.epochs=6", "train.patience=2"]))
         if "dna" in args.suite:
             path = combined_split_file(SHARED / "dna" / "gue" / "prom_core_tata",
                                        {"train": "train.csv.gz", "val": "dev.csv.gz",
                                         "test": "test.csv.gz"}, "csv", work / "tata.csv")
             jobs.append(("prom_core_tata", 0, path, "sequence", ["label"], "dna", "mcc",
-                         ["model.dna_kmer=3"]))
+                         ["model.dna_kmer=3", "train.epochs=15", "train.patience=4"]))
         for ds, seed, path, col, targets, modality, metric, extra in jobs:
             for family in args.families:
                 row = run_one(ds, seed, family, path, col, targets, modality, metric, extra,
