@@ -18,13 +18,15 @@ def predict(
     out: Path = typer.Option(..., "--out", "-o", help="Output CSV, one row per input row."),
     input_col: str | None = typer.Option(None, help="Input column (default: as in training)."),
     id_col: str | None = typer.Option(None, help="Column copied to the output as `id`."),
-    chunksize: int = typer.Option(20_000, help="Rows per chunk (memory stays flat)."),
+    chunksize: int = typer.Option(5_000, help="Rows per chunk (memory stays flat)."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores for LightGBM, 1 for "
+                                "transformers)."),
 ) -> None:
     """Predict new data in chunks; invalid rows get status=invalid and a reason."""
     from scifm.recipes.predict import predict as run_predict
 
     summary = run_predict(run_dir, data, out, input_col=input_col, id_col=id_col,
-                          chunksize=chunksize)
+                          chunksize=chunksize, workers=workers)
     console.print(f"wrote {summary.n_rows} rows ({summary.n_invalid} invalid) to {summary.out}")
 
 

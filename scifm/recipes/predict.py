@@ -7,6 +7,11 @@ not a crash: their row carries ``status=invalid`` and the reason in ``error``.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from scifm.data.io import iter_table, require_columns
 from scifm.data.validate import validate_inputs
 from scifm.evaluation.tables import prediction_columns
 from scifm.models import load_predictor
+from scifm.models.base import Predictor
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_path
@@ -41,25 +47,31 @@ def predict(
     input_col: str | None = None,
     id_col: str | None = None,
     fmt: str = "auto",
-    chunksize: int = 20_000,
+    chunksize: int = 5_000,
+    workers: int = 0,
 ) -> PredictSummary:
     """Predict every row of ``data`` with the model of ``run_dir``; write a CSV to ``out``.
 
     Output columns: ``row_id`` (0-based row in the input), ``id`` (when ``id_col``), ``input``
     (as given), ``canonical``, ``status`` (``ok`` | ``invalid``), ``error`` and the prediction
     columns of :func:`scifm.evaluation.tables.prediction_columns` (empty for invalid rows).
+
+    ``workers`` processes featurise and predict chunks in parallel (0 = one per CPU core for
+    LightGBM models, 1 for transformers, whose torch kernels already use every core). At most
+    ``2 x workers`` chunks are in flight, so memory stays flat whatever the file size.
     """
     run = RunDir(Path(run_dir))
     meta = run.model_meta()
-    predictor = load_predictor(run.model)
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     col = input_col or data_cfg.input_col
+    if workers <= 0:
+        workers = (os.cpu_count() or 1) if meta["family"] == "lightgbm" else 1
+    job = _ChunkJob(run.model, task, data_cfg, col, id_col)
     n_rows = n_invalid = 0
     with atomic_path(out) as tmp:
-        for chunk in iter_table(data, fmt, chunksize=chunksize):
-            require_columns(chunk, [col] + ([id_col] if id_col else []), str(data))
-            frame = predict_chunk(predictor, task, data_cfg, chunk, col, id_col, start=n_rows)
+        for frame in _predict_chunks(job, iter_table(data, fmt, chunksize=chunksize), workers,
+                                     str(data)):
             frame.to_csv(tmp, mode="a", header=n_rows == 0, index=False)
             n_rows += len(frame)
             n_invalid += int((frame["status"] == "invalid").sum())
@@ -70,7 +82,55 @@ def predict(
     return PredictSummary(Path(out), n_rows, n_invalid)
 
 
-def predict_chunk(predictor, task: TaskSpec, data_cfg: DataConfig, chunk: pd.DataFrame,
+@dataclass
+class _ChunkJob:
+    """Everything a (worker) process needs to predict one chunk."""
+
+    model_dir: Path
+    task: TaskSpec
+    data_cfg: DataConfig
+    col: str
+    id_col: str | None
+
+    predictor: Predictor | None = None
+    """The loaded model; ``None`` in a freshly spawned worker until its first chunk."""
+
+    def __call__(self, chunk: pd.DataFrame, start: int) -> pd.DataFrame:
+        if self.predictor is None:
+            self.predictor = load_predictor(self.model_dir)
+        return predict_chunk(self.predictor, self.task, self.data_cfg, chunk, self.col,
+                             self.id_col, start)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "predictor": None}  # workers load the model themselves
+
+
+def _predict_chunks(job: _ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
+                    source: str) -> Iterator[pd.DataFrame]:
+    """Predicted frames in input order; a bounded window of chunks runs in worker processes."""
+    cols = [job.col] + ([job.id_col] if job.id_col else [])
+    start = 0
+    if workers == 1:
+        job.predictor = load_predictor(job.model_dir)
+        for chunk in chunks:
+            require_columns(chunk, cols, source)
+            yield job(chunk, start)
+            start += len(chunk)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        window: deque = deque()
+        for chunk in chunks:
+            require_columns(chunk, cols, source)
+            window.append(pool.submit(job, chunk, start))
+            start += len(chunk)
+            if len(window) >= 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def predict_chunk(predictor: Predictor, task: TaskSpec, data_cfg: DataConfig, chunk: pd.DataFrame,
                   col: str, id_col: str | None, start: int) -> pd.DataFrame:
     """Validate, canonicalise and predict one chunk; invalid rows keep their place."""
     raw = chunk[col].tolist()

@@ -112,9 +112,13 @@ def test_predict_and_evaluate_from_run_directory(tmp_path, molecules_csv, molecu
     assert pd.to_numeric(ok["prob_active"]).between(0, 1).all()
     # the same molecules predicted in one chunk or many give the same numbers
     out2 = tmp_path / "preds_one_chunk.csv"
-    predict(result.run_dir, new_path, out2, chunksize=10_000)
+    predict(result.run_dir, new_path, out2, chunksize=10_000, workers=1)
     assert pd.read_csv(out2, keep_default_na=False)["prob_active"].tolist() == \
         preds["prob_active"].tolist()
+    # two worker processes: same rows, same order, same numbers
+    out3 = tmp_path / "preds_parallel.csv"
+    predict(result.run_dir, new_path, out3, chunksize=5, workers=2)
+    assert out3.read_text() == out.read_text()
     metrics = evaluate(result.run_dir, molecules_csv, out=tmp_path / "ev", n_bootstrap=100)
     assert metrics["test"]["n"] == len(molecules)
     assert (tmp_path / "ev" / "report.html").exists()
