@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def assign_groups(groups: np.ndarray, sizes: Sequence[float],
 
     Groups larger than half the val or test target size go first (in seeded random order), then
     the other groups in seeded random order; each goes to train while it fits, else to val while
-    it fits, else to test (a group that fits nowhere joins the least-filled non-empty split).
+    it fits, else to test. The order before shuffling is that of first appearance, and the
+    shuffles use ``random.Random(seed)``, so with sizes (0.8, 0.1, 0.1) this reproduces the fixed
+    scaffold splits of ``shared/data/splits`` (MoleculeNet / Chemprop v1 ``scaffold_balanced``)
+    row for row (tested).
     """
     groups = np.asarray(groups)
     n = len(groups)
@@ -99,19 +103,21 @@ def assign_groups(groups: np.ndarray, sizes: Sequence[float],
     members = np.split(order, np.cumsum(counts)[:-1])
     limits = [t / 2 for t in target[1:] if t > 0]
     is_big = np.array([any(c > lim for lim in limits) for c in counts], dtype=bool)
-    rng = np.random.default_rng(_rng_seed(seed))
-    big, small = np.flatnonzero(is_big), np.flatnonzero(~is_big)
-    sequence = np.concatenate([rng.permutation(big), rng.permutation(small)]).astype(int)
+    rng = random.Random(seed)
+    big, small = np.flatnonzero(is_big).tolist(), np.flatnonzero(~is_big).tolist()
+    rng.shuffle(big)
+    rng.shuffle(small)
+    sequence = big + small
     out: list[list[np.ndarray]] = [[], [], []]
     filled = np.zeros(3)
     for g in sequence:
         size = counts[g]
-        for k in range(3):
+        for k in range(2):
             if target[k] > 0 and filled[k] + size <= target[k] + 1e-9:
                 break
         else:
-            open_ = [k for k in range(3) if target[k] > 0]
-            k = min(open_, key=lambda j: filled[j] / target[j])
+            k = 2 if target[2] > 0 else min(
+                (j for j in range(3) if target[j] > 0), key=lambda j: filled[j] / target[j])
         out[k].append(members[g])
         filled[k] += size
     return tuple(np.sort(np.concatenate(o)) if o else np.zeros(0, dtype=np.int64)
