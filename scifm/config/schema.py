@@ -7,14 +7,15 @@ Precedence: these defaults, then the YAML file, then CLI flags, then dotted ``--
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Modality = Literal["smiles", "protein", "dna", "text"]
 TaskKind = Literal["auto", "regression", "binary", "multiclass"]
 SplitMethod = Literal["random", "stratified", "scaffold", "similarity", "predefined"]
-Family = Literal["transformer", "lightgbm", "both"]
+Family = Literal["transformer", "lightgbm", "both", "xgboost", "rf", "extratrees", "linear", "knn",
+                 "svm"]
 
 
 class _Strict(BaseModel):
@@ -58,10 +59,13 @@ class DataConfig(_Strict):
 
     path: Path | None = None
     """Input file: CSV/TSV (optionally .gz), Parquet, JSONL, FASTA or SDF."""
-    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "fasta", "sdf"] = "auto"
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "fasta", "sdf", "text"] = "auto"
+    """``auto`` detects from the suffix; ``text`` (one item per line, ``.txt``/``.smi``, optionally
+    .gz) is for pretraining corpora only (``scifm pretrain``)."""
     modality: Modality = "smiles"
-    input_col: str = "smiles"
-    """Column holding the SMILES / sequence / text (FASTA: ``sequence``; SDF: ``smiles``)."""
+    input_col: str = ""
+    """Column holding the SMILES / sequence / text; default by modality: ``smiles``,
+    ``sequence`` (protein, dna; also FASTA's column) or ``text``. SDF files give ``smiles``."""
     target_cols: list[str] = Field(default_factory=list)
     """One or more target columns; a blank cell is a missing label."""
     id_col: str | None = None
@@ -77,6 +81,14 @@ class DataConfig(_Strict):
     smiles: SmilesOptions = Field(default_factory=SmilesOptions)
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
     text: TextOptions = Field(default_factory=TextOptions)
+
+    @model_validator(mode="after")
+    def _default_input_col(self) -> DataConfig:
+        if not self.input_col:
+            default = {"smiles": "smiles", "protein": "sequence", "dna": "sequence",
+                       "text": "text"}[self.modality]
+            object.__setattr__(self, "input_col", default)
+        return self
 
     @field_validator("target_cols", mode="before")
     @classmethod
@@ -122,6 +134,8 @@ class ModelConfig(_Strict):
     """Which model family and, for the transformer, which backbone."""
 
     family: Family = "both"
+    """``transformer``, ``lightgbm``, ``both`` (lightgbm + transformer), or one feature-based
+    family: ``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm`` (see ``automl``)."""
     size: Literal["tiny", "small", "base"] = "small"
     """Size preset of a freshly initialised BERT encoder (ignored when ``init`` is set)."""
     init: Path | None = None
@@ -137,11 +151,22 @@ class ModelConfig(_Strict):
     dropout: float = 0.1
 
 
+def _check_features(name: str) -> str:
+    """A feature-set name: ``auto`` or atoms joined by '+' (``scifm.featurizers.sets``)."""
+    from scifm.featurizers.sets import check_feature_name
+
+    try:
+        return check_feature_name(name)
+    except Exception as err:  # ConfigError -> the ValueError pydantic reports
+        raise ValueError(str(err)) from None
+
+
 class LightGBMConfig(_Strict):
     """The LightGBM baseline and its features."""
 
-    features: Literal["auto", "ecfp", "ecfp+rdkit2d", "kmer", "tfidf"] = "auto"
-    """``auto``: ecfp+rdkit2d for smiles, k-mer spectra for sequences, TF-IDF for text."""
+    features: str = "auto"
+    """``auto``: ecfp+rdkit2d for smiles, k-mer spectra for sequences, TF-IDF for text; or any
+    feature set of ``scifm.featurizers.sets`` (``ecfp``, ``ecfp6+maccs``, ``kmer3+protdesc``...)."""
     n_estimators: int = 2000
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -152,6 +177,64 @@ class LightGBMConfig(_Strict):
     early_stopping_rounds: int = 100
     n_jobs: int = 0
     """Threads; 0 = all cores."""
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: str) -> str:
+        return _check_features(v)
+
+
+class TuneConfig(_Strict):
+    """Hyper-parameter search of one family (``scifm tune``; Optuna TPE + pruning)."""
+
+    family: str = "lightgbm"
+    """Family to tune: ``lightgbm`` or a feature-based family (``xgboost``, ``rf``, ...)."""
+    n_trials: int | None = 20
+    """Trials to run in this call (None: until ``time_budget``)."""
+    time_budget: float | None = None
+    """Stop starting new trials after this many seconds (None: no limit)."""
+    folds: int = 5
+    """Cross-validation folds on train+val (split strategy of the run; test never used)."""
+    pruner: Literal["median", "halving", "none"] = "median"
+    """Prune poor trials from intermediate fold scores: median or successive halving."""
+    tune_features: bool = True
+    """Search over the modality's feature sets as well (else keep the configured features)."""
+    storage: str | None = None
+    """Optuna storage URL (default: ``sqlite:///RUN/optuna.db``); resumable with study_name."""
+    study_name: str | None = None
+    """Study name (default: ``scifm-<family>``); the same storage + name resumes a study."""
+
+    @model_validator(mode="after")
+    def _budget(self) -> TuneConfig:
+        if self.folds < 2:
+            raise ValueError("folds must be at least 2")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise ValueError("n_trials must be >= 1")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError("time_budget must be > 0 seconds")
+        if self.n_trials is None and self.time_budget is None:
+            raise ValueError("give n_trials and/or time_budget")
+        return self
+
+
+class AutoMLConfig(_Strict):
+    """Feature-based families (``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm``)
+    and hyper-parameter tuning."""
+
+    features: str = "auto"
+    """Feature set: ``auto`` or atoms joined by '+' (``ecfp6``, ``ecfp+maccs``, ``maccs+rdkit2d``,
+    ``kmer3+protdesc``, ``tfidf``; see ``scifm.featurizers.sets``)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters of the family, overriding its defaults
+    (``scifm.models.estimators.DEFAULT_PARAMS``)."""
+    n_jobs: int = 0
+    """Threads; 0 = all cores."""
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: str) -> str:
+        return _check_features(v)
 
 
 class TrainConfig(_Strict):
@@ -191,6 +274,82 @@ class TrainConfig(_Strict):
         return v
 
 
+PeftMethod = Literal["none", "lora", "adalora", "ia3", "prompt_tuning"]
+
+
+class PeftConfig(_Strict):
+    """Parameter-efficient fine-tuning of the transformer (``peft`` library) and cheap freezing."""
+
+    method: PeftMethod = "none"
+    """``none`` (full fine-tuning), ``lora``, ``adalora``, ``ia3`` or ``prompt_tuning``."""
+    r: int = 8
+    """LoRA rank (AdaLoRA: the target average rank; it starts from ``1.5 * r``)."""
+    alpha: int = 16
+    """LoRA scaling numerator (``lora_alpha``)."""
+    dropout: float = 0.05
+    """Dropout on the LoRA / AdaLoRA branch."""
+    target_modules: list[str] | None = None
+    """Module names to adapt; None = the ``peft`` default for the architecture (BERT: query and
+    value for LoRA; key, value and the feed-forward output for IA3)."""
+    num_virtual_tokens: int = 20
+    """Prompt tuning: number of learned virtual tokens prepended to every input."""
+    merge: bool = False
+    """Merge the adapter into the weights when saving (lora, adalora, ia3): ``model/`` is then a
+    plain Hugging Face model. Otherwise ``model/`` holds the adapter (with the task head) and
+    ``model/base/`` the frozen base model."""
+    freeze_layers: int = 0
+    """With ``method: none``: freeze the embeddings and the first N encoder layers."""
+    linear_probe: bool = False
+    """With ``method: none``: freeze the whole encoder and train only the task head."""
+
+    @model_validator(mode="after")
+    def _freezing_without_adapter(self) -> PeftConfig:
+        if self.method != "none" and (self.freeze_layers or self.linear_probe):
+            raise ValueError("freeze_layers / linear_probe only apply with method: none "
+                             "(an adapter method already freezes the base model)")
+        if self.r < 1 or self.num_virtual_tokens < 1 or self.freeze_layers < 0:
+            raise ValueError("r and num_virtual_tokens must be >= 1, freeze_layers >= 0")
+        return self
+
+
+class PretrainConfig(_Strict):
+    """Masked-language-model pretraining (``scifm pretrain``); the optimiser settings come from
+    ``train`` (lr, batch_size, weight_decay, warmup_ratio, bf16, grad_accum, resume), the
+    backbone from ``model`` (size, init, max_length, dna_kmer, text_vocab_size) and the corpus
+    from ``data`` (path, format, modality, input_col and the validation options)."""
+
+    max_steps: int = 1000
+    """Optimiser steps (a streamed corpus has no length, so training is counted in steps)."""
+    mask_prob: float = 0.15
+    """Fraction of tokens selected for masking (80% [MASK], 10% random, 10% unchanged)."""
+    eval_steps: int = 200
+    """Evaluate on the held-out items (and save a resumable checkpoint) every N steps."""
+    holdout_fraction: float = 0.05
+    """Fraction of corpus items held out, chosen by a hash of the item (stable while
+    streaming)."""
+    max_eval_items: int = 2000
+    """At most this many held-out items are evaluated (the first ones in the file)."""
+    tokenizer_sample: int = 100_000
+    """Items (the first training items) used to train a new tokenizer."""
+    shuffle_buffer: int = 10_000
+    """Size of the streaming shuffle buffer."""
+
+    @field_validator("mask_prob", "holdout_fraction")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError("must be strictly between 0 and 1")
+        return v
+
+    @field_validator("max_steps", "eval_steps", "max_eval_items", "tokenizer_sample",
+                     "shuffle_buffer")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+
 class EvalConfig(_Strict):
     """Test-set evaluation."""
 
@@ -218,5 +377,8 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    peft: PeftConfig = Field(default_factory=PeftConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    automl: AutoMLConfig = Field(default_factory=AutoMLConfig)

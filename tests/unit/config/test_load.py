@@ -82,3 +82,11 @@ def test_shipped_configs_validate(path):
     assert first.startswith("# scifm "), "each shipped config opens with its launch command"
     cfg = load_config(path)
     assert cfg.data.target_cols
+
+
+@pytest.mark.parametrize("modality, column", [("smiles", "smiles"), ("protein", "sequence"),
+                                              ("dna", "sequence"), ("text", "text")])
+def test_input_column_defaults_by_modality(modality, column):
+    assert load_config(flags={"data.modality": modality}).data.input_col == column
+    assert load_config(flags={"data.modality": modality,
+                              "data.input_col": "x"}).data.input_col == "x"
