@@ -120,8 +120,30 @@ def assign_groups(groups: np.ndarray, sizes: Sequence[float],
                 (j for j in range(3) if target[j] > 0), key=lambda j: filled[j] / target[j])
         out[k].append(members[g])
         filled[k] += size
+    _fill_empty_splits(out, target)
     return tuple(np.sort(np.concatenate(o)) if o else np.zeros(0, dtype=np.int64)
                  for o in out)  # type: ignore[return-value]
+
+
+def _fill_empty_splits(out: list[list[np.ndarray]], target: np.ndarray) -> None:
+    """Give an empty val/test split (asked for by ``sizes``) the smallest group of the largest
+    other split. Only small data with a few big groups gets here; benchmark data never does."""
+    for k in (1, 2):
+        if target[k] <= 0 or out[k]:
+            continue
+        donors = [j for j in range(3) if j != k and len(out[j]) > 1]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda j: sum(len(m) for m in out[j]))
+        i = min(range(len(out[donor])), key=lambda i: len(out[donor][i]))
+        moved = out[donor].pop(i)
+        out[k].append(moved)
+        logger.warning("groups too large for the requested sizes: moved a group of %d rows from "
+                       "%s to the empty %s split", len(moved), SPLIT_NAMES[donor],
+                       SPLIT_NAMES[k])
+
+
+SPLIT_NAMES = ("train", "val", "test")
 
 
 def _counts(n: int, sizes: Sequence[float]) -> tuple[int, int, int]:
