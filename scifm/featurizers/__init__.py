@@ -8,6 +8,7 @@ from scifm.featurizers.base import (
     build_featurizer,
     featurizer_from_name,
 )
+from scifm.featurizers.fingerprints import MACCSFeaturizer
 from scifm.featurizers.molecule import (
     ConcatFeaturizer,
     ECFPFeaturizer,
@@ -15,7 +16,9 @@ from scifm.featurizers.molecule import (
     RDKit2DFeaturizer,
     parse_smiles,
 )
+from scifm.featurizers.protein import ProteinDescriptorFeaturizer
 from scifm.featurizers.sequence import KmerSpectrumFeaturizer
+from scifm.featurizers.sets import feature_set
 from scifm.featurizers.text import TfidfFeaturizer
 
 __all__ = [
@@ -26,10 +29,13 @@ __all__ = [
     "ECFPFeaturizer",
     "Featurizer",
     "KmerSpectrumFeaturizer",
+    "MACCSFeaturizer",
     "MolFeaturizer",
+    "ProteinDescriptorFeaturizer",
     "RDKit2DFeaturizer",
     "TfidfFeaturizer",
     "build_featurizer",
+    "feature_set",
     "featurizer_from_name",
     "parse_smiles",
 ]

@@ -12,7 +12,9 @@ input strings (canonical SMILES, sequences or texts) into a numeric matrix for a
 * ``featurizer.to_config()`` -> a JSON-able dict holding everything needed to rebuild it, fitted
   state included; :func:`build_featurizer` is its inverse. Nothing is pickled.
 
-Names in the registry: ``ecfp``, ``rdkit2d``, ``concat`` (``ecfp+rdkit2d``), ``kmer``, ``tfidf``.
+Names in the registry: ``ecfp``, ``rdkit2d``, ``concat`` (``ecfp+rdkit2d``), ``kmer``, ``tfidf``,
+``maccs``, ``protdesc``; named feature sets (``ecfp6``, ``ecfp+maccs``, ...) are in
+:mod:`scifm.featurizers.sets`.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def register(name: str) -> Callable[[F], F]:
 
 def _load_builtins() -> None:
     # the concrete modules register themselves on import
-    from scifm.featurizers import molecule, sequence, text  # noqa: F401
+    from scifm.featurizers import fingerprints, molecule, protein, sequence, text  # noqa: F401
 
 
 def build_featurizer(config: dict[str, Any]) -> Featurizer:
@@ -140,13 +142,21 @@ _MODALITIES_OF = {
 }
 
 
+def _feature_set_atoms() -> frozenset[str]:
+    from scifm.featurizers.sets import ATOM_MODALITIES
+
+    return frozenset(ATOM_MODALITIES) - frozenset(_MODALITIES_OF)
+
+
 def featurizer_from_name(name: str, modality: str) -> Featurizer:
     """A fresh (unfitted) featurizer for a ``LightGBMConfig.features`` name and a modality.
 
     Parameters
     ----------
     name
-        ``auto``, ``ecfp``, ``rdkit2d``, ``ecfp+rdkit2d``, ``kmer`` or ``tfidf``.
+        ``auto``, ``ecfp``, ``rdkit2d``, ``ecfp+rdkit2d``, ``kmer`` or ``tfidf``; or any
+        feature set of :mod:`scifm.featurizers.sets` (``ecfp6``, ``maccs``, ``ecfp+maccs``,
+        ``kmer3+protdesc``, ...).
     modality
         ``smiles``, ``protein``, ``dna`` or ``text``; resolves ``auto`` (see
         :data:`AUTO_FEATURES`) and the k-mer alphabet.
@@ -168,6 +178,10 @@ def featurizer_from_name(name: str, modality: str) -> Featurizer:
     if modality not in AUTO_FEATURES:
         raise ConfigError(f"unknown modality {modality!r}; expected one of {list(AUTO_FEATURES)}")
     resolved = AUTO_FEATURES[modality] if name == "auto" else name
+    if (resolved not in _MODALITIES_OF and "+" in resolved) or resolved in _feature_set_atoms():
+        from scifm.featurizers.sets import feature_set
+
+        return feature_set(resolved, modality)  # named feature sets (ecfp6, ecfp+maccs, ...)
     if resolved not in _MODALITIES_OF:
         raise ConfigError(
             f"lightgbm.features: unknown featurizer {name!r}; expected auto or one of "

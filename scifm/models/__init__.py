@@ -15,10 +15,13 @@ from scifm.errors import ConfigError, RunDirError
 from scifm.models.base import MODEL_META, Predictor
 from scifm.tasks import TaskSpec
 
-FAMILIES = ("lightgbm", "transformer")
+FEATURE_FAMILIES = ("xgboost", "rf", "extratrees", "linear", "knn", "svm")
+"""Feature-based families (:class:`scifm.models.feature.FeaturePredictor`, ``cfg.automl``)."""
+FAMILIES = ("lightgbm", "transformer", *FEATURE_FAMILIES)
 """Model families known to :func:`build_predictor` and :func:`load_predictor`."""
 
-__all__ = ["FAMILIES", "MODEL_META", "Predictor", "build_predictor", "load_predictor"]
+__all__ = ["FAMILIES", "FEATURE_FAMILIES", "MODEL_META", "Predictor", "build_predictor",
+           "load_predictor"]
 
 
 def build_predictor(
@@ -33,11 +36,13 @@ def build_predictor(
     Parameters
     ----------
     family
-        ``lightgbm`` or ``transformer`` (``both`` is resolved by the caller).
+        ``lightgbm``, ``transformer`` or one of :data:`FEATURE_FAMILIES` (``both`` is resolved
+        by the caller).
     task, modality
         What is predicted and from which kind of input.
     cfg
-        The experiment config (``cfg.lightgbm``, ``cfg.model``, ``cfg.train``, ``cfg.seed``).
+        The experiment config (``cfg.lightgbm``, ``cfg.automl``, ``cfg.model``, ``cfg.train``,
+        ``cfg.seed``).
     work_dir
         Scratch/checkpoint folder of the transformer (unused by LightGBM).
 
@@ -56,7 +61,15 @@ def build_predictor(
         from scifm.models.transformer import TransformerPredictor
 
         return TransformerPredictor(task=task, modality=modality, model_cfg=cfg.model,
-                                    train_cfg=cfg.train, seed=cfg.seed, work_dir=work_dir)
+                                    train_cfg=cfg.train, seed=cfg.seed, work_dir=work_dir,
+                                    peft_cfg=cfg.peft)
+    if family in FEATURE_FAMILIES:
+        from scifm.models.feature import FeaturePredictor
+
+        class_weight = "balanced" if cfg.model.class_weight == "balanced" else None
+        return FeaturePredictor(family, task, modality, features=cfg.automl.features,
+                                params=cfg.automl.params, seed=cfg.seed,
+                                class_weight=class_weight, n_jobs=cfg.automl.n_jobs)
     raise ConfigError(f"model.family: unknown family {family!r}; expected one of {FAMILIES}")
 
 
@@ -84,4 +97,8 @@ def load_predictor(path: Path) -> Predictor:
         from scifm.models.transformer import TransformerPredictor
 
         return TransformerPredictor.load(Path(path))
+    if family in FEATURE_FAMILIES:
+        from scifm.models.feature import FeaturePredictor
+
+        return FeaturePredictor.load(Path(path))
     raise RunDirError(f"{meta_file}: unknown model family {family!r}; expected one of {FAMILIES}")

@@ -119,3 +119,48 @@ def log_run(
         logger.warning("MLflow tracking failed (%s: %s); the run directory is complete",
                        type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         return None
+
+
+def log_trials(*, uri: str | None, run_dir: Path, parent_run_id: str | None,
+               trials: list[dict[str, Any]]) -> int:
+    """Log each tuning trial as an MLflow run nested under ``parent_run_id``.
+
+    Parameters
+    ----------
+    uri, run_dir
+        Tracking URI as for :func:`log_run` (``None``: default beside ``run_dir``).
+    parent_run_id
+        The run made by :func:`log_run` for the whole study (``None``: nothing is logged).
+    trials
+        One dict per trial: ``number``, ``state``, ``params`` (dict), ``metrics`` (name ->
+        number) and ``fold_scores`` (list, logged as ``fold_score`` with step = fold).
+
+    Returns
+    -------
+    int
+        Number of trial runs logged (0 when tracking failed; a warning says why).
+    """
+    if parent_run_id is None:
+        return 0
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=resolve_tracking_uri(uri, run_dir))
+        exp_id = client.get_run(parent_run_id).info.experiment_id
+        for t in trials:
+            run = client.create_run(exp_id, run_name=f"trial-{t['number']}", tags={
+                "mlflow.parentRunId": parent_run_id, "scifm.trial_state": str(t["state"])})
+            params = [mlflow.entities.Param(k, str(v)[:500]) for k, v in t["params"].items()]
+            metrics = [mlflow.entities.Metric(k, float(v), 0, 0) for k, v in
+                       t.get("metrics", {}).items() if isinstance(v, (int, float)) and v == v]
+            metrics += [mlflow.entities.Metric("fold_score", float(v), 0, step) for step, v in
+                        enumerate(t.get("fold_scores", [])) if v == v]
+            client.log_batch(run.info.run_id, params=params, metrics=metrics)
+            client.set_terminated(run.info.run_id,
+                                  status="FINISHED" if t["state"] == "COMPLETE" else "KILLED")
+        return len(trials)
+    except Exception as e:  # noqa: BLE001 - tracking must never fail the run
+        logger.warning("MLflow trial tracking failed (%s: %s); the run directory is complete",
+                       type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        return 0

@@ -265,7 +265,7 @@ def test_build_predictor_and_feature_modality_mismatch(tmp_path):
     assert isinstance(pred, LightGBMPredictor) and pred.seed == 11
     assert pred.class_weight == "balanced" and pred.config.n_estimators == 5
     with pytest.raises(ConfigError):
-        build_predictor("xgboost", task, "dna", cfg, tmp_path)
+        build_predictor("catboost", task, "dna", cfg, tmp_path)
     bad = LightGBMPredictor(task, "dna", LightGBMConfig(features="ecfp"))
     with pytest.raises(ConfigError, match="does not apply"):
         bad.fit(["ACGT", "GGCC"], np.array([[0.0], [1.0]]))

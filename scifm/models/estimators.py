@@ -1,0 +1,408 @@
+"""scikit-learn estimators of the feature-based families, behind one per-task wrapper.
+
+* :class:`TaskwiseEstimator` - the scifm label conventions (:mod:`scifm.tasks`) for *any*
+  single-output scikit-learn estimator: one clone per target column, fitted on that column's
+  labelled rows (NaN = missing); classifiers see labels re-encoded to the classes present, and
+  :meth:`~TaskwiseEstimator.predict` returns scifm's shapes (regression values, positive-class
+  probabilities, or ``n x n_classes`` probabilities). A task with a single class present is
+  predicted as that constant. Early stopping on a validation set is used when the inner estimator
+  has an ``early_stopping_rounds`` parameter (XGBoost).
+* :func:`make_estimator` - the inner estimator of a family from hyper-parameters
+  (:data:`DEFAULT_PARAMS` lists every family's parameters and defaults).
+
+Families: ``xgboost`` (native NaN handling), ``rf`` / ``extratrees`` (scikit-learn forests, native
+NaN handling), ``linear`` (LogisticRegression / Ridge), ``svm`` (SVC with sigmoid calibration /
+SVR), ``knn`` (:mod:`scifm.models.knn`). ``linear``, ``svm`` and euclidean ``knn`` are pipelines
+``SimpleImputer(median) -> StandardScaler(with_mean=False) -> model``: scaling lives in the
+model, fitted on training rows only (no centering, so sparse TF-IDF stays sparse; the models are
+translation-invariant or have an unpenalised intercept, so centering would not change them).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import r2_score
+from sklearn.pipeline import Pipeline
+from sklearn.utils import ClassifierTags, RegressorTags, get_tags
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
+
+from scifm.models.baselines import _history
+
+logger = logging.getLogger(__name__)
+
+TaskType = Literal["regression", "binary", "multiclass"]
+
+FAMILY_NAMES = ("xgboost", "rf", "extratrees", "linear", "knn", "svm")
+"""Families built by :func:`make_estimator`."""
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "xgboost": {"n_estimators": 500, "learning_rate": 0.05, "max_depth": 6,
+                "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.5,
+                "reg_lambda": 1.0, "reg_alpha": 0.0, "early_stopping_rounds": 50},
+    "rf": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1,
+           "max_depth": None},
+    "extratrees": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1,
+                   "max_depth": None},
+    "linear": {"C": 1.0, "alpha": 1.0},
+    "knn": {"n_neighbors": 5, "weights": "distance", "metric": "tanimoto"},
+    "svm": {"C": 1.0, "gamma": "scale", "epsilon": 0.1},
+}
+"""Every family's hyper-parameters and defaults. ``linear``: ``C`` (logistic regression, inverse
+regularisation) / ``alpha`` (ridge); ``svm``: ``epsilon`` for SVR only; ``knn``: ``metric`` is
+``tanimoto`` (fingerprints) or ``euclidean`` (standardised features)."""
+
+
+def _pipeline(model: BaseEstimator) -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler(with_mean=False)),
+        ("model", model),
+    ])
+
+
+def make_estimator(
+    family: str,
+    task_type: TaskType,
+    params: dict[str, Any] | None = None,
+    random_state: int = 0,
+    n_jobs: int = 1,
+) -> BaseEstimator:
+    """The single-output scikit-learn estimator of ``family`` for one task.
+
+    Parameters
+    ----------
+    family
+        One of :data:`FAMILY_NAMES`.
+    task_type
+        ``regression`` gives a regressor, ``binary`` / ``multiclass`` a classifier.
+    params
+        Hyper-parameters overriding :data:`DEFAULT_PARAMS` ``[family]``.
+    random_state, n_jobs
+        Seed and threads (``n_jobs <= 0``: all cores).
+
+    Raises
+    ------
+    ValueError
+        Unknown family or parameter names.
+    """
+    if family not in DEFAULT_PARAMS:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILY_NAMES}")
+    unknown = set(params or {}) - set(DEFAULT_PARAMS[family])
+    if unknown:
+        raise ValueError(f"{family}: unknown parameters {sorted(unknown)}; known: "
+                         f"{sorted(DEFAULT_PARAMS[family])}")
+    p = {**DEFAULT_PARAMS[family], **(params or {})}
+    reg = task_type == "regression"
+    jobs = -1 if n_jobs <= 0 else int(n_jobs)
+    if family == "xgboost":
+        import xgboost as xgb
+
+        cls = xgb.XGBRegressor if reg else xgb.XGBClassifier
+        return cls(**p, tree_method="hist", n_jobs=jobs, random_state=random_state,
+                   verbosity=0)
+    if family in ("rf", "extratrees"):
+        from sklearn import ensemble
+
+        name = ("RandomForest" if family == "rf" else "ExtraTrees") + (
+            "Regressor" if reg else "Classifier")
+        return getattr(ensemble, name)(**p, n_jobs=jobs, random_state=random_state)
+    if family == "linear":
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        return _pipeline(Ridge(alpha=p["alpha"]) if reg else
+                         LogisticRegression(C=p["C"], max_iter=2000))
+    if family == "svm":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC, SVR
+
+        if reg:
+            return _pipeline(SVR(C=p["C"], gamma=p["gamma"], epsilon=p["epsilon"]))
+        return CalibratedClassifierCV(_pipeline(SVC(C=p["C"], gamma=p["gamma"],
+                                                    random_state=random_state)),
+                                      method="sigmoid", cv=3, ensemble=False)
+    from scifm.models.knn import KNNClassifier, KNNRegressor
+
+    knn = (KNNRegressor if reg else KNNClassifier)(n_neighbors=p["n_neighbors"],
+                                                    weights=p["weights"], metric=p["metric"])
+    return knn if p["metric"] == "tanimoto" else _pipeline(knn)
+
+
+def _imputes(est: BaseEstimator) -> bool:
+    """Whether ``est`` (or the estimator it calibrates) is a pipeline that imputes first."""
+    est = getattr(est, "estimator", None) or est
+    return isinstance(est, Pipeline) and type(est.steps[0][1]).__name__ == "SimpleImputer"
+
+
+def _fit_accepts(est: BaseEstimator, name: str) -> str | None:
+    """The fit keyword routing ``name`` to ``est`` (``model__name`` for a pipeline), or None."""
+    final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+    try:
+        params = inspect.signature(final.fit).parameters
+    except (TypeError, ValueError):
+        return None
+    if name not in params:
+        return None
+    return f"{est.steps[-1][0]}__{name}" if isinstance(est, Pipeline) else name
+
+
+class TaskwiseEstimator(BaseEstimator):
+    """One clone of ``estimator`` per task, each fitted on that task's labelled rows.
+
+    Parameters
+    ----------
+    estimator
+        A single-output scikit-learn regressor (``regression``) or classifier with
+        ``predict_proba`` (``binary`` / ``multiclass``); default: ``Ridge`` / logistic regression.
+    task_type
+        ``regression``, ``binary`` (0/1 labels, one or more tasks) or ``multiclass`` (one task of
+        class indices ``0..n_classes-1``).
+    n_classes
+        Number of classes for ``multiclass`` (``None``: ``max(y) + 1``).
+    class_weight
+        ``"balanced"``: sample weights inversely proportional to class frequency, passed as
+        ``sample_weight`` where the estimator's ``fit`` takes it (classification only).
+
+    Attributes
+    ----------
+    estimators_ : list
+        Fitted clone per task; ``None`` where a task had a single class (see ``constants_``).
+    classes_per_task_ : list of list of int or None
+        Class indices present in each task's training labels (classification).
+    constants_ : list of ndarray or None
+        Prediction row of a single-class task.
+    history_ : list of dict
+        Train/val loss curve when the estimator records one (XGBoost with validation data).
+    n_features_in_, n_tasks_, n_classes_
+    """
+
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        task_type: TaskType = "regression",
+        n_classes: int | None = None,
+        class_weight: Literal["balanced"] | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.task_type = task_type
+        self.n_classes = n_classes
+        self.class_weight = class_weight
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self._inner())
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan or _imputes(self._inner())
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = self.task_type != "multiclass"
+        if self.task_type == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        elif self.task_type == "binary":  # predict gives probabilities, not sklearn labels
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
+    def _inner(self) -> BaseEstimator:
+        if self.estimator is not None:
+            return self.estimator
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        return Ridge() if self.task_type == "regression" else LogisticRegression()
+
+    def _labels(self, y: Any) -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
+                        input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or n x n_tasks, got shape {y.shape}")
+        return y[:, None] if y.ndim == 1 else y
+
+    def _check_X(self, X: Any, reset: bool) -> Any:
+        return validate_data(self, X, reset=reset, accept_sparse="csr",
+                             dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+
+    def fit(self, X: Any, y: Any, X_val: Any | None = None,
+            y_val: Any | None = None) -> TaskwiseEstimator:
+        """Fit one clone per task on its labelled rows.
+
+        Parameters
+        ----------
+        X : array-like or CSR of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            NaN = missing label (that row is left out for that task only).
+        X_val, y_val
+            Optional validation data, used for early stopping when the estimator supports it.
+
+        Returns
+        -------
+        self
+        """
+        if self.task_type not in ("regression", "binary", "multiclass"):
+            raise ValueError(f"unknown task_type {self.task_type!r}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        X = self._check_X(X, reset=True)
+        y2 = self._labels(y)
+        check_consistent_length(X, y2)
+        self.output_1d_ = np.ndim(np.asarray(y)) == 1
+        self.n_tasks_ = y2.shape[1]
+        val = None
+        if X_val is not None and y_val is not None:
+            val = (self._check_X(X_val, reset=False), self._labels(y_val))
+            check_consistent_length(*val)
+        self.n_classes_ = self._n_classes(y2)
+        self.estimators_, self.classes_per_task_, self.constants_ = [], [], []
+        curves = []
+        for j in range(self.n_tasks_):
+            est, classes, const, curve = self._fit_task(
+                j, X, y2[:, j], None if val is None else (val[0], val[1][:, j]))
+            self.estimators_.append(est)
+            self.classes_per_task_.append(classes)
+            self.constants_.append(const)
+            if curve:
+                curves.append(curve)
+        self.history_ = _history(curves) if curves else []
+        return self
+
+    def _n_classes(self, y2: np.ndarray) -> int | None:
+        labelled = y2[~np.isnan(y2)]
+        if self.task_type == "binary":
+            if not np.isin(labelled, (0.0, 1.0)).all():
+                raise ValueError("binary labels must be 0/1")
+            return 2
+        if self.task_type != "multiclass":
+            return None
+        if y2.shape[1] != 1:
+            raise ValueError("multiclass takes exactly one target column")
+        if labelled.size and (np.any(labelled < 0) or np.any(labelled % 1)):
+            raise ValueError("multiclass labels must be class indices 0..n_classes-1")
+        k = int(self.n_classes or (labelled.max(initial=0) + 1))
+        if k < 2 or (labelled.size and labelled.max() >= k):
+            raise ValueError(f"multiclass labels must lie in 0..{k - 1}")
+        return k
+
+    def _fit_task(self, j: int, X: Any, y: np.ndarray, val: tuple[Any, np.ndarray] | None,
+                  ) -> tuple[Any, list[int] | None, np.ndarray | None, dict[str, list[float]]]:
+        rows = ~np.isnan(y)
+        if not rows.any():
+            raise ValueError(f"task {j} has no labelled training rows")
+        Xj, yj = (X if rows.all() else X[rows]), y[rows]
+        est = clone(self._inner())
+        kwargs: dict[str, Any] = {}
+        classes = None
+        if self.task_type != "regression":
+            classes_arr, counts = np.unique(yj.astype(np.int64), return_counts=True)
+            classes = classes_arr.tolist()
+            if len(classes) < 2:  # nothing to learn: predict the only class seen
+                const = np.zeros(self.n_classes_)
+                const[classes[0]] = 1.0
+                logger.warning("task %d has a single class (%d) in training; predicting it",
+                               j, classes[0])
+                return None, classes, const[1:] if self.task_type == "binary" else const, {}
+            yj = np.searchsorted(classes_arr, yj.astype(np.int64))
+            cv = est.get_params().get("cv")
+            if isinstance(cv, int) and counts.min() < cv:  # internal CV (SVM calibration)
+                est.set_params(cv=max(2, int(counts.min())))
+            if self.class_weight == "balanced":
+                if (key := _fit_accepts(est, "sample_weight")) is None:
+                    logger.warning("%s takes no sample_weight; class_weight ignored",
+                                   type(est).__name__)
+                else:
+                    kwargs[key] = compute_sample_weight("balanced", yj)
+        stops = "early_stopping_rounds" in est.get_params() and est.get_params()[
+            "early_stopping_rounds"]
+        if stops:
+            eval_set = self._eval_set(val, classes)
+            if eval_set is None:
+                est.set_params(early_stopping_rounds=None)
+            else:
+                kwargs.update(eval_set=[(Xj, yj), eval_set], verbose=False)
+        est.fit(Xj, yj, **kwargs)
+        return est, classes, None, self._curve(est) if stops else {}
+
+    @staticmethod
+    def _eval_set(val: tuple[Any, np.ndarray] | None,
+                  classes: list[int] | None) -> tuple[Any, np.ndarray] | None:
+        if val is None:
+            return None
+        Xv, yv = val
+        rows = ~np.isnan(yv)
+        if classes is not None:  # val rows of classes unseen in training cannot be scored
+            rows &= np.isin(np.nan_to_num(yv, nan=-1).astype(np.int64), classes)
+        if not rows.any():
+            return None
+        yv = yv[rows]
+        if classes is not None:
+            yv = np.searchsorted(np.asarray(classes), yv.astype(np.int64))
+        return Xv[rows], yv
+
+    @staticmethod
+    def _curve(est: Any) -> dict[str, list[float]]:
+        try:
+            evals = est.evals_result()
+        except Exception:  # noqa: BLE001 - no curve recorded (e.g. no validation data)
+            return {}
+        named = dict(zip(("train", "val"), evals.values(), strict=False))
+        return {name: list(next(iter(m.values()))) for name, m in named.items() if m}
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict following :mod:`scifm.tasks`.
+
+        Returns
+        -------
+        ndarray
+            regression: values, binary: positive-class probabilities, both ``n x n_tasks``
+            (``(n,)`` when ``y`` was 1-D at fit); multiclass: ``n x n_classes`` probabilities.
+        """
+        check_is_fitted(self, "estimators_")
+        X = self._check_X(X, reset=False)
+        outs = [self._predict_task(j, X) for j in range(self.n_tasks_)]
+        if self.task_type == "multiclass":
+            return outs[0]
+        pred = np.column_stack(outs)
+        return pred[:, 0] if self.output_1d_ else pred
+
+    def _predict_task(self, j: int, X: Any) -> np.ndarray:
+        est, n = self.estimators_[j], X.shape[0]
+        if est is None:
+            const = np.asarray(self.constants_[j], dtype=np.float64)
+            return np.repeat(const[None, :], n, axis=0)[:, 0] if self.task_type == "binary" \
+                else np.repeat(const[None, :], n, axis=0)
+        if self.task_type == "regression":
+            return np.asarray(est.predict(X), dtype=np.float64).reshape(n)
+        proba = np.asarray(est.predict_proba(X), dtype=np.float64)
+        full = np.zeros((n, self.n_classes_))
+        full[:, self.classes_per_task_[j]] = proba
+        return full[:, 1] if self.task_type == "binary" else full
+
+    @available_if(lambda est: est.task_type != "regression")
+    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """Class probabilities in scikit-learn's layout (see ``LGBMTaskModel.predict_proba``)."""
+        p = self.predict(X)
+        if self.task_type == "multiclass":
+            return p
+        if self.output_1d_:
+            return np.column_stack([1.0 - p, p])
+        return [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
+
+    @available_if(lambda est: est.task_type == "regression")
+    def score(self, X: Any, y: Any) -> float:
+        """R² of the predictions (regression only), averaged over tasks."""
+        return float(r2_score(y, self.predict(X)))
+

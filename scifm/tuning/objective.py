@@ -1,0 +1,192 @@
+"""The Optuna objective: k-fold cross-validation of one family on train+val.
+
+Folds come from :func:`scifm.data.splitting.kfold_indices` with the run's split strategy on the
+train+val rows only (scaffold-grouped for SMILES, similarity-grouped for sequences, stratified
+for single-task classification, random otherwise); the test rows never reach the objective. Each
+fold's primary-metric score is reported as an intermediate value (step = fold), so a pruner
+stops trials that are already worse than their peers on the same folds. A trial's value is the
+mean over folds; ``cv_mean``, ``cv_std``, ``fold_scores`` and ``fit_seconds`` are stored as trial
+user attributes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+
+from scifm.config.schema import ExperimentConfig, LightGBMConfig
+from scifm.data.clean import CleanDataset
+from scifm.data.splitting import kfold_indices
+from scifm.evaluation.metrics import compute_metrics, primary_metric
+from scifm.featurizers import BaseFeaturizer, Featurizer, featurizer_from_name
+from scifm.featurizers.base import Features
+from scifm.tasks import TaskSpec
+from scifm.tuning.search_spaces import FEATURE_CHOICES, Spec, sample_params
+
+logger = logging.getLogger(__name__)
+
+_CACHE_SIZE = 3
+"""Feature matrices of the whole pool kept at once (one per feature set)."""
+
+
+def subset(dataset: CleanDataset, rows: np.ndarray) -> CleanDataset:
+    """The rows ``rows`` of ``dataset`` as a new dataset (positions renumbered from 0)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    extra = dataset.extra.iloc[rows].reset_index(drop=True) if len(dataset.extra) else \
+        dataset.extra
+    return dataclasses.replace(
+        dataset, inputs=[dataset.inputs[i] for i in rows],
+        raw_inputs=[dataset.raw_inputs[i] for i in rows], ids=[dataset.ids[i] for i in rows],
+        row_ids=dataset.row_ids[rows], y=dataset.y[rows], extra=extra)
+
+
+def cv_method(split_method: str, task: TaskSpec) -> str:
+    """The fold strategy for a run's split method (``predefined`` -> stratified or random)."""
+    if split_method in ("scaffold", "similarity", "random", "stratified"):
+        return split_method
+    return "stratified" if task.is_classification and task.n_tasks == 1 else "random"
+
+
+def cv_folds(dataset: CleanDataset, splits: dict[str, np.ndarray], cfg: ExperimentConfig,
+             n_folds: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Pool = train + val positions; k folds over the pool with the run's split strategy.
+
+    Returns
+    -------
+    pool : ndarray
+        Sorted positions into ``dataset`` (never a test row).
+    folds : list of (train, valid)
+        Positions into ``pool``.
+    """
+    pool = np.sort(np.concatenate([splits["train"], splits["val"]]))
+    method = cv_method(cfg.split.method, dataset.task)
+    if method == "stratified" and np.isnan(dataset.y[pool]).any():
+        method = "random"  # stratification needs every label
+    folds = kfold_indices(subset(dataset, pool), method, n_folds, cfg.seed,
+                          cfg.split.similarity_threshold)
+    logger.info("cross-validation: %d %s folds on %d train+val rows", n_folds, method, len(pool))
+    return pool, folds
+
+
+def needs_fit(featurizer: Featurizer) -> bool:
+    """Whether a featurizer learns from data (TF-IDF), so must be fitted per fold."""
+    parts = getattr(featurizer, "featurizers", None)
+    if parts is not None:
+        return any(needs_fit(p) for p in parts)
+    return type(featurizer).fit is not BaseFeaturizer.fit
+
+
+def featurize(featurizer: Featurizer, xs: Sequence[str]) -> Features:
+    """Featurize ``xs`` (the one place where the objective turns inputs into features)."""
+    return featurizer(xs)
+
+
+def task_estimator(family: str, features: str, params: dict[str, Any], task: TaskSpec,
+                   modality: str, cfg: ExperimentConfig) -> Any:
+    """An unfitted estimator on numeric features: ``fit(X, y, X_val, y_val)`` / ``predict``."""
+    class_weight = "balanced" if cfg.model.class_weight == "balanced" else None
+    if family == "lightgbm":
+        from scifm.models.lightgbm import LightGBMPredictor
+
+        lgb_cfg = LightGBMConfig.model_validate({**cfg.lightgbm.model_dump(), **params,
+                                                 "features": features})
+        return LightGBMPredictor(task, modality, lgb_cfg, cfg.seed, class_weight)._estimator()
+    from scifm.models.feature import FeaturePredictor
+
+    return FeaturePredictor(family, task, modality, features, params, cfg.seed, class_weight,
+                            cfg.automl.n_jobs).estimator()
+
+
+class CVObjective:
+    """``objective(trial) -> mean CV score`` for :meth:`optuna.Study.optimize`.
+
+    Parameters
+    ----------
+    family
+        ``lightgbm`` or a feature-based family.
+    task, modality
+        What is predicted, from which inputs.
+    x, y
+        The pool (train + val) inputs and labels ``n x n_tasks``; nothing else is seen.
+    folds
+        ``(train, valid)`` positions into ``x``.
+    space
+        Parameter specs (:func:`scifm.tuning.search_spaces.space_for`).
+    features
+        A fixed feature set, or ``None`` to search :data:`FEATURE_CHOICES` of the modality.
+    cfg
+        The experiment config (seed, class weights, threads, defaults of unsearched params).
+    """
+
+    def __init__(self, family: str, task: TaskSpec, modality: str, x: Sequence[str],
+                 y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+                 space: dict[str, Spec], features: str | None, cfg: ExperimentConfig) -> None:
+        self.family = family
+        self.task = task
+        self.modality = modality
+        self.x = list(x)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.folds = folds
+        self.space = space
+        self.features = features
+        self.cfg = cfg
+        self.metric, self.higher_is_better = primary_metric(task)
+        self._cache: OrderedDict[str, Features] = OrderedDict()
+
+    @property
+    def direction(self) -> str:
+        """``maximize`` or ``minimize`` (from the primary metric)."""
+        return "maximize" if self.higher_is_better else "minimize"
+
+    def _matrices(self, features: str, tr: np.ndarray, va: np.ndarray) -> tuple[Any, Any]:
+        featurizer = featurizer_from_name(features, self.modality)
+        if needs_fit(featurizer):  # fitted on the fold's training rows only
+            featurizer.fit([self.x[i] for i in tr])
+            return (featurize(featurizer, [self.x[i] for i in tr]),
+                    featurize(featurizer, [self.x[i] for i in va]))
+        if features not in self._cache:
+            self._cache[features] = featurize(featurizer, self.x)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        X = self._cache[features]
+        return X[tr], X[va]
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = sample_params(trial, self.space)
+        features = self.features or trial.suggest_categorical(
+            "features", FEATURE_CHOICES[self.modality])
+        scores: list[float] = []
+        t0 = time.perf_counter()
+        for k, (tr, va) in enumerate(self.folds):
+            X_tr, X_va = self._matrices(features, tr, va)
+            est = task_estimator(self.family, features, params, self.task, self.modality,
+                                 self.cfg)
+            est.fit(X_tr, self.y[tr])
+            pred = np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+            score = compute_metrics(self.task, self.y[va], pred)[self.metric]
+            scores.append(score)
+            trial.set_user_attr("fold_scores", [float(s) for s in scores])
+            if score == score:
+                trial.report(float(score), step=k)
+            if trial.should_prune():
+                self._record(trial, scores, t0)
+                raise optuna.TrialPruned(f"fold {k}: {self.metric} = {score:.4f}")
+        return self._record(trial, scores, t0)
+
+    @staticmethod
+    def _record(trial: optuna.Trial, scores: list[float], t0: float) -> float:
+        finite = np.asarray([s for s in scores if s == s], dtype=np.float64)
+        mean = float(finite.mean()) if finite.size else float("nan")
+        std = float(finite.std()) if finite.size else float("nan")
+        trial.set_user_attr("cv_mean", mean)
+        trial.set_user_attr("cv_std", std)
+        trial.set_user_attr("n_folds_done", len(scores))
+        trial.set_user_attr("fit_seconds", round(time.perf_counter() - t0, 3))
+        return mean

@@ -1,0 +1,52 @@
+"""CV folds on train+val only, scaffold-grouped; the objective reports per-fold scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from scifm.config.schema import ExperimentConfig
+from scifm.data.clean import clean_table
+from scifm.data.splitting import make_split, scaffolds
+from scifm.tuning.objective import CVObjective, cv_folds
+from scifm.tuning.search_spaces import space_for
+
+
+def _setup(molecules, target="logp"):
+    cfg = ExperimentConfig(data={"target_cols": [target]}, automl={"n_jobs": 1})
+    ds = clean_table(molecules.head(100), cfg.data, source="mem").dataset
+    splits = make_split(ds, cfg.split, seed=0)
+    return cfg, ds, splits
+
+
+def test_folds_are_scaffold_grouped_and_never_touch_test(molecules):
+    cfg, ds, splits = _setup(molecules)
+    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    assert not set(pool) & set(splits["test"])
+    assert set(pool) == set(splits["train"]) | set(splits["val"])
+    scaf = np.asarray(scaffolds([ds.inputs[i] for i in pool]), dtype=object)
+    for tr, va in folds:
+        assert not set(tr) & set(va) and len(tr) + len(va) == len(pool)
+        assert not set(scaf[tr]) & set(scaf[va])  # one scaffold never on both sides
+
+
+def test_objective_scores_folds_and_sees_only_its_pool(molecules, monkeypatch):
+    cfg, ds, splits = _setup(molecules)
+    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    seen: list[str] = []
+    import scifm.tuning.objective as objective_mod
+
+    real = objective_mod.featurize
+    monkeypatch.setattr(objective_mod, "featurize",
+                        lambda f, xs: (seen.extend(xs), real(f, xs))[1])
+    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for("linear", "regression"), "maccs", cfg)
+    assert obj.direction == "minimize"  # rmse
+    study = optuna.create_study(direction=obj.direction,
+                                sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(obj, n_trials=2)
+    t = study.trials[0]
+    assert len(t.user_attrs["fold_scores"]) == 3 and sorted(t.intermediate_values) == [0, 1, 2]
+    assert t.value == np.mean(t.user_attrs["fold_scores"])
+    assert t.user_attrs["cv_std"] == np.std(t.user_attrs["fold_scores"])
+    assert seen and not set(seen) & {ds.inputs[i] for i in splits["test"]}

@@ -1,0 +1,46 @@
+"""Search spaces are data; every draw builds a valid estimator / config for its family."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from scifm.config.schema import LightGBMConfig
+from scifm.featurizers import featurizer_from_name
+from scifm.models.estimators import DEFAULT_PARAMS, make_estimator
+from scifm.tuning.search_spaces import FEATURE_CHOICES, SEARCH_SPACES, sample_params, space_for
+
+
+@pytest.mark.parametrize("family", list(SEARCH_SPACES))
+@pytest.mark.parametrize("task_type", ["regression", "binary", "multiclass"])
+def test_samples_are_valid_params(family, task_type):
+    space = space_for(family, task_type)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        trial = study.ask()
+        params = sample_params(trial, space)
+        assert set(params) == set(space)
+        for name, value in params.items():
+            spec = space[name]
+            if spec[0] == "categorical":
+                assert value in spec[1]
+            else:
+                assert spec[1] <= value <= spec[2]
+        if family == "lightgbm":
+            LightGBMConfig(**params)
+        else:
+            assert set(params) <= set(DEFAULT_PARAMS[family])
+            make_estimator(family, task_type, params)
+        study.tell(trial, 0.0)
+
+
+def test_task_restricted_parameters():
+    assert set(space_for("linear", "binary")) == {"C"}
+    assert set(space_for("linear", "regression")) == {"alpha"}
+    assert "epsilon" not in space_for("svm", "multiclass")
+
+
+@pytest.mark.parametrize("modality", list(FEATURE_CHOICES))
+def test_feature_choices_build_for_their_modality(modality):
+    for name in FEATURE_CHOICES[modality]:
+        assert featurizer_from_name(name, modality) is not None
