@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from transformers import (
     AutoConfig,
+    AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     BertConfig,
+    BertForMaskedLM,
     BertForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
@@ -173,5 +175,45 @@ def load_backbone(
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
     logger.info("loaded %s from %s: %d parameters", type(model).__name__, init,
+                model.num_parameters())
+    return model
+
+
+def load_mlm_backbone(
+    model_cfg: ModelConfig, vocab_size: int, pad_token_id: int = 0
+) -> PreTrainedModel:
+    """A masked-language model: a fresh BERT from the size preset, or ``model.init`` continued.
+
+    Parameters
+    ----------
+    model_cfg
+        ``init`` (local checkpoint folder: domain-adaptive pretraining) or ``size``; ``dropout``
+        and ``max_length`` for a fresh encoder.
+    vocab_size
+        Tokenizer vocabulary size; a checkpoint's embeddings are resized when it is larger.
+    pad_token_id
+        Id of the padding token (fresh encoder).
+
+    Returns
+    -------
+    PreTrainedModel
+        Maps ``input_ids`` (``batch x seq``) to token ``logits`` (``batch x seq x vocab``).
+    """
+    if model_cfg.init is None:
+        config = build_backbone_config(model_cfg.size, vocab_size, model_cfg,
+                                       pad_token_id=pad_token_id)
+        model = BertForMaskedLM(config)
+        logger.info("fresh BERT masked-LM, size %s: %d parameters", model_cfg.size,
+                    model.num_parameters())
+        return model
+    init = check_checkpoint(Path(model_cfg.init))
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(str(init), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
+    if vocab_size > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(vocab_size)
+    logger.info("continuing %s from %s: %d parameters", type(model).__name__, init,
                 model.num_parameters())
     return model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +39,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
-from scifm.config.schema import ModelConfig, TrainConfig
+from scifm.config.schema import ModelConfig, PeftConfig, TrainConfig
 from scifm.errors import RunDirError
 from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, prepare_inputs
 from scifm.models.backbones import checkpoint_max_length, load_backbone
@@ -47,6 +48,20 @@ from scifm.tasks import TaskSpec
 from scifm.training.callbacks import EpochLogProgress
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
 from scifm.training.losses import balanced_class_weights, make_compute_loss
+from scifm.training.peft import (
+    BASE_DIR,
+    BaseSnapshot,
+    apply_peft,
+    finalize,
+    is_adapter,
+    is_adapter_dir,
+    keeps_adapter,
+    load_adapter_model,
+    parameter_counts,
+    peft_callbacks,
+    prompt_capped_length,
+    save_adapter_model,
+)
 from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -176,13 +191,16 @@ class TransformerPredictor:
         Seeds model initialisation, data order and dropout.
     work_dir
         Holds ``checkpoints/`` (needed for ``train.resume``); a temporary folder when None.
+    peft_cfg
+        Parameter-efficient fine-tuning / freezing (:mod:`scifm.training.peft`); None = full
+        fine-tuning.
     """
 
     family = "transformer"
 
     def __init__(
         self, task: TaskSpec, modality: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
-        seed: int = 0, work_dir: Path | None = None,
+        seed: int = 0, work_dir: Path | None = None, peft_cfg: PeftConfig | None = None,
     ) -> None:
         self.task = task
         self.modality = modality
@@ -190,6 +208,9 @@ class TransformerPredictor:
         self.train_cfg = train_cfg
         self.seed = seed
         self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.peft_cfg = peft_cfg if peft_cfg is not None else PeftConfig()
+        self.n_trainable_parameters_: int = 0
+        self.peft_base_: BaseSnapshot | None = None
         self.history_: list[dict[str, Any]] = []
         self.n_parameters_: int = 0
         self.target_mean_: np.ndarray | None = None
@@ -295,8 +316,13 @@ class TransformerPredictor:
                    if self.model_cfg.class_weight == "balanced" else None)
         model = load_backbone(self.task, self.model_cfg, vocab_size=len(self.tokenizer_),
                               pad_token_id=self.tokenizer_.pad_token_id)
-        self.max_length_ = checkpoint_max_length(model.config, self.model_cfg.max_length)
+        self.max_length_ = prompt_capped_length(
+            model.config, checkpoint_max_length(model.config, self.model_cfg.max_length),
+            self.peft_cfg)
         self.tokenizer_.model_max_length = self.max_length_
+        if keeps_adapter(self.peft_cfg):  # the saved adapter needs the untouched base
+            self.peft_base_ = BaseSnapshot.take(model)
+        model = apply_peft(model, self.peft_cfg, self._planned_steps(len(x_train)))
         self.bf16_ = resolve_bf16(self.train_cfg.bf16)
 
         train_ds = EncodedDataset(self._encode(x_train), self._labels(y_train))
@@ -310,6 +336,7 @@ class TransformerPredictor:
 
         select = "selection" if metric != "loss" else "loss"
         callbacks = [EarlyStoppingCallback(self.train_cfg.patience)] if has_val else []
+        callbacks += peft_callbacks(self.peft_cfg)
         trainer = Trainer(
             model=model, args=self._training_args(out, has_val, select, greater),
             data_collator=FloatLabelCollator(self.tokenizer_), train_dataset=train_ds,
@@ -322,12 +349,20 @@ class TransformerPredictor:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(EpochLogProgress)
         trainer.train(resume_from_checkpoint=last)
-        self.model_ = trainer.model.eval()
+        self.n_trainable_parameters_, self.n_parameters_ = parameter_counts(trainer.model)
+        self.model_ = finalize(trainer.model, self.peft_cfg).eval()
         self.history_ = _history(trainer.state.log_history)
         self.global_step_ = int(trainer.state.global_step)
-        self.n_parameters_ = int(self.model_.num_parameters())
         logger.info("trained %d steps; best checkpoint %s", self.global_step_,
                     trainer.state.best_model_checkpoint)
+
+    def _planned_steps(self, n_train: int) -> int:
+        """Optimiser steps the run is planned for (``max_steps`` or epochs x batches)."""
+        tc = self.train_cfg
+        if tc.max_steps > 0:
+            return tc.max_steps
+        per_epoch = math.ceil(math.ceil(n_train / tc.batch_size) / tc.grad_accum)
+        return max(1, per_epoch * math.ceil(tc.epochs))
 
     def _metric_fn(
         self, metric: str, greater: bool
@@ -420,7 +455,10 @@ class TransformerPredictor:
         path.mkdir(parents=True, exist_ok=True)
         hf_logging.disable_progress_bar()  # no "Writing model shards" bar for one small file
         try:
-            self.model_.save_pretrained(str(path))
+            if is_adapter(self.model_):
+                save_adapter_model(self.model_, path, self.peft_base_)
+            else:
+                self.model_.save_pretrained(str(path))
         finally:
             hf_logging.enable_progress_bar()
         self.tokenizer_.save_pretrained(str(path))
@@ -433,6 +471,8 @@ class TransformerPredictor:
             "model": self.model_cfg.model_dump(mode="json"),
             "train": self.train_cfg.model_dump(mode="json"), "seed": self.seed,
             "n_parameters": self.n_parameters_,
+            "n_trainable_parameters": self.n_trainable_parameters_,
+            "peft": {**self.peft_cfg.model_dump(mode="json"), "adapter": is_adapter(self.model_)},
         })
 
     @classmethod
@@ -440,19 +480,26 @@ class TransformerPredictor:
         """Rebuild a fitted predictor from a folder written by :meth:`save`."""
         path = Path(path)
         meta_file = path / MODEL_META
-        if not meta_file.is_file() or not (path / "config.json").is_file():
+        has_weights = (path / "config.json").is_file() or is_adapter_dir(path)
+        if not meta_file.is_file() or not has_weights:
             raise RunDirError(f"{path} is not a saved transformer model (no {MODEL_META} or "
                               "config.json)")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if meta.get("family") != cls.family:
             raise RunDirError(f"{path} holds a {meta.get('family')!r} model, not a transformer")
+        peft_meta = {k: v for k, v in (meta.get("peft") or {}).items() if k != "adapter"}
         obj = cls(
             task=TaskSpec.from_dict(meta["task"]), modality=meta["modality"],
             model_cfg=ModelConfig.model_validate(meta["model"]),
             train_cfg=TrainConfig.model_validate(meta["train"]), seed=int(meta.get("seed", 0)),
+            peft_cfg=PeftConfig.model_validate(peft_meta),
         )
         obj.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
-        obj.model_ = AutoModelForSequenceClassification.from_pretrained(str(path))
+        if is_adapter_dir(path):
+            obj.model_ = load_adapter_model(path)
+            obj.peft_base_ = BaseSnapshot(path / BASE_DIR)
+        else:
+            obj.model_ = AutoModelForSequenceClassification.from_pretrained(str(path))
         obj.model_.to(accelerator()).eval()
         scaling = meta.get("target_scaling")
         if scaling:
@@ -463,4 +510,5 @@ class TransformerPredictor:
         obj.tokenizer_.model_max_length = obj.max_length_
         obj.bf16_ = obj.train_cfg.bf16 != "off" and bf16_supported()
         obj.n_parameters_ = int(meta.get("n_parameters") or obj.model_.num_parameters())
+        obj.n_trainable_parameters_ = int(meta.get("n_trainable_parameters") or 0)
         return obj

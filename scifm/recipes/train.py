@@ -174,6 +174,9 @@ def fit_family(family: str, cfg: ExperimentConfig, cleaned: CleanResult,
     n_params = getattr(predictor, "n_parameters_", None)
     if n_params is not None:
         metrics["n_parameters"] = int(n_params)
+    n_trainable = getattr(predictor, "n_trainable_parameters_", None)
+    if n_trainable:
+        metrics["n_trainable_parameters"] = int(n_trainable)
     atomic_write_json(run.metrics, metrics)
     frame = prediction_frame(task, [ds.ids[i] for i in te], [ds.inputs[i] for i in te], y_test,
                              ds.y[te])
