@@ -251,6 +251,12 @@ class TrainConfig(_Strict):
     """Early-stopping patience in evaluations (epochs) without improvement of the val metric."""
     bf16: Literal["auto", "on", "off"] = "auto"
     """bf16 autocast: ``auto`` = on when the CPU/GPU supports bf16."""
+
+    @field_validator("bf16", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, v: object) -> object:
+        """YAML reads ``on``/``off`` (unquoted) as booleans; accept them."""
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
     grad_accum: int = 1
     gradient_checkpointing: bool = False
     num_workers: int = 0

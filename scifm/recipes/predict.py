@@ -57,7 +57,7 @@ def predict(
     columns of :func:`scifm.evaluation.tables.prediction_columns` (empty for invalid rows).
 
     ``workers`` processes featurise and predict chunks in parallel (0 = one per CPU core for
-    LightGBM models, 1 for transformers, whose torch kernels already use every core). At most
+    feature-based models, 1 for transformers, whose torch kernels already use every core). At most
     ``2 x workers`` chunks are in flight, so memory stays flat whatever the file size.
     """
     run = RunDir(Path(run_dir))
@@ -66,7 +66,7 @@ def predict(
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     col = input_col or data_cfg.input_col
     if workers <= 0:
-        workers = (os.cpu_count() or 1) if meta["family"] == "lightgbm" else 1
+        workers = (os.cpu_count() or 1) if meta["family"] != "transformer" else 1
     job = _ChunkJob(run.model, task, data_cfg, col, id_col)
     n_rows = n_invalid = 0
     with atomic_path(out) as tmp:

@@ -90,3 +90,10 @@ def test_input_column_defaults_by_modality(modality, column):
     assert load_config(flags={"data.modality": modality}).data.input_col == column
     assert load_config(flags={"data.modality": modality,
                               "data.input_col": "x"}).data.input_col == "x"
+
+
+def test_bf16_accepts_yaml_on_off():
+    assert load_config(overrides=["train.bf16=off"]).train.bf16 == "off"
+    assert load_config(overrides=["train.bf16=on"]).train.bf16 == "on"
+    with pytest.raises(ConfigError, match="train.bf16"):
+        load_config(overrides=["train.bf16=maybe"])
