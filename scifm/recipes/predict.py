@@ -105,6 +105,13 @@ class _ChunkJob:
         return {**self.__dict__, "predictor": None}  # workers load the model themselves
 
 
+def _limit_threads(n: int) -> None:
+    """Worker start-up: share the cores instead of every worker's OpenMP pool taking all of them
+    (oversubscribed OpenMP threads spin and slow LightGBM down many times over)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
 def _predict_chunks(job: _ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
                     source: str) -> Iterator[pd.DataFrame]:
     """Predicted frames in input order; a bounded window of chunks runs in worker processes."""
@@ -118,7 +125,9 @@ def _predict_chunks(job: _ChunkJob, chunks: Iterator[pd.DataFrame], workers: int
             start += len(chunk)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_limit_threads,
+                             initargs=(threads,)) as pool:
         window: deque = deque()
         for chunk in chunks:
             require_columns(chunk, cols, source)
