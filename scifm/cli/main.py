@@ -77,7 +77,7 @@ def friendly_errors(func: F) -> F:
 
 
 def _register() -> None:
-    from scifm.cli import demo, predict, pretrain, train, tune  # noqa: F401  (commands register)
+    from scifm.cli import auto, demo, predict, pretrain, train, tune  # noqa: F401 (register)
 
 
 _register()

@@ -35,9 +35,13 @@ def metrics_table(families: dict[str, dict[str, Any]], names: list[str]) -> Tabl
 
 def print_train_summary(result: TrainResult) -> None:
     """Key metrics of every family, the selected model and the report path."""
-    families = {f: r.metrics for f, r in result.families.items()}
+    families = {f: r.metrics for f, r in result.families.items()} or {result.selected:
+                                                                       result.metrics}
     names = (["rmse", "mae", "r2", "spearman"] if "rmse" in result.metrics.get("test", {})
              else ["roc_auc", "pr_auc", "accuracy", "f1_macro", "mcc"])
+    token = [n for n in ("entity_f1", "entity_precision", "entity_recall", "q3")
+             if n in result.metrics.get("test", {})]  # token classification
+    names = token or names
     console.print(metrics_table(families, names))
     console.print(f"selected model: [bold]{result.selected}[/] (best on validation)")
     console.print(f"run directory: {result.run_dir}")

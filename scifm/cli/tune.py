@@ -52,6 +52,9 @@ def tune(
                                        "sqlite:///OUT/optuna.db (automl.tune.storage)."),
     study_name: str | None = typer.Option(None, help="Study name; same storage + name resumes "
                                           "(automl.tune.study_name)."),
+    workers: int | None = typer.Option(
+        None, help="Processes sharing the study on this machine (automl.tune.workers); "
+        "with --storage postgresql://... run the same command on other machines to add more."),
     out: OutOpt = None,
     seed: SeedOpt = None,
     no_track: NoTrackOpt = False,
@@ -66,6 +69,7 @@ def tune(
         "automl.tune.family": family, "automl.tune.n_trials": n_trials,
         "automl.tune.time_budget": time_budget, "automl.tune.folds": folds,
         "automl.tune.storage": storage, "automl.tune.study_name": study_name,
+        "automl.tune.workers": workers,
     }
     # --time-budget without --n-trials: the time is the only budget
     untrialled = ["automl.tune.n_trials=null"] if time_budget and n_trials is None else []

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Modality = Literal["smiles", "protein", "dna", "text"]
-TaskKind = Literal["auto", "regression", "binary", "multiclass"]
+TaskKind = Literal["auto", "regression", "binary", "multiclass", "token_classification"]
 SplitMethod = Literal["random", "stratified", "scaffold", "similarity", "predefined"]
 Family = Literal["transformer", "lightgbm", "both", "xgboost", "rf", "extratrees", "linear", "knn",
                  "svm"]
@@ -59,9 +59,12 @@ class DataConfig(_Strict):
 
     path: Path | None = None
     """Input file: CSV/TSV (optionally .gz), Parquet, JSONL, FASTA or SDF."""
-    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "fasta", "sdf", "text"] = "auto"
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "fasta", "sdf", "text", "rct",
+                    "conll"] = "auto"
     """``auto`` detects from the suffix; ``text`` (one item per line, ``.txt``/``.smi``, optionally
-    .gz) is for pretraining corpora only (``scifm pretrain``)."""
+    .gz) is for pretraining corpora only (``scifm pretrain``); ``rct`` reads PubMed-RCT style
+    ``###id`` / ``label<TAB>sentence`` files as text rows; ``conll`` (``token ... tag`` lines) is
+    for ``task: token_classification`` (the default there for text)."""
     modality: Modality = "smiles"
     input_col: str = ""
     """Column holding the SMILES / sequence / text; default by modality: ``smiles``,
@@ -72,7 +75,17 @@ class DataConfig(_Strict):
     """Optional column of row identifiers (defaults to the row number)."""
     task: TaskKind = "auto"
     """``auto`` infers: two distinct values -> binary; few string/int values -> multiclass;
-    otherwise regression."""
+    otherwise regression. ``token_classification``: one label per word (NER, CoNLL files) or per
+    residue (a label string as long as the sequence); ``scifm train`` then runs
+    :mod:`scifm.recipes.token_train`."""
+    mask_col: str | None = None
+    """Per-residue tasks: optional column of 0/1 strings as long as the sequence (e.g.
+    ``resolved_mask``); residues marked 0 are neither trained on nor scored."""
+    val_path: Path | None = None
+    """Token classification: a separate validation file (e.g. CoNLL ``dev.txt``)."""
+    test_path: Path | None = None
+    """Token classification: a separate test file; with ``val_path``/``test_path`` the files
+    define the split and ``split`` is not used for them."""
     duplicates: Literal["mean", "first", "majority", "drop", "keep"] = "mean"
     """Exact duplicates after canonicalisation: ``mean`` (regression; majority for classes),
     ``first``, ``majority``, ``drop`` (drop groups whose labels conflict) or ``keep`` (keep every
@@ -203,9 +216,15 @@ class TuneConfig(_Strict):
     """Optuna storage URL (default: ``sqlite:///RUN/optuna.db``); resumable with study_name."""
     study_name: str | None = None
     """Study name (default: ``scifm-<family>``); the same storage + name resumes a study."""
+    workers: int = 1
+    """Processes on this machine sharing the study (``n_trials`` is split over them). SQLite and
+    ``journal:///PATH`` storage are for one machine; with ``postgresql://...`` more machines can
+    join by running the same command (see ``scifm.tuning.parallel``)."""
 
     @model_validator(mode="after")
     def _budget(self) -> TuneConfig:
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
         if self.folds < 2:
             raise ValueError("folds must be at least 2")
         if self.n_trials is not None and self.n_trials < 1:
@@ -214,6 +233,37 @@ class TuneConfig(_Strict):
             raise ValueError("time_budget must be > 0 seconds")
         if self.n_trials is None and self.time_budget is None:
             raise ValueError("give n_trials and/or time_budget")
+        return self
+
+
+class AutoConfig(_Strict):
+    """``scifm auto``: tune several families, refit each family's best, ensemble the top ones.
+
+    The budget (``automl.tune.n_trials`` per family, ``automl.tune.time_budget`` seconds for the
+    whole search), folds, pruner, storage and workers come from ``automl.tune``."""
+
+    families: list[str] | None = None
+    """Families to search; None: every tunable family (``lightgbm``, ``xgboost``, ``rf``,
+    ``extratrees``, ``linear``, ``knn``, ``svm``). The transformer is not searched by ``auto``."""
+    top_k: int = 5
+    """Families (best by cross-validation) the ensemble may combine."""
+    ensemble: bool = True
+    """Try a weighted-average ensemble (greedy selection on out-of-fold predictions); it is
+    kept only when its cross-fitted out-of-fold score beats the best single family."""
+    ensemble_rounds: int = 25
+    """Greedy (Caruana) selection rounds; weights are selection counts / rounds."""
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _split_commas(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [c.strip() for c in v.split(",") if c.strip()]
+        return v
+
+    @model_validator(mode="after")
+    def _positive(self) -> AutoConfig:
+        if self.top_k < 1 or self.ensemble_rounds < 1:
+            raise ValueError("top_k and ensemble_rounds must be >= 1")
         return self
 
 
@@ -230,6 +280,7 @@ class AutoMLConfig(_Strict):
     n_jobs: int = 0
     """Threads; 0 = all cores."""
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    auto: AutoConfig = Field(default_factory=AutoConfig)
 
     @field_validator("features")
     @classmethod

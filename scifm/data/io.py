@@ -32,7 +32,8 @@ from scifm.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("csv", "tsv", "parquet", "jsonl", "fasta", "sdf")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "fasta", "sdf", "rct")
+"""Readable formats; ``rct`` (PubMed-RCT sentences, :mod:`scifm.data.rct`) only when named."""
 _SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".fasta": "fasta", ".fa": "fasta", ".faa": "fasta",
@@ -354,6 +355,10 @@ def iter_table(path: str | Path, fmt: str = "auto",
     elif fmt == "fasta":
         yield from _records_to_frames(_fasta_records(path), chunksize,
                                       ("id", "description", "sequence"))
+    elif fmt == "rct":
+        from scifm.data.rct import RCT_COLUMNS, rct_records
+
+        yield from _records_to_frames(rct_records(path), chunksize, RCT_COLUMNS)
     else:
         yield from _records_to_frames(_sdf_records(path), chunksize, ("smiles", "_name"))
 

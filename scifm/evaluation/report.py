@@ -71,6 +71,8 @@ class ReportData:
     """Timestamp shown in the header; defaults to now (UTC)."""
     environment: dict[str, str] | None = None
     """Package versions; defaults to the installed versions of the main dependencies."""
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    """``scifm auto``: leaderboard rows (:mod:`scifm.tuning.leaderboard`); shown when non-empty."""
 
 
 # --------------------------------------------------------------------------- formatting helpers
@@ -322,6 +324,39 @@ def _results_section(d: ReportData) -> str:
     return "".join(out) + "</section>"
 
 
+def _leaderboard_section(d: ReportData) -> str:
+    """Every trial of every family (best per family in bold, the winner marked ★)."""
+    if not d.leaderboard:
+        return ""
+    prim, _ = primary_metric(d.task)
+    out = ["<section><h2>Leaderboard</h2>",
+           f"<p>Cross-validation on train+val ({_e(prim)}, mean ± std over folds) for every "
+           "trial; the best trial of each family (bold) was refitted on train and evaluated on "
+           "test; ★ = selected (chosen out of fold, never on test). Also in leaderboard.csv.</p>"]
+    rows = []
+    for r in d.leaderboard:
+        test = _value_ci({"value": r.get(f"test_{prim}"),
+                          "ci95": [r.get(f"test_{prim}_ci_low"), r.get(f"test_{prim}_ci_high")]})
+        trial = r.get("trial")
+        trial = "" if trial is None or trial != trial else str(int(trial))
+        cells = [("★ " if r.get("selected") else "") + _e(r.get("family")), _e(trial),
+                 _e(str(r.get("state", "")).lower()),
+                 f"{_num(r.get('cv_mean'))} ± {_num(r.get('cv_std'))}",
+                 _num(r.get("fit_seconds")), test if r.get("best_of_family") else "",
+                 f"<code>{_e(str(r.get('params', ''))[:160])}</code>"]
+        rows.append([f"<b>{c}</b>" if r.get("best_of_family") and c else c for c in cells])
+    out.append(_table(("model", "trial", "state", f"CV {_e(prim)}", "fit (s)",
+                       f"test {_e(prim)} [CI]", "parameters"), rows, "results"))
+    roles = [c for c in d.comparisons if c.get("role")]
+    if roles:
+        out.append("<h3>Winner against the alternatives (paired bootstrap, same test rows)</h3>")
+        out.append(_table(("comparison", "A − B [CI]", "P(A better)"), [
+            (_e(f"{c.get('model_a')} vs {c.get('model_b')} ({c.get('role')})"),
+             _value_ci({"value": c.get("delta"), "ci95": c.get("ci95")}),
+             _num(c.get("p_a_better"))) for c in roles]))
+    return "".join(out) + "</section>"
+
+
 def _plots_section(d: ReportData) -> str:
     t, models = d.task, d.models
     out = ["<section><h2>4. Plots</h2>"]
@@ -399,7 +434,8 @@ def render_report(data: ReportData) -> str:
         A complete ``<!DOCTYPE html>`` document.
     """
     body = "".join((_header(data), _data_section(data), _split_section(data),
-                    _results_section(data), _plots_section(data), _config_section(data)))
+                    _results_section(data), _leaderboard_section(data), _plots_section(data),
+                    _config_section(data)))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(data.title)}</title><style>{_CSS}</style></head>"

@@ -101,4 +101,8 @@ def load_predictor(path: Path) -> Predictor:
         from scifm.models.feature import FeaturePredictor
 
         return FeaturePredictor.load(Path(path))
+    if family == "ensemble":  # weighted average of saved members (scifm auto)
+        from scifm.models.ensemble import EnsemblePredictor
+
+        return EnsemblePredictor.load(Path(path))
     raise RunDirError(f"{meta_file}: unknown model family {family!r}; expected one of {FAMILIES}")

@@ -34,6 +34,7 @@ from scifm.models.base import MODEL_META, Predictor
 from scifm.recipes.common import attach_run_log, update_model_meta
 from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run
+from scifm.training.distributed import backend, barrier, is_main_process, world_size
 from scifm.utils.io import atomic_write_json, atomic_write_with
 from scifm.utils.seed import seed_everything
 
@@ -70,13 +71,25 @@ class TrainResult:
 
 def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
     """Run a whole study as configured; returns the run directory and metrics."""
+    if cfg.data.task == "token_classification":  # its own recipe: one label per word / residue
+        from scifm.recipes.token_train import train_tokens
+
+        return train_tokens(cfg, command)
+    if world_size() > 1:  # torchrun / accelerate launch: ranks > 0 only train, write nothing
+        from scifm.recipes.train_worker import check_distributable, train_worker
+
+        check_distributable(cfg)
+        if not is_main_process():
+            return train_worker(cfg)
     run = RunDir(Path(cfg.out))
     run.root.mkdir(parents=True, exist_ok=True)
     detach_log = attach_run_log(run.log)
     try:
-        return _train(cfg, run, command)
+        result = _train(cfg, run, command)
     finally:
         detach_log()
+    barrier()  # the other processes wait until everything is written
+    return result
 
 
 def _train(cfg: ExperimentConfig, run: RunDir, command: str) -> TrainResult:
@@ -160,6 +173,9 @@ def fit_family(family: str, cfg: ExperimentConfig, cleaned: CleanResult,
     predictor.fit(list(x[tr]), ds.y[tr], list(x[va]) if len(va) else None,
                   ds.y[va] if len(va) else None)
     fit_seconds = time.perf_counter() - t0
+    barrier()  # several processes: all are done with the checkpoints before they are removed
+    if backend() is not None:
+        logger.info("%s trained by %d processes (%s)", family, world_size(), backend())
     predictor.save(run.model)
     if not cfg.train.keep_checkpoints:  # resume state is only needed until the run succeeds
         shutil.rmtree(run.root / "checkpoints", ignore_errors=True)

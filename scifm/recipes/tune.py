@@ -8,7 +8,8 @@ The story of a tuning run:
 3. an Optuna study (TPE seeded, median / successive-halving pruning on per-fold scores) created
    *before* optimising with ``load_if_exists=True``, so the same ``storage`` + ``study_name``
    resumes it (and parallel workers on one storage share it); budget = ``n_trials`` and/or
-   ``time_budget`` seconds;
+   ``time_budget`` seconds, over ``workers`` processes (:mod:`scifm.tuning.parallel`, which also
+   says how to add workers on other machines with PostgreSQL storage);
 4. the best parameters are written into the config, refitted on train (early stopping on val
    where the family supports it) and evaluated on test by :func:`scifm.recipes.train.fit_family`,
    giving a normal run directory that ``predict`` / ``evaluate`` read;
@@ -40,6 +41,7 @@ from scifm.recipes.train import build_report_data, fit_family, load_clean
 from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run, log_trials
 from scifm.tuning.objective import CVObjective, cv_folds
+from scifm.tuning.parallel import optimize, resolve_storage
 from scifm.tuning.search_spaces import space_for
 from scifm.utils.io import atomic_write_json, atomic_write_with
 from scifm.utils.seed import seed_everything
@@ -110,8 +112,9 @@ def _tune(cfg: ExperimentConfig, run: RunDir, command: str) -> TuneResult:
     n_before = len(study.trials)
     logger.info("study %r (%s): %d earlier trials; budget %s trials, %s s", study.study_name,
                 _storage_url(cfg, run), n_before, tc.n_trials, tc.time_budget)
-    study.optimize(objective, n_trials=tc.n_trials, timeout=tc.time_budget,
-                   catch=(ValueError, ArithmeticError), callbacks=[_log_trial])
+    optimize(study, _storage_url(cfg, run), objective, n_trials=tc.n_trials,
+             timeout=tc.time_budget, workers=tc.workers, seed=cfg.seed,
+             pruner=_pruner(tc.pruner), callbacks=[_log_trial])
     board = leaderboard(study)
     atomic_write_with(run.root / LEADERBOARD, lambda p: board.to_csv(p, index=False))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
@@ -166,8 +169,8 @@ def open_study(cfg: ExperimentConfig, run: RunDir, direction: str) -> optuna.Stu
     tc = cfg.automl.tune
     name = tc.study_name or f"scifm-{tc.family}"
     storage = _storage_url(cfg, run)
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
-                                load_if_exists=True)
+    study = optuna.create_study(storage=resolve_storage(storage), study_name=name,
+                                direction=direction, load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise ConfigError(f"study {name!r} in {storage} is set to {study.direction.name.lower()}, "
                           f"but {direction} is needed; use another --study-name")

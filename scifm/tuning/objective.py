@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,11 +124,20 @@ class CVObjective:
         A fixed feature set, or ``None`` to search :data:`FEATURE_CHOICES` of the modality.
     cfg
         The experiment config (seed, class weights, threads, defaults of unsearched params).
+    oof_dir
+        If given, a completed trial's out-of-fold predictions (``len(x) x n_outputs``, every pool
+        row predicted by the fold that held it out) are saved there as
+        ``<study name>-<trial number>.npy`` (:meth:`oof_file`), for ensembling.
+    feature_cache
+        Feature matrices of ``x`` by feature-set name, shared by objectives over the same ``x``
+        (several families) so each feature set is computed once.
     """
 
     def __init__(self, family: str, task: TaskSpec, modality: str, x: Sequence[str],
                  y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
-                 space: dict[str, Spec], features: str | None, cfg: ExperimentConfig) -> None:
+                 space: dict[str, Spec], features: str | None, cfg: ExperimentConfig,
+                 oof_dir: Path | None = None,
+                 feature_cache: OrderedDict[str, Features] | None = None) -> None:
         self.family = family
         self.task = task
         self.modality = modality
@@ -137,8 +147,10 @@ class CVObjective:
         self.space = space
         self.features = features
         self.cfg = cfg
+        self.oof_dir = Path(oof_dir) if oof_dir is not None else None
         self.metric, self.higher_is_better = primary_metric(task)
-        self._cache: OrderedDict[str, Features] = OrderedDict()
+        self._cache: OrderedDict[str, Features] = (OrderedDict() if feature_cache is None
+                                                   else feature_cache)
 
     @property
     def direction(self) -> str:
@@ -158,18 +170,40 @@ class CVObjective:
         X = self._cache[features]
         return X[tr], X[va]
 
+    def _fold_predictions(self, features: str, params: dict[str, Any], tr: np.ndarray,
+                          va: np.ndarray) -> np.ndarray:
+        X_tr, X_va = self._matrices(features, tr, va)
+        est = task_estimator(self.family, features, params, self.task, self.modality, self.cfg)
+        est.fit(X_tr, self.y[tr])
+        return np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+
+    def oof_predictions(self, params: dict[str, Any]) -> np.ndarray:
+        """Out-of-fold predictions of one configuration (trial ``params``, ``features``
+        included when searched), every fold fitted; rows outside every fold stay NaN."""
+        params = dict(params)
+        features = self.features or params.pop("features")
+        oof = np.full((len(self.x), self.task.n_outputs), np.nan)
+        for tr, va in self.folds:
+            oof[va] = self._fold_predictions(features, params, tr, va)
+        return oof
+
+    def oof_file(self, study_name: str, number: int) -> Path | None:
+        """Where trial ``number``'s out-of-fold predictions are saved (``None``: not kept)."""
+        return None if self.oof_dir is None else self.oof_dir / f"{study_name}-{number}.npy"
+
     def __call__(self, trial: optuna.Trial) -> float:
+        from scifm.tuning.parallel import worker_tag
+
+        trial.set_user_attr("worker", worker_tag())
         params = sample_params(trial, self.space)
         features = self.features or trial.suggest_categorical(
             "features", FEATURE_CHOICES[self.modality])
         scores: list[float] = []
+        oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()
         for k, (tr, va) in enumerate(self.folds):
-            X_tr, X_va = self._matrices(features, tr, va)
-            est = task_estimator(self.family, features, params, self.task, self.modality,
-                                 self.cfg)
-            est.fit(X_tr, self.y[tr])
-            pred = np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+            pred = self._fold_predictions(features, params, tr, va)
+            oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
             trial.set_user_attr("fold_scores", [float(s) for s in scores])
@@ -178,6 +212,10 @@ class CVObjective:
             if trial.should_prune():
                 self._record(trial, scores, t0)
                 raise optuna.TrialPruned(f"fold {k}: {self.metric} = {score:.4f}")
+        file = self.oof_file(trial.study.study_name, trial.number)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            np.save(file, oof)
         return self._record(trial, scores, t0)
 
     @staticmethod
