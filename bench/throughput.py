@@ -1,0 +1,228 @@
+"""Training throughput of scifm's Trainer set-up vs a plain Hugging Face Trainer script.
+
+Not a test; the lead runs it and copies the ratios into BENCHMARKS.md. Both sides train the same
+model (BERT ``--size`` preset, same initial weights) on the same data (SMILES from
+``../shared/data/molecules/pretrain``, generated ones if absent) for the same number of steps
+with the same batch size; only the Trainer set-up differs:
+
+* ``plain``: what a plain script does: fp32, every input padded to ``max_length``, default
+  ``TrainingArguments`` (random sampler, no dataloader workers).
+* ``scifm``: bf16 autocast where the CPU/GPU supports it (``scifm.training.device``),
+  length-grouped batches with dynamic padding (pad to the longest in the batch), dataloader
+  workers when more than 4 cores are available.
+
+Two jobs: fine-tuning (sequence regression) and masked-LM pretraining. Reported per side:
+samples/s, real tokens/s (non-padding) and model FLOPs utilisation (MFU): achieved FLOP/s =
+6 x parameters x *computed* tokens/s (padding is computed too, forward + backward = 6 FLOPs per
+parameter per token; attention's quadratic term ignored) divided by the machine's peak.
+CPU peak = physical cores x max clock x FLOPs/cycle, with the assumption stated in the output
+(fp32: 32 FLOP/cycle/core for AVX2 or AVX-512 executed as 2x256 bit, 64 with ``--fma512``;
+bf16: 2x fp32 when AVX512_BF16 / AMX is present). One JSON line per job goes to
+``bench/results/throughput.jsonl``.
+
+Usage::
+
+    python bench/throughput.py --steps 200            # the real run
+    python bench/throughput.py --steps 5 --size tiny  # smoke test (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import platform
+import random
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+
+from scifm.config.schema import ModelConfig
+from scifm.featurizers.tokenizers import build_tokenizer
+from scifm.models.backbones import build_backbone_config
+from scifm.training.device import accelerator, bf16_supported
+
+logger = logging.getLogger("bench.throughput")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CORPUS = SHARED / "molecules" / "pretrain" / "pretrain_smiles_chembl_muv.txt.gz"
+RESULTS = Path(__file__).resolve().parent / "results" / "throughput.jsonl"
+
+
+def load_smiles(n: int, seed: int = 0) -> list[str]:
+    """The first ``n`` SMILES of the shared corpus, or generated chains/rings if it is absent."""
+    if CORPUS.is_file():
+        out = []
+        with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    out.append(line.split()[0])
+                if len(out) >= n:
+                    return out
+        return out
+    rng = random.Random(seed)
+    parts = ["C", "CC", "O", "N", "c1ccccc1", "C(=O)O", "Cl", "CN", "C1CCCCC1", "F"]
+    return ["".join(rng.choice(parts) for _ in range(rng.randint(3, 20))) for _ in range(n)]
+
+
+@dataclass
+class CountingCollator:
+    """Wraps a collator and counts real (attention) and computed (padded) tokens."""
+
+    inner: Any
+    real: int = 0
+    computed: int = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner(features)
+        self.real += int(batch["attention_mask"].sum())
+        self.computed += int(batch["input_ids"].numel())
+        return batch
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+def _rows(tok: PreTrainedTokenizerBase, smiles: list[str], max_length: int, pad: bool,
+          mlm: bool) -> list[dict[str, Any]]:
+    enc = tok(smiles, truncation=True, max_length=max_length,
+              padding="max_length" if pad else False, return_token_type_ids=False)
+    rows = []
+    for ids, mask, smi in zip(enc["input_ids"], enc["attention_mask"], smiles, strict=True):
+        row: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if not mlm:
+            row["labels"] = float(len(smi)) / 50.0  # a regression target
+        rows.append(row)
+    return rows
+
+
+def _args(out: Path, side: str, steps: int, batch: int, bf16: bool) -> TrainingArguments:
+    common: dict[str, Any] = {"output_dir": str(out), "max_steps": steps,
+                              "per_device_train_batch_size": batch, "report_to": "none",
+                              "save_strategy": "no", "logging_strategy": "no", "seed": 0,
+                              "disable_tqdm": True, "use_cpu": accelerator() == "cpu"}
+    if side == "plain":
+        return TrainingArguments(**common)
+    fields = TrainingArguments.__dataclass_fields__
+    grouping = ({"group_by_length": True} if "group_by_length" in fields
+                else {"train_sampling_strategy": "group_by_length"})
+    workers = 2 if (os.cpu_count() or 1) > 4 else 0
+    return TrainingArguments(**common, **grouping, bf16=bf16, dataloader_num_workers=workers)
+
+
+def run_side(job: str, side: str, smiles: list[str], tok: PreTrainedTokenizerBase,
+             size: str, steps: int, batch: int, max_length: int, bf16: bool,
+             out: Path) -> dict[str, Any]:
+    """Train ``steps`` steps with one set-up; returns throughput numbers."""
+    mlm = job == "mlm"
+    torch.manual_seed(0)
+    cfg = build_backbone_config(size, len(tok), ModelConfig(max_length=max_length),
+                                pad_token_id=tok.pad_token_id, num_labels=1)
+    model = BertForMaskedLM(cfg) if mlm else BertForSequenceClassification(cfg)
+    inner = (DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0) if mlm
+             else DataCollatorWithPadding(tok))
+    collator = CountingCollator(inner)
+    trainer = Trainer(model=model, args=_args(out, side, steps, batch, bf16),
+                      train_dataset=_Rows(_rows(tok, smiles, max_length, side == "plain", mlm)),
+                      data_collator=collator)
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"seconds": round(seconds, 3), "samples_per_s": steps * batch / seconds,
+            "real_tokens_per_s": collator.real / seconds,
+            "computed_tokens_per_s": collator.computed / seconds,
+            "achieved_flops": 6.0 * n_params * collator.computed / seconds,
+            "n_parameters": n_params, "bf16": bf16 if side == "scifm" else False}
+
+
+def cpu_peak(fma512: bool) -> dict[str, Any]:
+    """Peak FLOP/s estimate from ``lscpu`` (cores x max clock x FLOPs/cycle) with assumptions."""
+    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    info = dict(re.findall(r"^([^:]+):\s*(.*)$", text, flags=re.M))
+    flags = set(info.get("Flags", "").split())
+    cores = int(info.get("Core(s) per socket", "0") or 0) * int(info.get("Socket(s)", "1") or 1)
+    cores = cores or (os.cpu_count() or 1)
+    mhz = float(info.get("CPU max MHz", "0") or 0)
+    if not mhz:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+            mhz = max(float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", cpuinfo))
+        except (OSError, ValueError):
+            mhz = 2000.0
+    fp32 = 64 if fma512 and "avx512f" in flags else 32 if ("avx2" in flags or
+                                                           "avx512f" in flags) else 16
+    bf16_native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    return {"cores": cores, "mhz": mhz, "fp32_flops_per_cycle": fp32, "bf16_native": bf16_native,
+            "peak_fp32": cores * mhz * 1e6 * fp32,
+            "peak_bf16": cores * mhz * 1e6 * fp32 * (2 if bf16_native else 1),
+            "assumption": f"{cores} cores x {mhz:.0f} MHz x {fp32} fp32 FLOP/cycle (2 FMA x "
+                          f"{fp32 // 4} lanes); bf16 = {'2x' if bf16_native else '1x'} fp32"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--n", type=int, default=2000, help="SMILES in the data set")
+    ap.add_argument("--size", default="small", choices=["tiny", "small", "base"])
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--jobs", nargs="+", default=["finetune", "mlm"],
+                    choices=["finetune", "mlm"])
+    ap.add_argument("--fma512", action="store_true",
+                    help="count 64 fp32 FLOP/cycle/core (full-width AVX-512 FMA units)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    smiles = load_smiles(a.n)
+    tok = build_tokenizer("smiles", smiles, ModelConfig(max_length=a.max_length))
+    bf16 = bf16_supported()
+    peak = cpu_peak(a.fma512)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    for job in a.jobs:
+        res = {side: run_side(job, side, smiles, tok, a.size, a.steps, a.batch_size,
+                              a.max_length, bf16, a.out.parent / f"tmp-{job}-{side}")
+               for side in ("plain", "scifm")}
+        for r in res.values():
+            r["mfu"] = r["achieved_flops"] / (peak["peak_bf16"] if r["bf16"] else
+                                             peak["peak_fp32"])
+        record = {"job": job, "size": a.size, "steps": a.steps, "batch_size": a.batch_size,
+                  "max_length": a.max_length, "n_smiles": len(smiles), "device": accelerator(),
+                  "cpu": platform.processor() or platform.machine(), "peak": peak, **res,
+                  "ratio_samples_per_s": res["scifm"]["samples_per_s"]
+                  / res["plain"]["samples_per_s"],
+                  "ratio_real_tokens_per_s": res["scifm"]["real_tokens_per_s"]
+                  / res["plain"]["real_tokens_per_s"]}
+        with open(a.out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        logger.info("%s: scifm/plain = %.2fx samples/s (%.1f vs %.1f); MFU %.1f%% vs %.1f%%",
+                    job, record["ratio_samples_per_s"], res["scifm"]["samples_per_s"],
+                    res["plain"]["samples_per_s"], 100 * res["scifm"]["mfu"],
+                    100 * res["plain"]["mfu"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Two CPU processes (torchrun, gloo): one run directory, written once, that loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _torchrun(args: list[str], cwd, timeout: int = 150) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "scifm",
+           *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_train_on_two_cpu_processes(tmp_path, molecules_csv):
+    out = tmp_path / "run"
+    proc = _torchrun(["train", "--data", str(molecules_csv), "--input-col", "smiles",
+                      "--target-col", "logp", "--model", "transformer", "--split", "random",
+                      "--out", str(out), "--no-track", "--set", "model.size=tiny",
+                      "--set", "model.max_length=48", "--set", "train.max_steps=4",
+                      "--set", "train.batch_size=8", "--set", "eval.n_bootstrap=50",
+                      "--set", "train.bf16=off"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # written once: one model folder and one metrics file, no per-rank copies or leftovers
+    assert sorted(p.name for p in tmp_path.rglob("metrics.json")) == ["metrics.json"]
+    assert [p.parent.name for p in tmp_path.rglob("scifm.json")] == ["model"]
+    assert not (out / "checkpoints").exists()
+    log = (out / "log.txt").read_text()
+    assert "trained by 2 processes (gloo)" in log  # a real process group, not 2 copies
+    assert log.count("run directory:") == 1  # only rank 0 logs into the run directory
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["rmse"]["value"])
+
+    from scifm.models import load_predictor
+
+    model = load_predictor(out / "model")
+    assert model.predict(["CCO", "c1ccccc1O"]).shape == (2, 1)
+
+
+def test_text_without_checkpoint_is_refused_on_several_processes(tmp_path):
+    data = tmp_path / "t.csv"
+    data.write_text("text,label\n" + "".join(f"word {i} here,{i % 2}\n" for i in range(30)))
+    proc = _torchrun(["train", "--data", str(data), "--modality", "text", "--target-col",
+                      "label", "--model", "transformer", "--out", str(tmp_path / "r"),
+                      "--no-track", "--split", "random"], cwd=tmp_path, timeout=90)
+    assert proc.returncode != 0
+    assert "need model.init" in proc.stderr

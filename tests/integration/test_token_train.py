@@ -1,0 +1,119 @@
+"""Token classification end to end: NER on CoNLL files, per-residue labels with a mask."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+from token_fixtures import ner_sentences, residue_rows, ss_label, write_conll
+
+from scifm.config.load import load_config
+from scifm.config.schema import ModelConfig, TrainConfig
+from scifm.evaluation.token_metrics import evaluate_tokens
+from scifm.models.token import TokenPredictor
+from scifm.recipes.train import train
+
+pytestmark = pytest.mark.integration
+
+TRAIN = TrainConfig(epochs=12, lr=3e-3, batch_size=8, patience=20, bf16="off")
+
+
+def _split(pairs):
+    return [w for w, _ in pairs], [t for _, t in pairs]
+
+
+def test_ner_learns_entities_and_reloads_identically(tmp_path):
+    x_tr, y_tr = _split(ner_sentences(30, seed=0))
+    x_va, y_va = _split(ner_sentences(8, seed=1))
+    x_te, y_te = _split(ner_sentences(20, seed=2))
+    model = TokenPredictor("ner", "text", ModelConfig(size="tiny", max_length=64,
+                                                      text_vocab_size=200), TRAIN)
+    model.fit(x_tr, y_tr, x_va, y_va)
+    pred = model.predict(x_te)
+    assert [len(p) for p in pred] == [len(w) for w in x_te]
+    f1 = evaluate_tokens("ner", y_te, pred, n_bootstrap=0)["entity_f1"]["value"]
+    all_o = evaluate_tokens("ner", y_te, [["O"] * len(w) for w in x_te], n_bootstrap=0)
+    assert all_o["entity_f1"]["value"] == 0.0
+    assert f1 > 0.6, f1  # a fixed disease vocabulary is easy to learn
+    assert "val_entity_f1" in model.history_[-1]
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    meta = json.loads((tmp_path / "m" / "scifm.json").read_text())
+    assert meta["task"] == "token_classification" and meta["kind"] == "ner"
+    assert meta["labels"] == ["O", "B-Disease", "I-Disease"]
+    assert TokenPredictor.load(tmp_path / "m").predict(x_te) == pred
+
+
+def test_residue_labels_respect_the_mask_and_truncation():
+    rows = residue_rows(36)
+    x = [list(r["sequence"]) for r in rows]
+    y = [[None if m == "0" else s for s, m in zip(r["ss3"], r["resolved_mask"], strict=True)]
+         for r in rows]
+    model = TokenPredictor("residue", "protein", ModelConfig(size="tiny", max_length=64),
+                           TRAIN)
+    model.fit(x[:28], y[:28], x[28:32], y[28:32])
+    assert model.labels_ == ["C", "E", "H"]  # the garbage 'X' under the mask was never seen
+    pred = model.predict(x[32:])
+    q3 = evaluate_tokens("residue", y[32:], pred, n_bootstrap=0)["q3"]["value"]
+    assert q3 > 0.7, q3
+    # a residue beyond max_length gets the fill label instead of a model prediction
+    long = [list("AIKDE" * 30)]
+    out = model.predict(long)[0]
+    assert len(out) == 150 and set(out[70:]) == {model.fill_label_}
+    assert sum(o == ss_label(r) for o, r in zip(out[1:60], long[0][1:60], strict=True)) > 40
+
+
+def _run(tmp_path, flags):
+    base = {"model.family": "transformer", "model.size": "tiny", "model.max_length": 64,
+            "data.task": "token_classification", "out": str(tmp_path / "run"),
+            "train.epochs": 8, "train.lr": 3e-3, "train.batch_size": 8, "train.bf16": "off",
+            "eval.n_bootstrap": 100, "tracking.enabled": False, "model.text_vocab_size": 200}
+    base.update(flags)
+    return train(load_config(flags=base))
+
+
+def test_recipe_ner_on_conll_files(tmp_path):
+    paths = {}
+    for name, n, seed in (("train", 30, 0), ("dev", 6, 1), ("test", 10, 2)):
+        paths[name] = write_conll(tmp_path / f"{name}.txt.gz", ner_sentences(n, seed))
+    result = _run(tmp_path, {"data.path": str(paths["train"]), "data.modality": "text",
+                             "data.val_path": str(paths["dev"]),
+                             "data.test_path": str(paths["test"])})
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    for name in ("entity_f1", "entity_precision", "entity_recall"):
+        lo, hi = metrics["test"][name]["ci95"]
+        assert lo <= metrics["test"][name]["value"] <= hi
+    assert metrics["kind"] == "ner" and metrics["test"]["n"] == 10
+    splits = json.loads((result.run_dir / "splits.json").read_text())
+    assert {k: len(v) for k, v in splits["ids"].items()} == {"train": 30, "val": 6, "test": 10}
+    preds = pd.read_csv(result.run_dir / "predictions_test.csv")
+    assert len(preds) == 10
+    assert all(len(p.split()) == len(i.split()) for p, i in zip(preds["pred"], preds["input"],
+                                                                  strict=True))
+    assert "entity_f1" in (result.run_dir / "report.html").read_text()
+
+
+def test_recipe_residues_with_split_column_and_mask(tmp_path):
+    path = tmp_path / "ss.csv"
+    rows = residue_rows(30)
+    rows.append({"id": "bad", "sequence": "ACD", "ss3": "HH", "resolved_mask": "111",
+                 "set": "train"})
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = _run(tmp_path, {"data.path": str(path), "data.modality": "protein",
+                             "data.target_cols": ["ss3"], "data.mask_col": "resolved_mask",
+                             "data.id_col": "id", "split.method": "predefined",
+                             "split.column": "set"})
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 6  # every 5th protein is in the test set
+    n_scored = sum(len(r["sequence"]) - 2 for i, r in enumerate(rows[:30]) if i % 5 == 0)
+    assert metrics["test"]["n_scored"] == n_scored  # masked residues are not scored
+    assert 0.0 <= metrics["test"]["q3"]["ci95"][0] <= metrics["test"]["q3"]["value"]
+    rejected = pd.read_csv(result.run_dir / "rejected.csv")
+    assert rejected["id"].tolist() == ["bad"]
+    assert (result.run_dir / "model" / "model.safetensors").is_file()
+    assert not (result.run_dir / "checkpoints").exists()
