@@ -1,0 +1,98 @@
+"""The ``scifm auto`` leaderboard: every trial of every family's study, plus the refitted finals.
+
+Columns: ``family``, ``trial`` (empty for the ensemble), ``state``, ``cv_mean``, ``cv_std``
+(over folds), ``fit_seconds`` (the trial's CV; the refit for finals), ``worker`` (host:pid),
+``best_of_family`` (the trial that was refitted), ``selected`` (the winner), ``test_<metric>``
+with ``test_<metric>_ci_low`` / ``_ci_high`` (finals only), and ``params`` (JSON). Sorted by
+``cv_mean``, best first; trials that did not complete come last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from scifm.tuning.ensembling import EnsembleChoice
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE = "ensemble"
+
+
+def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int],
+                     tests: Mapping[str, Mapping[str, Any]], metric: str, winner: str,
+                     choice: EnsembleChoice, results: Mapping[str, Any],
+                     higher_is_better: bool) -> pd.DataFrame:
+    """One row per trial (all families) and one for the ensemble when it was built.
+
+    Parameters
+    ----------
+    studies
+        ``family -> study``.
+    best
+        ``family -> number of the refitted trial``.
+    tests
+        ``family -> test metrics`` (``evaluate_predictions`` output) of the finals.
+    metric, higher_is_better
+        The primary metric and its direction (sort order).
+    winner
+        The selected model (a family or ``ensemble``).
+    choice
+        The ensemble decision (weights and cross-fitted scores).
+    results
+        ``name -> FamilyResult`` of the finals (refit seconds).
+    """
+    rows: list[dict[str, Any]] = []
+    for family, study in studies.items():
+        for t in study.trials:
+            final = t.number == best.get(family)
+            rows.append({
+                "family": family, "trial": t.number, "state": t.state.name,
+                "cv_mean": t.user_attrs.get("cv_mean"), "cv_std": t.user_attrs.get("cv_std"),
+                "fit_seconds": (results[family].fit_seconds if final and family in results
+                                else t.user_attrs.get("fit_seconds")),
+                "worker": t.user_attrs.get("worker"), "best_of_family": final,
+                "selected": final and family == winner,
+                **_test_cells(tests.get(family) if final else None, metric),
+                "params": json.dumps(t.params, sort_keys=True, default=str)})
+    if ENSEMBLE in results:
+        rows.append({"family": ENSEMBLE, "trial": None, "state": "COMPLETE",
+                     "cv_mean": choice.cv_mean, "cv_std": choice.cv_std,
+                     "fit_seconds": results[ENSEMBLE].fit_seconds, "worker": None,
+                     "best_of_family": True, "selected": winner == ENSEMBLE,
+                     **_test_cells(tests.get(ENSEMBLE), metric),
+                     "params": json.dumps({"weights": choice.weights}, sort_keys=True)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["_complete"] = frame["state"] == "COMPLETE"
+    frame = frame.sort_values(["_complete", "cv_mean"], ascending=[False, not higher_is_better],
+                              na_position="last", kind="stable")
+    return frame.drop(columns="_complete").reset_index(drop=True)
+
+
+def _test_cells(test: Mapping[str, Any] | None, metric: str) -> dict[str, Any]:
+    entry = (test or {}).get(metric) or {}
+    ci = entry.get("ci95") or [None, None]
+    return {f"test_{metric}": entry.get("value"), f"test_{metric}_ci_low": ci[0],
+            f"test_{metric}_ci_high": ci[1]}
+
+
+def trial_records(studies: Mapping[str, optuna.Study]) -> list[dict[str, Any]]:
+    """Every trial as :func:`scifm.tracking.mlflow.log_trials` takes it (``family`` in params,
+    run name ``trial-<family>-<number>``)."""
+    out = []
+    for family, study in studies.items():
+        for t in study.trials:
+            out.append({"number": f"{family}-{t.number}", "state": t.state.name,
+                        "params": {"family": family, **t.params},
+                        "metrics": {k: t.user_attrs[k] for k in ("cv_mean", "cv_std",
+                                                                 "fit_seconds")
+                                    if isinstance(t.user_attrs.get(k), (int, float))},
+                        "fold_scores": t.user_attrs.get("fold_scores", [])})
+    return out
