@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
@@ -115,13 +115,17 @@ def _fixed_vocab(tokens: Sequence[str]) -> dict[str, int]:
     return vocab
 
 
+def _by_count(counts: Counter) -> list[str]:
+    """Items by descending count, ties broken alphabetically (deterministic in every process;
+    the Rust trainers of ``tokenizers`` break ties in hash order, which differs per process)."""
+    return [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def _smiles_tokenizer(corpus: Sequence[str]) -> Tokenizer:
-    tok = Tokenizer(models.WordLevel(unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="isolated")
-    trainer = trainers.WordLevelTrainer(
-        vocab_size=10**6, min_frequency=1, special_tokens=SPECIAL_TOKENS, show_progress=False
-    )
-    tok.train_from_iterator(corpus, trainer=trainer)
+    pre = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="isolated")
+    counts = Counter(piece for smi in corpus for piece, _ in pre.pre_tokenize_str(smi))
+    tok = Tokenizer(models.WordLevel(vocab=_fixed_vocab(_by_count(counts)), unk_token=UNK))
+    tok.pre_tokenizer = pre
     return tok
 
 
@@ -144,16 +148,38 @@ def _kmer_tokenizer(corpus: Sequence[str], k: int) -> Tokenizer:
 
 
 def _text_tokenizer(corpus: Sequence[str], vocab_size: int) -> Tokenizer:
-    tok = Tokenizer(models.WordPiece(unk_token=UNK))
-    tok.normalizer = normalizers.BertNormalizer(
+    """BERT normaliser + pre-tokenizer + a WordPiece vocabulary built deterministically.
+
+    The vocabulary is every character (as a word start and as a ``##`` continuation), then the
+    most frequent ``##`` suffixes of 2-4 characters (a tenth of the budget) and the most frequent
+    whole words; unseen words split greedily into the longest known prefix plus pieces. Unlike
+    ``trainers.WordPieceTrainer`` (ties broken in per-process hash order) this gives the same ids
+    in every process, which reproducible runs and multi-process training need.
+    """
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pre = pre_tokenizers.BertPreTokenizer()
+    words: Counter = Counter()
+    for text in corpus:
+        words.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(str(text))))
+    chars: Counter = Counter()
+    suffixes: Counter = Counter()
+    for word, n in words.items():
+        for ch in word:
+            chars[ch] += n
+        for k in (2, 3, 4):
+            if len(word) > k:
+                suffixes["##" + word[-k:]] += n
+    pieces = _by_count(chars)
+    pieces += ["##" + ch for ch in pieces]
+    budget = max(0, vocab_size - len(SPECIAL_TOKENS) - len(pieces))
+    pieces += [s for s in _by_count(suffixes) if suffixes[s] > 1][: budget // 10]
+    pieces += [w for w in _by_count(words) if len(w) > 1][: max(0, budget - budget // 10)]
+    tok = Tokenizer(models.WordPiece(vocab=_fixed_vocab(pieces), unk_token=UNK))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS, show_progress=False
-    )
-    tok.train_from_iterator(corpus, trainer=trainer)
     return tok
 
 

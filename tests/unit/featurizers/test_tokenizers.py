@@ -107,3 +107,24 @@ def test_init_uses_the_checkpoint_tokenizer(tmp_path) -> None:
     assert tok.model_max_length == 64
     with pytest.raises(ConfigError, match="model.init"):
         load_checkpoint_tokenizer(tmp_path / "missing", 64)
+
+
+def test_trained_vocabularies_are_identical_across_processes(tmp_path):
+    """The tokenizers library's Rust trainers break ties in per-process hash order; ours don't."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "vocab.py"
+    script.write_text(
+        "import hashlib, json\n"
+        "from scifm.config.schema import ModelConfig\n"
+        "from scifm.featurizers.tokenizers import build_tokenizer\n"
+        "texts = [f'compound {i} inhibits kinase {i % 7} and binds receptor {i % 5}' "
+        "for i in range(60)]\n"
+        "smiles = ['CCO', 'c1ccccc1', 'CC(=O)O', 'CN', 'CCCl', 'OCCO'] * 3\n"
+        "out = {m: sorted(build_tokenizer(m, c, ModelConfig(text_vocab_size=120)).get_vocab()"
+        ".items()) for m, c in [('text', texts), ('smiles', smiles)]}\n"
+        "print(hashlib.sha256(json.dumps(out).encode()).hexdigest())\n")
+    runs = {subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           check=True).stdout.strip() for _ in range(3)}
+    assert len(runs) == 1
