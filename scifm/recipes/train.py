@@ -75,12 +75,10 @@ def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
         from scifm.recipes.token_train import train_tokens
 
         return train_tokens(cfg, command)
-    if world_size() > 1:  # torchrun / accelerate launch: ranks > 0 only train, write nothing
-        from scifm.recipes.train_worker import check_distributable, train_worker
+    if world_size() > 1 and not is_main_process():  # torchrun / accelerate launch
+        from scifm.recipes.train_worker import train_worker
 
-        check_distributable(cfg)
-        if not is_main_process():
-            return train_worker(cfg)
+        return train_worker(cfg)  # ranks > 0 only train, write nothing
     run = RunDir(Path(cfg.out))
     run.root.mkdir(parents=True, exist_ok=True)
     detach_log = attach_run_log(run.log)

@@ -32,22 +32,8 @@ DISTRIBUTED_FAMILIES = ("transformer",)
 """Families trained by ``transformers.Trainer``, hence by every process."""
 
 
-def check_distributable(cfg: ExperimentConfig) -> None:
-    """Refuse set-ups whose processes would not hold identical inputs.
-
-    A WordPiece vocabulary trained on the data (text without ``model.init``) is not reproducible
-    across processes, so each rank would number tokens differently.
-    """
-    if cfg.data.modality == "text" and cfg.model.init is None and \
-            cfg.model.family in ("transformer", "both"):
-        raise ConfigError("several processes with modality text need model.init (a checkpoint "
-                          "with its tokenizer, e.g. a `scifm pretrain` run's model/): a WordPiece "
-                          "vocabulary trained in each process differs between processes")
-
-
 def train_worker(cfg: ExperimentConfig) -> TrainResult:
     """Train alongside rank 0 without writing anything; returns an empty result."""
-    check_distributable(cfg)
     run = RunDir(Path(cfg.out))
     seed_everything(cfg.seed)
     if cfg.data.path is None:
