@@ -23,8 +23,17 @@ def _cell(m: dict[str, Any] | None) -> str:
 
 
 def metrics_table(families: dict[str, dict[str, Any]], names: list[str]) -> Table:
-    """Test metrics (value [95% CI]) with one column per model family."""
+    """Test metrics (value [95% CI]): one column per family, or one row per family when there
+    are more than three families (so that wide tables stay readable in a terminal)."""
     table = Table(title="test metrics, value [95% CI]")
+    if len(families) > 3:
+        names = names[:3]
+        table.add_column("model")
+        for name in names:
+            table.add_column(name)
+        for fam, m in families.items():
+            table.add_row(fam, *[_cell(m.get("test", {}).get(name)) for name in names])
+        return table
     table.add_column("metric")
     for fam in families:
         table.add_column(fam)
