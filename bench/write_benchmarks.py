@@ -81,6 +81,35 @@ def other_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def auto_table(rows: list[dict], ref: dict) -> str:
+    """scifm auto vs Chemprop per dataset (mean ± std over seeds) and wins per seed."""
+    by = defaultdict(list)
+    for r in rows:
+        by[r["dataset"]].append(r)
+    lines = ["| dataset | metric | Chemprop v2 (ref) | scifm auto | seeds won | "
+             "scifm auto wall s | Chemprop wall s | models selected |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    n_win = 0
+    for ds, info in ref.items():
+        if ds.startswith("_") or ds not in by:
+            continue
+        metric = "roc_auc" if info["metric"] == "ROC-AUC" else "rmse"
+        rs = sorted(by[ds], key=lambda r: r["seed"])
+        ours = [r["value"] for r in rs]
+        cp = [info["chemprop"][str(r["seed"])] for r in rs]
+        won = sum((o > c) if HIGHER[metric] else (o < c) for o, c in zip(ours, cp, strict=True))
+        mean_win = (statistics.mean(ours) > statistics.mean(cp)) if HIGHER[metric] else \
+            (statistics.mean(ours) < statistics.mean(cp))
+        n_win += mean_win
+        sel = ", ".join(sorted({r["selected"] for r in rs}))
+        lines.append(f"| {ds} | {info['metric']} | {mean_std(cp)} | **{mean_std(ours)}** "
+                     f"{'(win)' if mean_win else '(loss)'} | {won}/{len(rs)} | "
+                     f"{mean_std([r['wall_s'] for r in rs])} | "
+                     f"{mean_std([r['chemprop_wall_s'] for r in rs])} | {sel} |")
+    lines.append(f"\nscifm auto beats Chemprop's mean on {n_win} of {len(by)} datasets.")
+    return "\n".join(lines)
+
+
 def _cell(r: dict | None) -> str:
     if r is None:
         return "—"
@@ -95,7 +124,11 @@ def _wall(r: dict | None) -> str:
 def main() -> None:
     rows = load_rows(HERE / "results" / "results.jsonl")
     ref = json.loads(REF.read_text())
-    sys.stdout.write(moleculenet_table(rows, ref) + "\n\n" + other_table(rows) + "\n")
+    out = [moleculenet_table(rows, ref), other_table(rows)]
+    auto_file = HERE / "results" / "auto.jsonl"
+    if auto_file.exists():
+        out.append(auto_table(load_rows(auto_file), ref))
+    sys.stdout.write("\n\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
