@@ -17,12 +17,12 @@ REF = HERE.parents[1] / "shared" / "benchmarks" / "chemprop_reference.json"
 HIGHER = {"roc_auc": True, "pr_auc": True, "mcc": True, "f1_macro": True, "rmse": False}
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 3) -> str:
     if not values:
         return "—"
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -60,8 +60,8 @@ def moleculenet_table(rows: list[dict], ref: dict) -> str:
         lines.append(
             f"| {ds} | {info['metric']} ({'higher' if HIGHER[metric] else 'lower'}) | "
             f"{mean_std(cp)} | {mean_std(lg)} | {mean_std(ours['lightgbm'])} | "
-            f"{mean_std(ours['transformer'])} | {mean_std(walls['lightgbm'])} | "
-            f"{mean_std(walls['transformer'])} | {mean_std(cp_wall)} | {verdict} |")
+            f"{mean_std(ours['transformer'])} | {mean_std(walls['lightgbm'], 0)} | "
+            f"{mean_std(walls['transformer'], 0)} | {mean_std(cp_wall, 0)} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -104,8 +104,8 @@ def auto_table(rows: list[dict], ref: dict) -> str:
         sel = ", ".join(sorted({r["selected"] for r in rs}))
         lines.append(f"| {ds} | {info['metric']} | {mean_std(cp)} | **{mean_std(ours)}** "
                      f"{'(win)' if mean_win else '(loss)'} | {won}/{len(rs)} | "
-                     f"{mean_std([r['wall_s'] for r in rs])} | "
-                     f"{mean_std([r['chemprop_wall_s'] for r in rs])} | {sel} |")
+                     f"{mean_std([r['wall_s'] for r in rs], 0)} | "
+                     f"{mean_std([r['chemprop_wall_s'] for r in rs], 0)} | {sel} |")
     lines.append(f"\nscifm auto beats Chemprop's mean on {n_win} of {len(by)} datasets.")
     return "\n".join(lines)
 
