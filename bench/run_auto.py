@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_bench import MOLECULENET, RESULTS, SHARED  # noqa: E402
+from run_bench import MOLECULENET, RESULTS, SHARED, combined_split_file  # noqa: E402
 
 from scifm.config.load import load_config  # noqa: E402
 from scifm.recipes.auto import auto  # noqa: E402
@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--budget-fraction", type=float, default=0.6)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--other", nargs="*", default=[], choices=["text", "dna"],
+                    help="also SciCite (text) / GUE prom_core_tata (DNA) with --other-budget")
+    ap.add_argument("--other-budget", type=float, default=300.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not REF.is_file():
@@ -73,6 +76,41 @@ def main() -> None:
                       f"(chemprop {row['chemprop']:.3f}) wall {wall:.0f} s "
                       f"(chemprop {cp_wall:.0f} s) -> {row['selected']}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
+        for kind in args.other:
+            run_other(kind, args, Path(tmp))
+
+
+def run_other(kind: str, args: argparse.Namespace, tmp: Path) -> None:
+    """SciCite (text; linear + LightGBM on TF-IDF) or prom_core_tata (DNA; all families)."""
+    if kind == "text":
+        data = combined_split_file(SHARED / "text" / "scibert_sci-cite",
+                                   {"train": "train.txt.gz", "val": "dev.txt.gz",
+                                    "test": "test.txt.gz"}, "jsonl", tmp / "scicite.csv")
+        name, col, metric, families = "scicite", "text", "f1_macro", ["linear", "lightgbm"]
+    else:
+        data = combined_split_file(SHARED / "dna" / "gue" / "prom_core_tata",
+                                   {"train": "train.csv.gz", "val": "dev.csv.gz",
+                                    "test": "test.csv.gz"}, "csv", tmp / "tata.csv")
+        name, col, metric, families = "prom_core_tata", "sequence", "mcc", []
+    flags = {"data.path": str(data), "data.input_col": col, "data.target_cols": ["label"],
+             "data.modality": kind, "data.duplicates": "keep", "split.method": "predefined",
+             "out": str(tmp / name), "seed": 0, "tracking.enabled": False,
+             "automl.tune.time_budget": args.other_budget, "automl.tune.n_trials": None,
+             "automl.n_jobs": args.threads, "lightgbm.n_jobs": args.threads}
+    if families:
+        flags["automl.auto.families"] = families
+    t0 = time.perf_counter()
+    result = auto(load_config(flags=flags), command="bench")
+    wall = time.perf_counter() - t0
+    test = result.metrics["test"][metric]
+    row = {"dataset": name, "seed": 0, "family": "auto", "metric": metric,
+           "value": test["value"], "ci95": test["ci95"], "wall_s": round(wall, 1),
+           "selected": result.winner, "budget_s": args.other_budget, "threads": args.threads,
+           "time": time.ctime()}
+    with (RESULTS / "auto.jsonl").open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(f"{name:13s} auto {metric} {test['value']:.3f} wall {wall:.0f} s -> {result.winner}",
+          flush=True)
 
 
 if __name__ == "__main__":
