@@ -66,8 +66,9 @@ def moleculenet_table(rows: list[dict], ref: dict) -> str:
 
 
 def other_table(rows: list[dict]) -> str:
-    lines = ["| dataset | metric | scifm lightgbm | scifm transformer | lightgbm wall s | "
-             "transformer wall s |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| dataset | metric | scifm lightgbm | scifm transformer | scifm auto | "
+             "lightgbm wall s | transformer wall s | auto wall s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     by = defaultdict(dict)
     for r in rows:
         if r["dataset"] in ("scicite", "prom_core_tata"):
@@ -76,8 +77,9 @@ def other_table(rows: list[dict]) -> str:
         metric = next(iter(fams.values()))["metric"]
 
         lines.append(f"| {ds} | {metric} | {_cell(fams.get('lightgbm'))} | "
-                     f"{_cell(fams.get('transformer'))} | {_wall(fams.get('lightgbm'))} | "
-                     f"{_wall(fams.get('transformer'))} |")
+                     f"{_cell(fams.get('transformer'))} | {_cell(fams.get('auto'))} | "
+                     f"{_wall(fams.get('lightgbm'))} | {_wall(fams.get('transformer'))} | "
+                     f"{_wall(fams.get('auto'))} |")
     return "\n".join(lines)
 
 
@@ -124,10 +126,11 @@ def _wall(r: dict | None) -> str:
 def main() -> None:
     rows = load_rows(HERE / "results" / "results.jsonl")
     ref = json.loads(REF.read_text())
-    out = [moleculenet_table(rows, ref), other_table(rows)]
     auto_file = HERE / "results" / "auto.jsonl"
-    if auto_file.exists():
-        out.append(auto_table(load_rows(auto_file), ref))
+    auto_rows = load_rows(auto_file) if auto_file.exists() else []
+    out = [moleculenet_table(rows, ref), other_table(rows + auto_rows)]
+    if auto_rows:
+        out.append(auto_table(auto_rows, ref))
     sys.stdout.write("\n\n".join(out) + "\n")
 
 
