@@ -44,7 +44,7 @@ MOLECULENET = {
 }
 
 TRANSFORMER_SETTINGS = [
-    "model.size=small", "model.max_length=128", "train.epochs=15", "train.patience=4",
+    "model.size=small", "model.max_length=128", "train.epochs=10", "train.patience=3",
     "train.lr=5e-4", "train.batch_size=32",
 ]
 
