@@ -55,6 +55,7 @@ from scifm.featurizers.token_alignment import (
 from scifm.featurizers.tokenizers import build_tokenizer, load_checkpoint_tokenizer
 from scifm.models.backbones import build_backbone_config, check_checkpoint, checkpoint_max_length
 from scifm.models.base import MODEL_META
+from scifm.training.args import trainer_history, version_args
 from scifm.training.callbacks import EpochLogProgress
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
 from scifm.training.masking import argmax_logits
@@ -111,21 +112,6 @@ def load_token_backbone(model_cfg: ModelConfig, labels: list[str], vocab_size: i
     except (OSError, ValueError, KeyError, TypeError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
-
-
-def _version_args(tc: TrainConfig) -> dict[str, Any]:
-    """Version-dependent TrainingArguments: warmup, activation checkpointing, length grouping."""
-    fields = TrainingArguments.__dataclass_fields__
-    kw: dict[str, Any] = ({"warmup_ratio": tc.warmup_ratio} if "warmup_ratio" in fields
-                          else {"warmup_steps": min(tc.warmup_ratio, 0.999)})
-    name = ("activation_checkpointing" if "activation_checkpointing" in fields
-            else "gradient_checkpointing")
-    kw[name] = tc.gradient_checkpointing
-    if "group_by_length" in fields:  # 4.x; 5.x names the sampler instead
-        kw["group_by_length"] = True
-    else:
-        kw["train_sampling_strategy"] = "group_by_length"
-    return kw
 
 
 class TokenPredictor:
@@ -238,7 +224,7 @@ class TokenPredictor:
         self.model_ = trainer.model.eval()
         self.n_parameters_ = int(self.model_.num_parameters())
         self.global_step_ = int(trainer.state.global_step)
-        self.history_ = _history(trainer.state.log_history)
+        self.history_ = trainer_history(trainer.state.log_history)
         logger.info("trained %d steps on %d process(es); best checkpoint %s", self.global_step_,
                     self.world_size_, trainer.state.best_model_checkpoint)
 
@@ -257,7 +243,7 @@ class TokenPredictor:
             use_cpu=accelerator() == "cpu", seed=self.seed, data_seed=self.seed,
             gradient_accumulation_steps=tc.grad_accum, dataloader_num_workers=tc.num_workers,
             dataloader_pin_memory=accelerator() == "cuda",
-            report_to="none", label_names=["labels"], **_version_args(tc),
+            report_to="none", label_names=["labels"], **version_args(tc, group_by_length=True),
         )
 
     def _metric_fn(self) -> Callable[[EvalPrediction], dict[str, float]]:
@@ -353,17 +339,3 @@ class TokenPredictor:
         return obj
 
 
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-epoch ``{epoch, train_loss, val_loss, val_<metric>}`` from the Trainer log."""
-    rows: dict[float, dict[str, Any]] = {}
-    for entry in log_history:
-        if "epoch" not in entry or "train_runtime" in entry:
-            continue
-        e = round(float(entry["epoch"]), 4)
-        row = rows.setdefault(e, {"epoch": e})
-        if "loss" in entry:
-            row["train_loss"] = float(entry["loss"])
-        for key, value in entry.items():
-            if key.startswith("eval_") and not key.endswith(("runtime", "per_second")):
-                row["val_" + key[len("eval_"):]] = float(value)
-    return [rows[e] for e in sorted(rows)]

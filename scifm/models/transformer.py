@@ -15,18 +15,15 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
-from torch.utils.data import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    DataCollatorWithPadding,
     EarlyStoppingCallback,
     EvalPrediction,
     PreTrainedModel,
@@ -45,7 +42,9 @@ from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, p
 from scifm.models.backbones import checkpoint_max_length, load_backbone
 from scifm.models.base import MODEL_META
 from scifm.tasks import TaskSpec
+from scifm.training.args import trainer_history, version_args
 from scifm.training.callbacks import EpochLogProgress
+from scifm.training.data import EncodedDataset, FloatLabelCollator
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
 from scifm.training.losses import balanced_class_weights, make_compute_loss
 from scifm.training.peft import (
@@ -73,41 +72,6 @@ TASK_METRIC: dict[str, tuple[str, bool]] = {
 }
 """Validation metric per task type: (name, greater_is_better); it selects the best checkpoint."""
 _TIE_BREAK = 1e-4
-_NOT_HISTORY = ("runtime", "per_second", "selection")
-
-
-class EncodedDataset(Dataset):
-    """Inputs tokenised once, with optional float labels (``n x n_tasks``, NaN = missing)."""
-
-    def __init__(self, input_ids: list[list[int]], labels: np.ndarray | None = None) -> None:
-        self.input_ids = input_ids
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        ids = self.input_ids[i]
-        item: dict[str, Any] = {"input_ids": ids, "attention_mask": [1] * len(ids)}
-        if self.labels is not None:
-            item["labels"] = self.labels[i]
-        return item
-
-
-@dataclass
-class FloatLabelCollator(DataCollatorWithPadding):
-    """:class:`~transformers.DataCollatorWithPadding` that carries float labels with NaN.
-
-    Returns ``input_ids``/``attention_mask`` (``batch x longest``) and, when present, ``labels``
-    (``batch x n_tasks`` float32).
-    """
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        labels = [f["labels"] for f in features if "labels" in f]
-        batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features])
-        if labels:
-            batch["labels"] = torch.tensor(np.stack(labels), dtype=torch.float32)
-        return batch
 
 
 def task_metrics(
@@ -144,36 +108,6 @@ def task_metrics(
     rmses = [np.sqrt(np.mean((logits[m, j] - labels[m, j]) ** 2))
              for j in range(labels.shape[1]) if (m := ~np.isnan(labels[:, j])).any()]
     return {"rmse": float(np.mean(rmses)) if rmses else float("nan")}
-
-
-def _version_args(tc: TrainConfig) -> dict[str, Any]:
-    """TrainingArguments renamed in transformers 5 (warmup ratio, activation checkpointing)."""
-    fields = TrainingArguments.__dataclass_fields__
-    kw: dict[str, Any] = {}
-    if "warmup_ratio" in fields:  # transformers 4.x
-        kw["warmup_ratio"] = tc.warmup_ratio
-    else:  # 5.x: a float < 1 in warmup_steps is a ratio of the total steps
-        kw["warmup_steps"] = min(tc.warmup_ratio, 0.999)
-    ckpt = "activation_checkpointing" if "activation_checkpointing" in fields \
-        else "gradient_checkpointing"
-    kw[ckpt] = tc.gradient_checkpointing
-    return kw
-
-
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-epoch dicts ``{epoch, train_loss, val_loss, val_<metric>}`` from the Trainer log."""
-    rows: dict[float, dict[str, Any]] = {}
-    for entry in log_history:
-        if "epoch" not in entry or "train_runtime" in entry:
-            continue
-        e = round(float(entry["epoch"]), 4)
-        row = rows.setdefault(e, {"epoch": int(round(e)) if abs(e - round(e)) < 1e-3 else e})
-        if "loss" in entry:
-            row["train_loss"] = float(entry["loss"])
-        for key, value in entry.items():
-            if key.startswith("eval_") and not key.endswith(_NOT_HISTORY):
-                row["val_" + key[len("eval_"):]] = float(value)
-    return [rows[e] for e in sorted(rows)]
 
 
 class TransformerPredictor:
@@ -265,7 +199,7 @@ class TransformerPredictor:
             dataloader_num_workers=tc.num_workers, dataloader_pin_memory=accelerator() == "cuda",
             report_to="none", disable_tqdm=False, label_names=["labels"],
             include_for_metrics=["loss"] if has_val else [],
-            **_version_args(tc),
+            **version_args(tc),
         )
 
     def fit(
@@ -351,7 +285,7 @@ class TransformerPredictor:
         trainer.train(resume_from_checkpoint=last)
         self.n_trainable_parameters_, self.n_parameters_ = parameter_counts(trainer.model)
         self.model_ = finalize(trainer.model, self.peft_cfg).eval()
-        self.history_ = _history(trainer.state.log_history)
+        self.history_ = trainer_history(trainer.state.log_history)
         self.global_step_ = int(trainer.state.global_step)
         logger.info("trained %d steps; best checkpoint %s", self.global_step_,
                     trainer.state.best_model_checkpoint)

@@ -45,6 +45,7 @@ from scifm.models.base import MODEL_META
 from scifm.recipes.common import attach_run_log
 from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run
+from scifm.training.args import trainer_history, version_args
 from scifm.training.callbacks import StepLogProgress
 from scifm.training.device import accelerator, resolve_bf16
 from scifm.training.masking import MlmCollator, argmax_logits, mlm_accuracy, premask
@@ -151,7 +152,7 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
         use_cpu=accelerator() == "cpu", seed=cfg.seed, data_seed=cfg.seed,
         gradient_accumulation_steps=tc.grad_accum, dataloader_num_workers=tc.num_workers,
         dataloader_pin_memory=accelerator() == "cuda", report_to="none",
-        label_names=["labels"], **_warmup_args(tc.warmup_ratio, tc.gradient_checkpointing),
+        label_names=["labels"], **version_args(tc),
     )
     trainer = Trainer(
         model=model, args=args, data_collator=MlmCollator(tokenizer, pc.mask_prob, cfg.seed),
@@ -175,7 +176,7 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     })
     atomic_write_text(run.model / "README.md", model_card(cfg, metrics, max_length, dna_kmer))
     atomic_write_json(run.metrics, metrics)
-    history = _history(trainer.state.log_history)
+    history = trainer_history(trainer.state.log_history, by="step")
     atomic_write_json(run.history, {FAMILY: history})
     if not tc.keep_checkpoints:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -193,17 +194,6 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     return PretrainResult(run.root, metrics, run_id)
 
 
-def _warmup_args(warmup_ratio: float, checkpointing: bool) -> dict[str, Any]:
-    """TrainingArguments renamed in transformers 5 (warmup ratio, activation checkpointing)."""
-    fields = TrainingArguments.__dataclass_fields__
-    kw: dict[str, Any] = ({"warmup_ratio": warmup_ratio} if "warmup_ratio" in fields
-                          else {"warmup_steps": min(warmup_ratio, 0.999)})
-    name = ("activation_checkpointing" if "activation_checkpointing" in fields
-            else "gradient_checkpointing")
-    kw[name] = checkpointing
-    return kw
-
-
 def _metrics(final: dict[str, float], n_parameters: int, n_steps: int,
              scan: CorpusScan) -> dict[str, Any]:
     """``metrics.json``: held-out MLM loss, accuracy and perplexity as ``{"value": x}``."""
@@ -217,21 +207,6 @@ def _metrics(final: dict[str, float], n_parameters: int, n_steps: int,
         "n_parameters": int(n_parameters), "n_trainable_parameters": int(n_parameters),
         "n_steps": n_steps, "data": scan.report(),
     }
-
-
-def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows ``{step, train_loss, val_loss, val_mlm_accuracy}`` from the Trainer log."""
-    rows: dict[int, dict[str, Any]] = {}
-    for entry in log_history:
-        if "step" not in entry or "train_runtime" in entry:
-            continue
-        row = rows.setdefault(int(entry["step"]), {"step": int(entry["step"])})
-        if "loss" in entry:
-            row["train_loss"] = float(entry["loss"])
-        for key in ("eval_loss", "eval_mlm_accuracy"):
-            if key in entry:
-                row["val_" + key.removeprefix("eval_")] = float(entry[key])
-    return [rows[s] for s in sorted(rows)]
 
 
 def model_card(cfg: ExperimentConfig, metrics: dict[str, Any], max_length: int,

@@ -13,8 +13,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.featurizers.tokenizers import build_tokenizer
 from scifm.models.base import MODEL_META, Predictor
-from scifm.models.transformer import EncodedDataset, FloatLabelCollator, TransformerPredictor
+from scifm.models.transformer import TransformerPredictor
 from scifm.tasks import TaskSpec
+from scifm.training.data import EncodedDataset, FloatLabelCollator
 from scifm.training.device import bf16_supported
 
 FRAGS = ["C", "CC", "c1ccccc1", "O", "C(=O)", "N", "Cl", "CCN", "OC", "F", "S"]
