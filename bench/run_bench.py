@@ -116,13 +116,13 @@ def main() -> None:
                                        {"train": "train.txt.gz", "val": "dev.txt.gz",
                                         "test": "test.txt.gz"}, "jsonl", work / "scicite.csv")
             jobs.append(("scicite", 0, path, "text", ["label"], "text", "f1_macro",
-                         ["train.epochs=3", "train.patience=2"]))
+                         ["train.max_steps=400"]))
         if "dna" in args.suite:
             path = combined_split_file(SHARED / "dna" / "gue" / "prom_core_tata",
                                        {"train": "train.csv.gz", "val": "dev.csv.gz",
                                         "test": "test.csv.gz"}, "csv", work / "tata.csv")
             jobs.append(("prom_core_tata", 0, path, "sequence", ["label"], "dna", "mcc",
-                         ["model.dna_kmer=3", "train.epochs=8", "train.patience=3"]))
+                         ["model.dna_kmer=3", "train.max_steps=400"]))
         for ds, seed, path, col, targets, modality, metric, extra in jobs:
             for family in args.families:
                 row = run_one(ds, seed, family, path, col, targets, modality, metric, extra,
