@@ -109,7 +109,14 @@ def register(name: str) -> Callable[[F], F]:
 
 def _load_builtins() -> None:
     # the concrete modules register themselves on import
-    from scifm.featurizers import fingerprints, molecule, protein, sequence, text  # noqa: F401
+    from scifm.featurizers import (  # noqa: F401
+        embedding,
+        fingerprints,
+        molecule,
+        protein,
+        sequence,
+        text,
+    )
 
 
 def build_featurizer(config: dict[str, Any]) -> Featurizer:

@@ -12,6 +12,8 @@ Atoms (each applies to the modalities listed in :data:`ATOM_MODALITIES`):
 ``kmerK``  k-mer spectrum ``k = 1..K`` (DNA: K <= 6; protein: K <= 3)
 ``protdesc`` amino-acid composition + physicochemical descriptors (protein)
 ``tfidf``  word + character n-gram TF-IDF (fitted on the training inputs)
+``embed:P`` mean-pooled embeddings of the Hugging Face encoder in folder ``P`` (a trained or
+           pretrained run's ``model/``, or any checkpoint; every modality)
 ========== ===========================================================================
 
 Combinations join atoms with ``+`` (``ecfp+maccs``, ``ecfp6+rdkit2d``, ``kmer3+protdesc``) and
@@ -56,11 +58,23 @@ def atoms(name: str) -> list[str]:
         Empty, repeated or unknown atoms.
     """
     parts = [p.strip() for p in str(name).split("+")]
-    unknown = [p for p in parts if p not in ATOM_MODALITIES]
+    unknown = [p for p in parts if p not in ATOM_MODALITIES and not _is_embed(p)]
     if unknown or len(set(parts)) != len(parts):
         raise ConfigError(f"unknown feature set {name!r}: use auto or atoms joined by '+' from "
                           f"{', '.join(ATOM_MODALITIES)} (each at most once)")
     return parts
+
+
+def _is_embed(atom: str) -> bool:
+    return atom.startswith(EMBED_PREFIX) and len(atom) > len(EMBED_PREFIX)
+
+
+EMBED_PREFIX = "embed:"
+_ALL = ("smiles", "protein", "dna", "text")
+
+
+def _modalities(atom: str) -> tuple[str, ...]:
+    return _ALL if _is_embed(atom) else ATOM_MODALITIES[atom]
 
 
 def check_feature_name(name: str) -> str:
@@ -78,8 +92,7 @@ def is_fingerprint(name: str) -> bool:
 def modalities_of(name: str) -> tuple[str, ...]:
     """Modalities every atom of ``name`` applies to."""
     parts = atoms(name)
-    return tuple(m for m in ("smiles", "protein", "dna", "text")
-                 if all(m in ATOM_MODALITIES[a] for a in parts))
+    return tuple(m for m in _ALL if all(m in _modalities(a) for a in parts))
 
 
 def _atom(name: str, modality: str) -> Featurizer:
@@ -89,6 +102,12 @@ def _atom(name: str, modality: str) -> Featurizer:
     from scifm.featurizers.sequence import KmerSpectrumFeaturizer
     from scifm.featurizers.text import TfidfFeaturizer
 
+    if _is_embed(name):
+        from pathlib import Path
+
+        from scifm.featurizers.embedding import EmbeddingFeaturizer
+
+        return EmbeddingFeaturizer(str(Path(name.removeprefix(EMBED_PREFIX)).resolve()))
     if name in ("ecfp", "ecfp4", "ecfp6"):
         return ECFPFeaturizer(radius=3 if name == "ecfp6" else 2)
     if name == "maccs":
@@ -114,7 +133,7 @@ def feature_set(name: str, modality: str) -> Featurizer:
         Unknown atoms, or atoms that do not apply to ``modality``.
     """
     parts = atoms(name)
-    wrong = [a for a in parts if modality not in ATOM_MODALITIES[a]]
+    wrong = [a for a in parts if modality not in _modalities(a)]
     if wrong:
         fits = [a for a, m in ATOM_MODALITIES.items() if modality in m]
         raise ConfigError(f"features {name!r}: {', '.join(wrong)} do(es) not apply to {modality} "
