@@ -36,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="*", default=list(MOLECULENET))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    ap.add_argument("--budget-fraction", type=float, default=0.6)
+    ap.add_argument("--budget-fraction", type=float, default=0.35)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--other", nargs="*", default=[], choices=["text", "dna"],
                     help="also SciCite (text) / GUE prom_core_tata (DNA) with --other-budget")
