@@ -247,6 +247,9 @@ class AutoConfig(_Strict):
     ``extratrees``, ``linear``, ``knn``, ``svm``). The transformer is not searched by ``auto``."""
     top_k: int = 5
     """Families (best by cross-validation) the ensemble may combine."""
+    refit: Literal["needed", "all"] = "needed"
+    """Refit and test ``needed`` families (the ensemble's members and the two best single
+    families, for the paired comparisons) or ``all`` (a test metric for every family)."""
     ensemble: bool = True
     """Try a weighted-average ensemble (greedy selection on out-of-fold predictions); it is
     kept only when its cross-fitted out-of-fold score beats the best single family."""

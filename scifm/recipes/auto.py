@@ -159,6 +159,7 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
         study = open_study(fam_cfg, run, objective.direction)
         timeout = (None if deadline is None
                    else max(1.0, (deadline - time.monotonic()) / (len(families) - i)))
+        objective.deadline = None if timeout is None else time.time() + timeout
         logger.info("searching %s: %s trials, %s s (%d workers)", family, tc.n_trials,
                     None if timeout is None else round(timeout), tc.workers)
         optimize(study, storage, objective, n_trials=tc.n_trials, timeout=timeout,
@@ -179,9 +180,11 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
                              folds, ac.ensemble_rounds) if ac.ensemble else EnsembleChoice({})
     winner = ENSEMBLE if choice.keep else ranked[0]
 
-    # 5. Refit each family's best on train (early stopping on val); evaluate on test.
+    # 5. Refit on train (early stopping on val) and evaluate on test: the ensemble's members and
+    #    the two best single families (for the paired comparisons), or every family.
+    needed = set(choice.weights) | set(ranked[:2])
     results: dict[str, FamilyResult] = {}
-    for family in ranked:
+    for family in [f for f in ranked if ac.refit == "all" or f in needed]:
         fam_cfg = with_params(cfg, family, searches[family].best.params)
         results[family] = fit_family(family, fam_cfg, cleaned, splits, run.family(family))
     if choice.weights and len(choice.weights) > 1:

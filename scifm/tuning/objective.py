@@ -139,6 +139,9 @@ class CVObjective:
                  oof_dir: Path | None = None,
                  feature_cache: OrderedDict[str, Features] | None = None) -> None:
         self.family = family
+        self.deadline: float | None = None
+        """Wall-clock time (``time.time()``) after which a running trial stops between folds
+        (pruned), so that one slow trial cannot overrun the search budget."""
         self.task = task
         self.modality = modality
         self.x = list(x)
@@ -212,6 +215,10 @@ class CVObjective:
             if trial.should_prune():
                 self._record(trial, scores, t0)
                 raise optuna.TrialPruned(f"fold {k}: {self.metric} = {score:.4f}")
+            if self.deadline is not None and time.time() > self.deadline and \
+                    k < len(self.folds) - 1:
+                self._record(trial, scores, t0)
+                raise optuna.TrialPruned(f"time budget spent after fold {k}")
         file = self.oof_file(trial.study.study_name, trial.number)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,11 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
         f: [0, 1, 2] for f in FAMILIES}
     best = board[board["best_of_family"]]
     assert sorted(best["family"]) == sorted([*FAMILIES, "ensemble"])
-    assert best["test_roc_auc"].notna().all() and best["test_roc_auc_ci_low"].notna().all()
+    # refit and tested: the ensemble's members and the two best single families (refit=needed)
+    refit = {p.name for p in (out / "families").iterdir()}
+    tested = best[best["test_roc_auc"].notna()]
+    assert set(tested["family"]) == refit and tested["test_roc_auc_ci_low"].notna().all()
+    assert set(res.ensemble.weights) | {"ensemble"} <= refit and len(refit - {"ensemble"}) >= 2
     assert board.loc[~board["best_of_family"], "test_roc_auc"].isna().all()
     assert board["selected"].sum() == 1
     assert board.loc[board["selected"], "family"].item() == res.winner

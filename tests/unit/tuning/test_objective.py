@@ -50,3 +50,17 @@ def test_objective_scores_folds_and_sees_only_its_pool(molecules, monkeypatch):
     assert t.value == np.mean(t.user_attrs["fold_scores"])
     assert t.user_attrs["cv_std"] == np.std(t.user_attrs["fold_scores"])
     assert seen and not set(seen) & {ds.inputs[i] for i in splits["test"]}
+
+
+def test_a_trial_past_the_deadline_stops_between_folds(molecules):
+    cfg, ds, splits = _setup(molecules)
+    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for("linear", "regression"), "maccs", cfg)
+    obj.deadline = 0.0  # long past: the budget is spent
+    study = optuna.create_study(direction=obj.direction,
+                                sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(obj, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs["n_folds_done"] == 1  # stopped after the first of three folds
