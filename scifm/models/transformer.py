@@ -345,10 +345,11 @@ class TransformerPredictor:
         out = np.zeros((len(x), width), dtype=np.float32)
         if len(x) == 0:
             return out
-        device = next(self.model_.parameters()).device
         self.model_.eval()
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                    enabled=self.bf16_):
+        # Inference runs in fp32 even when training used bf16 autocast: bf16 keeps ~3 significant
+        # digits, so the nearly equal logits of a weakly trained model tie and a ranking metric
+        # (ROC-AUC) collapses to 0.5 (seen on ClinTox).
+        with torch.inference_mode():
             for idx, batch in self._batches(x):
                 out[idx] = fn(batch).float().cpu().numpy()
         return out

@@ -217,3 +217,17 @@ def test_bf16_autocast_trains() -> None:
     assert all(np.isfinite(r["train_loss"]) for r in p.history_)
     assert p.model_.dtype == torch.float32  # autocast, weights stay fp32
     assert np.isfinite(p.predict(X)).all()
+
+
+def test_inference_is_fp32_whatever_the_training_precision(fitted_binary) -> None:
+    """bf16 logits of a weak model tie (ROC-AUC collapses to 0.5): inference stays fp32."""
+    p = fitted_binary
+    before = p.bf16_
+    try:
+        p.bf16_ = False
+        fp32 = p.predict_logits(X)
+        p.bf16_ = True
+        assert np.array_equal(p.predict_logits(X), fp32)
+        assert len(np.unique(fp32)) > len(X) // 2  # distinct scores, not ties
+    finally:
+        p.bf16_ = before
