@@ -69,7 +69,7 @@ from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
 from scifm.tuning.objective import CVObjective, cv_folds
 from scifm.tuning.parallel import optimize
-from scifm.tuning.search_spaces import space_for
+from scifm.tuning.search_spaces import default_trial, space_for
 from scifm.utils.io import atomic_write_json, atomic_write_with
 from scifm.utils.seed import seed_everything
 
@@ -157,6 +157,9 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
                                 space_for(family, task.task_type), fixed, cfg,
                                 oof_dir=run.root / OOF_DIR, feature_cache=features_of_pool)
         study = open_study(fam_cfg, run, objective.direction)
+        if not study.trials:  # start from the family's defaults, then explore
+            study.enqueue_trial(default_trial(family, task.task_type, cfg.data.modality,
+                                              tune_features=fixed is None))
         timeout = (None if deadline is None
                    else max(1.0, (deadline - time.monotonic()) / (len(families) - i)))
         objective.deadline = None if timeout is None else time.time() + timeout

@@ -42,7 +42,7 @@ from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run, log_trials
 from scifm.tuning.objective import CVObjective, cv_folds
 from scifm.tuning.parallel import optimize, resolve_storage
-from scifm.tuning.search_spaces import space_for
+from scifm.tuning.search_spaces import default_trial, space_for
 from scifm.utils.io import atomic_write_json, atomic_write_with
 from scifm.utils.seed import seed_everything
 
@@ -109,6 +109,9 @@ def _tune(cfg: ExperimentConfig, run: RunDir, command: str) -> TuneResult:
     # 3. The study: created (or resumed) first, then optimised within the budget.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, run, objective.direction)
+    if not study.trials:  # start from the family's defaults, then explore
+        study.enqueue_trial(default_trial(tc.family, task.task_type, cfg.data.modality,
+                                          tune_features=objective.features is None))
     n_before = len(study.trials)
     logger.info("study %r (%s): %d earlier trials; budget %s trials, %s s", study.study_name,
                 _storage_url(cfg, run), n_before, tc.n_trials, tc.time_budget)

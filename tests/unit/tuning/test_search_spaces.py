@@ -8,7 +8,13 @@ import pytest
 from scifm.config.schema import LightGBMConfig
 from scifm.featurizers import featurizer_from_name
 from scifm.models.estimators import DEFAULT_PARAMS, make_estimator
-from scifm.tuning.search_spaces import FEATURE_CHOICES, SEARCH_SPACES, sample_params, space_for
+from scifm.tuning.search_spaces import (
+    FEATURE_CHOICES,
+    SEARCH_SPACES,
+    default_trial,
+    sample_params,
+    space_for,
+)
 
 
 @pytest.mark.parametrize("family", list(SEARCH_SPACES))
@@ -44,3 +50,23 @@ def test_task_restricted_parameters():
 def test_feature_choices_build_for_their_modality(modality):
     for name in FEATURE_CHOICES[modality]:
         assert featurizer_from_name(name, modality) is not None
+
+
+@pytest.mark.parametrize("family", sorted(SEARCH_SPACES))
+@pytest.mark.parametrize("task_type, modality", [("binary", "smiles"), ("regression", "dna")])
+def test_default_trial_lies_inside_the_search_space(family, task_type, modality):
+    params = default_trial(family, task_type, modality)
+    space = space_for(family, task_type)
+    assert set(params) <= set(space) | {"features"}
+    assert params.get("features") in (None, *FEATURE_CHOICES[modality])
+    for name, value in params.items():
+        if name == "features":
+            continue
+        spec = space[name]
+        if spec[0] == "categorical":
+            assert value in spec[1]
+        else:
+            assert spec[1] <= value <= spec[2]
+    if family == "lightgbm":  # scifm train's defaults, clipped into the space
+        assert params["learning_rate"] == 0.05 and params["n_estimators"] == 1000
+        assert params["features"] == ("ecfp+rdkit2d" if modality == "smiles" else "kmer5")
