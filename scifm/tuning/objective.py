@@ -141,7 +141,8 @@ class CVObjective:
         self.family = family
         self.deadline: float | None = None
         """Wall-clock time (``time.time()``) after which a running trial stops between folds
-        (pruned), so that one slow trial cannot overrun the search budget."""
+        (pruned), so that one slow trial cannot overrun the search budget; a study's first
+        complete trial is never stopped this way (every family gets one result)."""
         self.task = task
         self.modality = modality
         self.x = list(x)
@@ -216,7 +217,7 @@ class CVObjective:
                 self._record(trial, scores, t0)
                 raise optuna.TrialPruned(f"fold {k}: {self.metric} = {score:.4f}")
             if self.deadline is not None and time.time() > self.deadline and \
-                    k < len(self.folds) - 1:
+                    k < len(self.folds) - 1 and _has_complete_trial(trial.study):
                 self._record(trial, scores, t0)
                 raise optuna.TrialPruned(f"time budget spent after fold {k}")
         file = self.oof_file(trial.study.study_name, trial.number)
@@ -235,3 +236,7 @@ class CVObjective:
         trial.set_user_attr("n_folds_done", len(scores))
         trial.set_user_attr("fit_seconds", round(time.perf_counter() - t0, 3))
         return mean
+
+
+def _has_complete_trial(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
