@@ -128,9 +128,19 @@ def main() -> None:
     ref = json.loads(REF.read_text())
     auto_file = HERE / "results" / "auto.jsonl"
     auto_rows = load_rows(auto_file) if auto_file.exists() else []
-    out = [moleculenet_table(rows, ref), other_table(rows + auto_rows)]
+    out = [(HERE / "HEADER.md").read_text().rstrip()]
     if auto_rows:
-        out.append(auto_table(auto_rows, ref))
+        out += ["## scifm auto vs Chemprop (issue 3)\n\n`OMP_NUM_THREADS=1 python "
+                "bench/run_auto.py`\n", auto_table(auto_rows, ref)]
+    out += ["## Single configurations on the six MoleculeNet scaffold splits (issue 2)\n\n"
+            "`python bench/run_bench.py --suite moleculenet --families lightgbm transformer`\n",
+            moleculenet_table(rows, ref),
+            "## Text and DNA\n\n`python bench/run_bench.py --suite text dna`, "
+            "`python bench/run_auto.py --datasets --other dna text`\n",
+            other_table(rows + auto_rows)]
+    footer = HERE / "FOOTER.md"
+    if footer.exists():
+        out.append(footer.read_text().rstrip())
     sys.stdout.write("\n\n".join(out) + "\n")
 
 
