@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--other", nargs="*", default=[], choices=["text", "dna"],
                     help="also SciCite (text) / GUE prom_core_tata (DNA) with --other-budget")
     ap.add_argument("--other-budget", type=float, default=300.0)
+    ap.add_argument("--text-families", default="linear,lightgbm",
+                    help="families searched on text (TF-IDF LightGBM is slow on 2 cores)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not REF.is_file():
@@ -86,7 +88,8 @@ def run_other(kind: str, args: argparse.Namespace, tmp: Path) -> None:
         data = combined_split_file(SHARED / "text" / "scibert_sci-cite",
                                    {"train": "train.txt.gz", "val": "dev.txt.gz",
                                     "test": "test.txt.gz"}, "jsonl", tmp / "scicite.csv")
-        name, col, metric, families = "scicite", "text", "f1_macro", ["linear", "lightgbm"]
+        name, col, metric = "scicite", "text", "f1_macro"
+        families = args.text_families.split(",")
     else:
         data = combined_split_file(SHARED / "dna" / "gue" / "prom_core_tata",
                                    {"train": "train.csv.gz", "val": "dev.csv.gz",
