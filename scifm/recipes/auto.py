@@ -45,15 +45,20 @@ import optuna
 
 from scifm.config.load import save_config
 from scifm.config.schema import ExperimentConfig
-from scifm.data.leakage import audit_split
-from scifm.data.splitting import make_split, save_splits
 from scifm.errors import ConfigError, ScifmError
 from scifm.evaluation.metrics import evaluate_predictions, paired_bootstrap, primary_metric
 from scifm.evaluation.report import write_report
 from scifm.models import load_predictor
 from scifm.models.ensemble import EnsemblePredictor
 from scifm.recipes.common import attach_run_log, update_model_meta
-from scifm.recipes.train import FamilyResult, build_report_data, fit_family, load_clean, promote
+from scifm.recipes.train import (
+    FamilyResult,
+    build_report_data,
+    fit_family,
+    load_clean,
+    promote,
+    split_and_audit,
+)
 from scifm.recipes.tune import (
     TUNABLE,
     _configured_features,
@@ -132,10 +137,7 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
     # 1. Data and split, as in train.
     cleaned = load_clean(cfg, run)
     ds, task = cleaned.dataset, cleaned.dataset.task
-    splits = make_split(ds, cfg.split, seed=cfg.seed)
-    save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
-    leakage = audit_split(ds, splits, cfg.data.modality)
-    atomic_write_json(run.leakage, leakage)
+    splits, leakage = split_and_audit(cfg, ds, run)
     metric, higher = primary_metric(task)
 
     # 2. Cross-validation folds on train+val only.

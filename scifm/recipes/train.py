@@ -100,10 +100,7 @@ def _train(cfg: ExperimentConfig, run: RunDir, command: str) -> TrainResult:
     ds, task = cleaned.dataset, cleaned.dataset.task
 
     # 2. Split the way the field demands, and audit the split for leakage.
-    splits = make_split(ds, cfg.split, seed=cfg.seed)
-    save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
-    leakage = audit_split(ds, splits, cfg.data.modality)
-    atomic_write_json(run.leakage, leakage)
+    splits, leakage = split_and_audit(cfg, ds, run)
 
     # 3. Fit every requested model family on the same split.
     families = ["lightgbm", "transformer"] if cfg.model.family == "both" else [cfg.model.family]
@@ -155,6 +152,17 @@ def load_clean(cfg: ExperimentConfig, run: RunDir) -> CleanResult:
     logger.info("task: %s on %s", cleaned.dataset.task.task_type,
                 ", ".join(cleaned.dataset.task.target_cols))
     return cleaned
+
+
+def split_and_audit(cfg: ExperimentConfig, ds: Any,
+                    run: RunDir) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Split the cleaned data as configured, audit the split for leakage; write ``splits.json``
+    and ``leakage.json``. Shared by the train, tune and auto recipes."""
+    splits = make_split(ds, cfg.split, seed=cfg.seed)
+    save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
+    leakage = audit_split(ds, splits, cfg.data.modality)
+    atomic_write_json(run.leakage, leakage)
+    return splits, leakage
 
 
 def fit_family(family: str, cfg: ExperimentConfig, cleaned: CleanResult,

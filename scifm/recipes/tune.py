@@ -30,14 +30,12 @@ import pandas as pd
 
 from scifm.config.load import save_config
 from scifm.config.schema import ExperimentConfig, LightGBMConfig
-from scifm.data.leakage import audit_split
-from scifm.data.splitting import make_split, save_splits
 from scifm.errors import ConfigError, ScifmError
 from scifm.evaluation.metrics import primary_metric
 from scifm.evaluation.report import write_report
 from scifm.models import FEATURE_FAMILIES
 from scifm.recipes.common import attach_run_log
-from scifm.recipes.train import build_report_data, fit_family, load_clean
+from scifm.recipes.train import build_report_data, fit_family, load_clean, split_and_audit
 from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run, log_trials
 from scifm.tuning.objective import CVObjective, cv_folds
@@ -95,10 +93,7 @@ def _tune(cfg: ExperimentConfig, run: RunDir, command: str) -> TuneResult:
     # 1. Data and split, as in train.
     cleaned = load_clean(cfg, run)
     ds, task = cleaned.dataset, cleaned.dataset.task
-    splits = make_split(ds, cfg.split, seed=cfg.seed)
-    save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
-    leakage = audit_split(ds, splits, cfg.data.modality)
-    atomic_write_json(run.leakage, leakage)
+    splits, leakage = split_and_audit(cfg, ds, run)
 
     # 2. Cross-validation folds on train+val only.
     pool, folds = cv_folds(ds, splits, cfg, tc.folds)
