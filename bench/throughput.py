@@ -5,10 +5,13 @@ model (BERT ``--size`` preset, same initial weights) on the same data (SMILES fr
 ``../shared/data/molecules/pretrain``, generated ones if absent) for the same number of steps
 with the same batch size; only the Trainer set-up differs:
 
-* ``plain``: what a plain script does: fp32, every input padded to ``max_length``, default
-  ``TrainingArguments`` (random sampler, no dataloader workers).
-* ``scifm``: bf16 autocast where the CPU/GPU supports it (``scifm.training.device``),
-  length-grouped batches with dynamic padding (pad to the longest in the batch), dataloader
+* ``plain``: what Hugging Face's example scripts do by default: fp32, default
+  ``TrainingArguments`` (random sampler, no dataloader workers); fine-tuning pads every input to
+  ``max_length`` (``run_glue.py``'s ``pad_to_max_length=True``), MLM pads each batch to its longest
+  item (``run_mlm.py --line_by_line``).
+* ``scifm``: the arguments scifm's recipes pass (``scifm.training.args.speed_args``): bf16
+  autocast where the CPU/GPU supports it, dynamic padding (pad to the longest in the batch),
+  length-grouped batches for fine-tuning (the streamed MLM corpus is not grouped), dataloader
   workers when more than 4 cores are available.
 
 Two jobs: fine-tuning (sequence regression) and masked-LM pretraining. Reported per side:
@@ -53,9 +56,10 @@ from transformers import (
     TrainingArguments,
 )
 
-from scifm.config.schema import ModelConfig
+from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.featurizers.tokenizers import build_tokenizer
 from scifm.models.backbones import build_backbone_config
+from scifm.training.args import speed_args
 from scifm.training.device import accelerator, bf16_supported
 
 logger = logging.getLogger("bench.throughput")
@@ -119,18 +123,18 @@ def _rows(tok: PreTrainedTokenizerBase, smiles: list[str], max_length: int, pad:
     return rows
 
 
-def _args(out: Path, side: str, steps: int, batch: int, bf16: bool) -> TrainingArguments:
+def _args(out: Path, side: str, steps: int, batch: int, bf16: bool,
+          job: str) -> TrainingArguments:
     common: dict[str, Any] = {"output_dir": str(out), "max_steps": steps,
                               "per_device_train_batch_size": batch, "report_to": "none",
                               "save_strategy": "no", "logging_strategy": "no", "seed": 0,
-                              "disable_tqdm": True, "use_cpu": accelerator() == "cpu"}
+                              "disable_tqdm": True}
     if side == "plain":
-        return TrainingArguments(**common)
-    fields = TrainingArguments.__dataclass_fields__
-    grouping = ({"group_by_length": True} if "group_by_length" in fields
-                else {"train_sampling_strategy": "group_by_length"})
-    workers = 2 if (os.cpu_count() or 1) > 4 else 0
-    return TrainingArguments(**common, **grouping, bf16=bf16, dataloader_num_workers=workers)
+        return TrainingArguments(**common, use_cpu=accelerator() == "cpu")
+    # scifm's own settings, as its recipes pass them: fine-tuning groups by length, the
+    # streamed MLM corpus cannot (batches are still padded only to their longest item).
+    return TrainingArguments(**common, **speed_args(TrainConfig(), bf16,
+                                                    group_by_length=job == "finetune"))
 
 
 def run_side(job: str, side: str, smiles: list[str], tok: PreTrainedTokenizerBase,
@@ -145,8 +149,9 @@ def run_side(job: str, side: str, smiles: list[str], tok: PreTrainedTokenizerBas
     inner = (DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0) if mlm
              else DataCollatorWithPadding(tok))
     collator = CountingCollator(inner)
-    trainer = Trainer(model=model, args=_args(out, side, steps, batch, bf16),
-                      train_dataset=_Rows(_rows(tok, smiles, max_length, side == "plain", mlm)),
+    trainer = Trainer(model=model, args=_args(out, side, steps, batch, bf16, job),
+                      train_dataset=_Rows(_rows(tok, smiles, max_length,
+                                                      side == "plain" and not mlm, mlm)),
                       data_collator=collator)
     t0 = time.perf_counter()
     trainer.train()

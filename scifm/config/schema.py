@@ -313,7 +313,14 @@ class TrainConfig(_Strict):
         return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
     grad_accum: int = 1
     gradient_checkpointing: bool = False
-    num_workers: int = 0
+    num_workers: int | None = None
+    """DataLoader worker processes; ``None`` = 0 on machines with <= 4 cores, else 2."""
+    fsdp: str = ""
+    """Passed to ``TrainingArguments.fsdp`` (GPU clusters), e.g. ``full_shard auto_wrap``."""
+    fsdp_config: Path | None = None
+    """JSON file passed to ``TrainingArguments.fsdp_config``."""
+    deepspeed: Path | None = None
+    """DeepSpeed JSON config passed to ``TrainingArguments.deepspeed`` (needs ``deepspeed``)."""
     resume: bool = False
     """Resume from the last checkpoint in the run directory."""
     keep_checkpoints: bool = False
@@ -331,6 +338,20 @@ class TrainConfig(_Strict):
     def _positive_int(cls, v: int) -> int:
         if v < 1:
             raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("fsdp_config", "deepspeed")
+    @classmethod
+    def _existing_file(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be >= 0 (or null for auto)")
         return v
 
 

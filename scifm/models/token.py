@@ -55,7 +55,7 @@ from scifm.featurizers.token_alignment import (
 from scifm.featurizers.tokenizers import build_tokenizer, load_checkpoint_tokenizer
 from scifm.models.backbones import build_backbone_config, check_checkpoint, checkpoint_max_length
 from scifm.models.base import MODEL_META
-from scifm.training.args import trainer_history, version_args
+from scifm.training.args import speed_args, trainer_history
 from scifm.training.callbacks import EpochLogProgress
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
 from scifm.training.masking import argmax_logits
@@ -239,11 +239,9 @@ class TokenPredictor:
             eval_strategy="epoch" if has_val else "no", save_strategy="epoch" if has_val
             else "no", logging_strategy="epoch", load_best_model_at_end=has_val,
             metric_for_best_model=metric if has_val else None,
-            greater_is_better=True if has_val else None, save_total_limit=2, bf16=self.bf16_,
-            use_cpu=accelerator() == "cpu", seed=self.seed, data_seed=self.seed,
-            gradient_accumulation_steps=tc.grad_accum, dataloader_num_workers=tc.num_workers,
-            dataloader_pin_memory=accelerator() == "cuda",
-            report_to="none", label_names=["labels"], **version_args(tc, group_by_length=True),
+            greater_is_better=True if has_val else None, save_total_limit=2, seed=self.seed,
+            data_seed=self.seed, report_to="none", label_names=["labels"],
+            **speed_args(tc, self.bf16_, group_by_length=True),
         )
 
     def _metric_fn(self) -> Callable[[EvalPrediction], dict[str, float]]:

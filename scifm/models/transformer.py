@@ -42,7 +42,7 @@ from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, p
 from scifm.models.backbones import checkpoint_max_length, load_backbone
 from scifm.models.base import MODEL_META
 from scifm.tasks import TaskSpec
-from scifm.training.args import trainer_history, version_args
+from scifm.training.args import speed_args, trainer_history
 from scifm.training.callbacks import EpochLogProgress
 from scifm.training.data import EncodedDataset, FloatLabelCollator
 from scifm.training.device import accelerator, bf16_supported, resolve_bf16
@@ -194,12 +194,9 @@ class TransformerPredictor:
             logging_strategy="epoch", load_best_model_at_end=has_val,
             metric_for_best_model=metric if has_val else None,
             greater_is_better=greater if has_val else None, save_total_limit=2,
-            bf16=self.bf16_, use_cpu=accelerator() == "cpu", seed=self.seed, data_seed=self.seed,
-            gradient_accumulation_steps=tc.grad_accum,
-            dataloader_num_workers=tc.num_workers, dataloader_pin_memory=accelerator() == "cuda",
-            report_to="none", disable_tqdm=False, label_names=["labels"],
-            include_for_metrics=["loss"] if has_val else [],
-            **version_args(tc),
+            seed=self.seed, data_seed=self.seed, report_to="none", disable_tqdm=False,
+            label_names=["labels"], include_for_metrics=["loss"] if has_val else [],
+            **speed_args(tc, self.bf16_, group_by_length=True),
         )
 
     def fit(

@@ -13,7 +13,9 @@ and masked dynamically, for ``pretrain.max_steps`` steps, evaluating on the held
                        "n_parameters", "n_steps", "data": {...}}  ("test" = the held-out items)
       history.json    {"mlm": [{"step", "train_loss", "val_loss", "val_mlm_accuracy"}, ...]}
 
-Fine-tune from it with ``scifm train --set model.init=RUN_DIR/model``.
+Fine-tune from it with ``scifm train --set model.init=RUN_DIR/model``. Under ``torchrun`` /
+``accelerate launch`` every process reads the corpus and trains (DDP through Trainer); only
+rank 0 writes the run directory.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from scifm.models.base import MODEL_META
 from scifm.recipes.common import attach_run_log
 from scifm.rundir import RunDir
 from scifm.tracking.mlflow import log_run
-from scifm.training.args import trainer_history, version_args
+from scifm.training.args import speed_args, trainer_history
 from scifm.training.callbacks import StepLogProgress
-from scifm.training.device import accelerator, resolve_bf16
+from scifm.training.device import resolve_bf16
+from scifm.training.distributed import backend, barrier, is_main_process, world_size
 from scifm.training.masking import MlmCollator, argmax_logits, mlm_accuracy, premask
 from scifm.utils.io import atomic_write_json, atomic_write_text
 from scifm.utils.seed import seed_everything
@@ -86,7 +89,7 @@ def pretrain(cfg: ExperimentConfig, command: str = "") -> PretrainResult:
     """Pretrain a masked-language model on ``cfg.data.path``; returns the run directory."""
     run = RunDir(Path(cfg.out))
     run.root.mkdir(parents=True, exist_ok=True)
-    detach_log = attach_run_log(run.log)
+    detach_log = attach_run_log(run.log) if is_main_process() else (lambda: None)
     hf_logging.disable_progress_bar()
     try:
         return _pretrain(cfg, run, command)
@@ -99,15 +102,18 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     pc, mc, tc, dc = cfg.pretrain, cfg.model, cfg.train, cfg.data
     if dc.path is None:
         raise ConfigError("no corpus: pass --data FILE (or data.path in the config)")
-    save_config(cfg, run.config)
+    main = is_main_process()  # several processes: rank 0 alone writes the run directory
+    if main:
+        save_config(cfg, run.config)
+        logger.info("run directory: %s", run.root)
     seed_everything(cfg.seed)
-    logger.info("run directory: %s", run.root)
 
     # 1. One streamed pass: validate and count, quarantine invalid items, keep bounded samples.
     corpus = CorpusReader(dc.path, dc.modality, dc, fmt=dc.format, input_col=dc.input_col)
-    scan = scan_corpus(corpus, pc.holdout_fraction, run.rejected, pc.tokenizer_sample,
-                       pc.max_eval_items)
-    atomic_write_json(run.data_report, {"source": str(dc.path), **scan.report()})
+    scan = scan_corpus(corpus, pc.holdout_fraction, run.rejected if main else None,
+                       pc.tokenizer_sample, pc.max_eval_items)
+    if main:
+        atomic_write_json(run.data_report, {"source": str(dc.path), **scan.report()})
     if scan.n_train == 0 or not scan.holdout:
         raise DataError(f"{Path(dc.path).name}: {scan.n_train} training and {scan.n_holdout} "
                         f"held-out items (of {scan.n_valid} valid); need both (see "
@@ -116,7 +122,7 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     # 2. Tokenizer (trained on the sample, the checkpoint's own, or the resumed one) and model.
     ckpt_dir = run.root / "checkpoints"
     last = get_last_checkpoint(str(ckpt_dir)) if tc.resume and ckpt_dir.is_dir() else None
-    if last is None and ckpt_dir.is_dir():
+    if last is None and ckpt_dir.is_dir() and main:
         shutil.rmtree(ckpt_dir)  # never mix a new run's checkpoints with an earlier run's
     dna_kmer = (checkpoint_dna_kmer(Path(mc.init)) if mc.init else None) or mc.dna_kmer
     if last is not None:
@@ -148,11 +154,9 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
         per_device_train_batch_size=tc.batch_size, per_device_eval_batch_size=tc.batch_size,
         weight_decay=tc.weight_decay, eval_strategy="steps", eval_steps=pc.eval_steps,
         save_strategy="steps", save_steps=pc.eval_steps, save_total_limit=2,
-        logging_strategy="steps", logging_steps=pc.eval_steps, bf16=bf16,
-        use_cpu=accelerator() == "cpu", seed=cfg.seed, data_seed=cfg.seed,
-        gradient_accumulation_steps=tc.grad_accum, dataloader_num_workers=tc.num_workers,
-        dataloader_pin_memory=accelerator() == "cuda", report_to="none",
-        label_names=["labels"], **version_args(tc),
+        logging_strategy="steps", logging_steps=pc.eval_steps, seed=cfg.seed,
+        data_seed=cfg.seed, report_to="none", label_names=["labels"],
+        **speed_args(tc, bf16),  # streamed: no length grouping; the collator pads per batch
     )
     trainer = Trainer(
         model=model, args=args, data_collator=MlmCollator(tokenizer, pc.mask_prob, cfg.seed),
@@ -163,12 +167,17 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     trainer.add_callback(StepLogProgress)
     trainer.train(resume_from_checkpoint=last)
     final = trainer.evaluate()
+    if backend() is not None:
+        logger.info("pretrained by %d processes (%s)", world_size(), backend())
 
-    # 5. Write the checkpoint, metrics and model card; track.
+    # 5. Write the checkpoint, metrics and model card; track (rank 0; Trainer saves once).
     trainer.save_model(str(run.model))
-    (run.model / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml has it all
     n_steps = int(trainer.state.global_step)
     metrics = _metrics(final, model.num_parameters(), n_steps, scan)
+    barrier()  # every process is done with the checkpoints and the model folder is complete
+    if not main:
+        return PretrainResult(run.root, metrics)
+    (run.model / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml has it all
     atomic_write_json(run.model / MODEL_META, {
         "family": FAMILY, "modality": dc.modality, "dna_kmer": dna_kmer, "max_length": max_length,
         "mask_prob": pc.mask_prob, "n_steps": n_steps, "n_parameters": metrics["n_parameters"],

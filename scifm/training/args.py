@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from transformers import TrainingArguments
 
 from scifm.config.schema import TrainConfig
+from scifm.training.device import accelerator
 
 _NOT_HISTORY = ("runtime", "per_second", "selection")
 
@@ -28,6 +30,35 @@ def version_args(tc: TrainConfig, group_by_length: bool = False) -> dict[str, An
             kw["group_by_length"] = True
         else:
             kw["train_sampling_strategy"] = "group_by_length"
+    return kw
+
+
+def dataloader_workers(setting: int | None) -> int:
+    """``train.num_workers``; ``None`` (auto) = 0 on machines with 4 cores or fewer (a worker
+    process would take a core from the model's threads), else 2."""
+    if setting is not None:
+        return setting
+    return 2 if (os.cpu_count() or 1) > 4 else 0
+
+
+def speed_args(tc: TrainConfig, bf16: bool, group_by_length: bool = False) -> dict[str, Any]:
+    """The throughput and memory settings every scifm Trainer gets (``bench/throughput.py``
+    measures them against a plain Trainer): bf16 autocast, length-grouped batches (the collators
+    pad to the longest item in the batch, so grouping cuts padding), dataloader workers, pinned
+    memory on CUDA, gradient accumulation and activation checkpointing; FSDP / DeepSpeed configs
+    are passed through for multi-GPU runs (``train.fsdp``, ``train.fsdp_config``,
+    ``train.deepspeed``)."""
+    cuda = accelerator() == "cuda"
+    kw = {"bf16": bf16, "use_cpu": not cuda, "dataloader_pin_memory": cuda,
+          "dataloader_num_workers": dataloader_workers(tc.num_workers),
+          "gradient_accumulation_steps": tc.grad_accum,
+          **version_args(tc, group_by_length=group_by_length)}
+    if tc.fsdp:
+        kw["fsdp"] = tc.fsdp
+    if tc.fsdp_config is not None:
+        kw["fsdp_config"] = str(tc.fsdp_config)
+    if tc.deepspeed is not None:
+        kw["deepspeed"] = str(tc.deepspeed)
     return kw
 
 
