@@ -65,3 +65,34 @@ def test_text_vocabulary_trained_on_several_processes(tmp_path):
                       "--set", "train.max_steps=2"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "trained by 2 processes" in (tmp_path / "r" / "log.txt").read_text()
+
+
+def test_pretrain_on_two_cpu_processes(tmp_path):
+    """MLM pretraining under torchrun: one checkpoint, written once, that loads and is finite."""
+    rng = np.random.default_rng(0)
+    parts = ["C", "CC", "O", "N", "c1ccccc1", "C(=O)O", "Cl", "CN"]
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("".join("".join(rng.choice(parts, size=rng.integers(2, 8))) + "\n"
+                              for _ in range(200)))
+    out = tmp_path / "pre"
+    proc = _torchrun(["pretrain", "--data", str(corpus), "--modality", "smiles", "--out",
+                      str(out), "--no-track", "--max-steps", "6", "--set", "model.size=tiny",
+                      "--set", "model.max_length=48", "--set", "train.batch_size=8",
+                      "--set", "pretrain.eval_steps=3", "--set", "train.bf16=off",
+                      "--set", "pretrain.holdout_fraction=0.2"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert "pretrained by 2 processes (gloo)" in log
+    assert log.count("run directory:") == 1  # rank 1 writes nothing into the run directory
+    assert sorted(p.name for p in tmp_path.rglob("metrics.json")) == ["metrics.json"]
+    assert not (out / "checkpoints").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_steps"] == 6
+    assert np.isfinite(metrics["test"]["perplexity"]["value"])
+    rejected = (out / "rejected.csv").read_text().splitlines()
+    assert rejected == ["row,input,reason"]  # one header, not two processes' interleaved files
+
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(out / "model")
+    assert model.num_parameters() > 0
