@@ -44,13 +44,17 @@ def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                 raise DataError(f"{path.name}: line {lineno} is not valid UTF-8") from None
 
 
-def iter_conll(path: str | Path) -> Iterator[tuple[int, list[str], list[str]]]:
+def iter_conll(path: str | Path,
+               tags_required: bool = True) -> Iterator[tuple[int, list[str], list[str]]]:
     """Sentences of a CoNLL file as ``(first_line_number, tokens, tags)``.
+
+    With ``tags_required=False`` (files to predict) a line may be the token alone; its tag is
+    ``""``.
 
     Raises
     ------
     DataError
-        A non-blank line with a single column (no tag).
+        A non-blank line with a single column (no tag) when tags are required.
     """
     tokens: list[str] = []
     tags: list[str] = []
@@ -62,13 +66,13 @@ def iter_conll(path: str | Path) -> Iterator[tuple[int, list[str], list[str]]]:
                 yield first, tokens, tags
             tokens, tags = [], []
             continue
-        if len(cols) < 2:
+        if len(cols) < 2 and tags_required:
             raise DataError(f"{Path(path).name}: line {lineno} has no tag column "
                             f"(expected 'token ... tag', got {line[:60]!r})")
         if not tokens:
             first = lineno
         tokens.append(cols[0])
-        tags.append(cols[-1])
+        tags.append(cols[-1] if len(cols) > 1 else "")
     if tokens:
         yield first, tokens, tags
 

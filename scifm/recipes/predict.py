@@ -1,7 +1,8 @@
 """Recipe: predict — a trained run directory + a data file -> one prediction row per input row.
 
 The input is streamed in chunks, so memory does not grow with the file size. Invalid inputs are
-not a crash: their row carries ``status=invalid`` and the reason in ``error``.
+not a crash: their row carries ``status=invalid`` and the reason in ``error``. Token-classification
+runs (NER, per-residue labels) are handled by :mod:`scifm.recipes.predict_tokens`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from scifm.data.validate import validate_inputs
 from scifm.evaluation.tables import prediction_columns
 from scifm.models import load_predictor
 from scifm.models.base import Predictor
+from scifm.models.token import FAMILY as TOKEN_FAMILY
+from scifm.recipes.predict_tokens import predict_tokens
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_path
@@ -62,6 +65,9 @@ def predict(
     """
     run = RunDir(Path(run_dir))
     meta = run.model_meta()
+    if meta["family"] == TOKEN_FAMILY:  # NER / per-residue runs: one tag per token
+        n_rows, n_invalid = predict_tokens(run, data, out, input_col, id_col, fmt, chunksize)
+        return PredictSummary(Path(out), n_rows, n_invalid)
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     col = input_col or data_cfg.input_col

@@ -13,6 +13,7 @@ from scifm.config.load import load_config
 from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.evaluation.token_metrics import evaluate_tokens
 from scifm.models.token import TokenPredictor
+from scifm.recipes.predict import predict
 from scifm.recipes.train import train
 
 pytestmark = pytest.mark.integration
@@ -94,6 +95,27 @@ def test_recipe_ner_on_conll_files(tmp_path):
                                                                   strict=True))
     assert "entity_f1" in (result.run_dir / "report.html").read_text()
 
+    # scifm predict on the run: a CoNLL file without tags, and a table of sentences
+    words = [w for w, _ in ner_sentences(10, 2)]
+    untagged = tmp_path / "new.conll"
+    untagged.write_text("\n\n".join("\n".join(ws) for ws in words) + "\n")
+    out = tmp_path / "tagged.csv"
+    summary = predict(result.run_dir, untagged, out)
+    tagged = pd.read_csv(out)
+    assert summary.n_rows == 10 and summary.n_invalid == 0
+    assert tagged["pred"].tolist() == preds["pred"].tolist()  # same model, same sentences
+    first = tagged["pred"][0].split()
+    spans = [e for e in str(tagged["entities"][0]).split("; ") if e != "nan"]
+    assert len(spans) == first.count("B-Disease")
+    table = tmp_path / "sentences.csv"
+    pd.DataFrame({"text": [" ".join(words[0]), "", " ".join(words[1])]}).to_csv(table,
+                                                                                index=False)
+    predict(result.run_dir, table, out)
+    rows = pd.read_csv(out)
+    assert rows["status"].tolist() == ["ok", "invalid", "ok"]
+    assert rows["error"][1] == "empty sentence"
+    assert rows["pred"][0] == tagged["pred"][0] and rows["pred"][2] == tagged["pred"][1]
+
 
 def test_recipe_residues_with_split_column_and_mask(tmp_path):
     path = tmp_path / "ss.csv"
@@ -117,3 +139,16 @@ def test_recipe_residues_with_split_column_and_mask(tmp_path):
     assert rejected["id"].tolist() == ["bad"]
     assert (result.run_dir / "model" / "model.safetensors").is_file()
     assert not (result.run_dir / "checkpoints").exists()
+
+    # scifm predict: one label per residue, invalid sequences reported in place
+    test_preds = pd.read_csv(result.run_dir / "predictions_test.csv")
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"sequence": [test_preds["input"][0], "AC1D", test_preds["input"][1]]}).to_csv(
+        new, index=False)
+    out = tmp_path / "labels.csv"
+    summary = predict(result.run_dir, new, out)
+    labelled = pd.read_csv(out)
+    assert summary.n_invalid == 1 and labelled["status"].tolist() == ["ok", "invalid", "ok"]
+    assert labelled["pred"][0] == test_preds["pred"][0]
+    assert labelled["pred"][2] == test_preds["pred"][1]
+    assert len(labelled["pred"][0]) == len(test_preds["input"][0])
