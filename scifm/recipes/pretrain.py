@@ -156,6 +156,10 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
         save_strategy="steps", save_steps=pc.eval_steps, save_total_limit=2,
         logging_strategy="steps", logging_steps=pc.eval_steps, seed=cfg.seed,
         data_seed=cfg.seed, report_to="none", label_names=["labels"],
+        # several processes: each reads the stream and keeps its own slice of every batch
+        # (accelerate's IterableDatasetShard); dispatching from rank 0 cannot concatenate
+        # batches that the collator padded to different lengths
+        accelerator_config={"dispatch_batches": False},
         **speed_args(tc, bf16),  # streamed: no length grouping; the collator pads per batch
     )
     trainer = Trainer(
