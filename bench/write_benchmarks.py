@@ -12,17 +12,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from pretraining_tables import sections
+from table_utils import mean_std
+
 HERE = Path(__file__).resolve().parent
 REF = HERE.parents[1] / "shared" / "benchmarks" / "chemprop_reference.json"
 HIGHER = {"roc_auc": True, "pr_auc": True, "mcc": True, "f1_macro": True, "rmse": False}
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -139,6 +134,7 @@ def main() -> None:
             "## Text and DNA\n\n`python bench/run_bench.py --suite text dna`, "
             "`python bench/run_auto.py --datasets --other dna text`\n",
             other_table(rows + auto_rows)]
+    out += [s for s in sections(HERE / "results", ref) if s]
     footer = HERE / "FOOTER.md"
     if footer.exists():
         out.append(footer.read_text().rstrip())
