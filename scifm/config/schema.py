@@ -403,6 +403,9 @@ class PretrainConfig(_Strict):
     """Optimiser steps (a streamed corpus has no length, so training is counted in steps)."""
     mask_prob: float = 0.15
     """Fraction of tokens selected for masking (80% [MASK], 10% random, 10% unchanged)."""
+    mask_span: int | None = None
+    """Mask runs of this many consecutive tokens; None = ``model.dna_kmer`` for overlapping DNA
+    k-mers (a lone masked k-mer is given away by its neighbours), else 1."""
     eval_steps: int = 200
     """Evaluate on the held-out items (and save a resumable checkpoint) every N steps."""
     holdout_fraction: float = 0.05
@@ -423,10 +426,10 @@ class PretrainConfig(_Strict):
         return v
 
     @field_validator("max_steps", "eval_steps", "max_eval_items", "tokenizer_sample",
-                     "shuffle_buffer")
+                     "shuffle_buffer", "mask_span")
     @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
+    def _positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
             raise ValueError("must be >= 1")
         return v
 

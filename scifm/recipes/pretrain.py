@@ -144,8 +144,9 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     holdout_ids = tokenizer(prepare_inputs(dc.modality, scan.holdout, dna_kmer), truncation=True,
                             max_length=max_length, return_token_type_ids=False,
                             return_attention_mask=False)["input_ids"]
+    span = pc.mask_span or (dna_kmer if dc.modality == "dna" else 1)
     eval_ds = _ListDataset(premask([{"input_ids": ids} for ids in holdout_ids], tokenizer,
-                                   pc.mask_prob, seed=cfg.seed + 1))
+                                   pc.mask_prob, seed=cfg.seed + 1, span=span))
 
     # 4. Train: Trainer owns the loop, checkpoints every eval_steps (resumable).
     bf16 = resolve_bf16(tc.bf16)
@@ -163,7 +164,7 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
         **speed_args(tc, bf16),  # streamed: no length grouping; the collator pads per batch
     )
     trainer = Trainer(
-        model=model, args=args, data_collator=MlmCollator(tokenizer, pc.mask_prob, cfg.seed),
+        model=model, args=args, data_collator=MlmCollator(tokenizer, pc.mask_prob, cfg.seed, span),
         train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         compute_metrics=mlm_accuracy, preprocess_logits_for_metrics=argmax_logits,
     )
@@ -184,7 +185,8 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     (run.model / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml has it all
     atomic_write_json(run.model / MODEL_META, {
         "family": FAMILY, "modality": dc.modality, "dna_kmer": dna_kmer, "max_length": max_length,
-        "mask_prob": pc.mask_prob, "n_steps": n_steps, "n_parameters": metrics["n_parameters"],
+        "mask_prob": pc.mask_prob, "mask_span": span, "n_steps": n_steps,
+        "n_parameters": metrics["n_parameters"],
         "init": str(mc.init) if mc.init else None, "data": dc.model_dump(mode="json"),
     })
     atomic_write_text(run.model / "README.md", model_card(cfg, metrics, max_length, dna_kmer))

@@ -122,7 +122,8 @@ def test_dna_kmer_pretrain_carries_kmer_to_finetuning(tmp_path) -> None:
     pt = pretrain(_pt_cfg(tmp_path / "pt", tmp_path / "dna.txt", **{
         "data.modality": "dna", "model.dna_kmer": 3, "pretrain.max_steps": 4,
         "pretrain.eval_steps": 4, "pretrain.holdout_fraction": 0.2}))
-    assert json.loads((pt.model_dir / "scifm.json").read_text())["dna_kmer"] == 3
+    meta = json.loads((pt.model_dir / "scifm.json").read_text())
+    assert meta["dna_kmer"] == 3 and meta["mask_span"] == 3  # k-mers are masked in spans of k
     labels = [int("TA" in s) for s in seqs]
     pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
     cfg = load_config(flags={
