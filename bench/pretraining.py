@@ -73,11 +73,11 @@ def _pretrain(modality: str, corpus: Path, max_steps: int, extra: list[str]) -> 
     t0 = time.perf_counter()
     result = pretrain(cfg, command="bench")
     wall = time.perf_counter() - t0
-    m = result.metrics
+    m = result.metrics["test"]
     _append({"suite": f"pretrain-{modality}", "corpus": str(corpus.name), "wall_s": round(wall, 1),
              "max_steps": max_steps, "overrides": overrides,
              "mlm_accuracy": m["mlm_accuracy"]["value"], "perplexity": m["perplexity"]["value"],
-             "metrics": m})
+             "metrics": result.metrics})
     print(f"pretrained {modality}: {wall / 60:.1f} min, held-out MLM accuracy "
           f"{m['mlm_accuracy']['value']:.3f}, perplexity {m['perplexity']['value']:.2f}")
 
@@ -108,7 +108,8 @@ def molecules(seeds: list[int], datasets: list[str], arms: list[str]) -> None:
 
 
 def overlap() -> None:
-    """How many MoleculeNet test molecules also appear (canonical SMILES) in the corpus."""
+    """How many test molecules (canonical SMILES) / GUE test sequences also appear, unlabelled, in
+    the pretraining corpora."""
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
@@ -125,6 +126,14 @@ def overlap() -> None:
         _append({"suite": "overlap", "dataset": ds, "n_test": len(test),
                  "in_corpus": len(test & corpus), "corpus_size": len(corpus)})
         print(f"{ds:14s} {len(test & corpus):4d} of {len(test)} test molecules in the corpus")
+    dna_file = RESULTS / "gue_train_sequences.txt"
+    if dna_file.is_file():
+        seqs = set(dna_file.read_text(encoding="utf-8").split())
+        for task in DNA_TASKS:
+            test = set(pd.read_csv(GUE / task / "test.csv.gz")["sequence"])
+            _append({"suite": "overlap", "dataset": task, "n_test": len(test),
+                     "in_corpus": len(test & seqs), "corpus_size": len(seqs)})
+            print(f"{task:16s} {len(test & seqs):5d} of {len(test)} test sequences in the corpus")
 
 
 def dna_corpus(path: Path) -> Path:

@@ -154,8 +154,8 @@ def overlap_line(rows: list[dict]) -> str:
     if not ov:
         return ""
     parts = [f"{r['dataset']} {r['in_corpus']}/{r['n_test']}" for r in ov]
-    return ("Test molecules (seed-0 split, canonical SMILES) that also occur, unlabelled, in the "
-            "pretraining corpus: " + ", ".join(parts) + ".")
+    return ("Test items that also occur, unlabelled, in the pretraining corpus (molecules: seed-0 "
+            "split, canonical SMILES; DNA: exact sequence): " + ", ".join(parts) + ".")
 
 
 def sections(results: Path, chemprop: dict) -> list[str]:
@@ -172,9 +172,9 @@ def sections(results: Path, chemprop: dict) -> list[str]:
         "### Molecules: six MoleculeNet scaffold splits, small BERT (4 layers, 3.3M parameters)"
         "\n",
         molecules_table(rows, chemprop),
-        overlap_line(rows),
         "### DNA: GUE (test MCC)\n",
         dna_table(rows),
+        overlap_line(rows),
         "### Text: the real all-MiniLM-L6-v2 checkpoint (22.7M parameters), full and LoRA\n",
         text_table(rows),
     ]
