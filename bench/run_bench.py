@@ -66,6 +66,13 @@ def combined_split_file(folder: Path, files: dict[str, str], fmt: str, out: Path
     return out
 
 
+def _value(v: object) -> float | None:
+    """A metric as a float (``{"value": x}`` objects or bare numbers), None when absent."""
+    if isinstance(v, dict):
+        v = v.get("value")
+    return None if v is None else float(v)
+
+
 def run_one(dataset: str, seed: int, family: str, data: Path, input_col: str,
             targets: list[str], modality: str, metric: str, extra: list[str],
             workdir: Path) -> dict:
@@ -82,6 +89,7 @@ def run_one(dataset: str, seed: int, family: str, data: Path, input_col: str,
     test = result.metrics["test"][metric]
     row = {"dataset": dataset, "seed": seed, "family": family, "metric": metric,
            "value": test["value"], "ci95": test["ci95"], "wall_s": round(wall, 1),
+           "val": _value(result.metrics.get("val", {}).get(metric)),
            "fit_s": result.metrics.get("fit_seconds"), "n_test": result.metrics["test"]["n"],
            "overrides": overrides, "threads": os.environ.get("OMP_NUM_THREADS", "default"),
            "machine": platform.processor() or platform.machine(), "time": time.ctime()}
