@@ -130,22 +130,17 @@ def text_table(rows: list[dict]) -> str:
     by = _arms(rows, "text")
     if not by:
         return "_not measured_"
-    lines = ["| dataset | metric | MiniLM full fine-tune | MiniLM + LoRA | SciBERT (published) |"
-             " full wall s | LoRA wall s |", "|---|---|---:|---:|---:|---:|---:|"]
-
-    def cell(rs: list[dict]) -> str:
-        if not rs:
-            return "—"
+    lines = ["| dataset | metric | method | setting | test (95% CI) | val | wall s | "
+             "SciBERT (published) |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for (ds, arm), rs in by.items():
         r = rs[0]
-        return f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
-
-    for ds in dict.fromkeys(d for d, _ in by):
-        full, lora = by[(ds, "minilm-full")], by[(ds, "minilm-lora")]
-        metric = (full or lora)[0]["metric"]
-        lines.append(f"| {ds} | {metric} | {cell(full)} | {cell(lora)} | "
-                     f"{SCIBERT_REF.get(ds, '—')} | "
-                     f"{full[0]['wall_s'] if full else '—'} | "
-                     f"{lora[0]['wall_s'] if lora else '—'} |")
+        knobs = dict(o.split("=", 1) for o in r["overrides"])  # the last setting wins
+        method = "LoRA r 16" if knobs.get("peft.method") == "lora" else "full"
+        val = f"{r['val']:.3f}" if r.get("val") is not None else "—"
+        lines.append(f"| {ds} | {r['metric']} | {method} | lr {knobs['train.lr']}, "
+                     f"≤{knobs['train.epochs']} epochs | {r['value']:.3f} [{r['ci95'][0]:.3f}, "
+                     f"{r['ci95'][1]:.3f}] | {val} | {r['wall_s']:.0f} | "
+                     f"{SCIBERT_REF.get(ds, '—')} |")
     return "\n".join(lines)
 
 
