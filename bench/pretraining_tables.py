@@ -132,7 +132,7 @@ def text_table(rows: list[dict]) -> str:
         return "_not measured_"
     lines = ["| dataset | metric | method | setting | test (95% CI) | val | wall s | "
              "SciBERT (published) |", "|---|---|---|---|---:|---:|---:|---:|"]
-    for (ds, arm), rs in by.items():
+    for (ds, _arm), rs in by.items():
         r = rs[0]
         knobs = dict(o.split("=", 1) for o in r["overrides"])  # the last setting wins
         method = "LoRA r 16" if knobs.get("peft.method") == "lora" else "full"
