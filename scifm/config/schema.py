@@ -116,7 +116,9 @@ class SplitConfig(_Strict):
 
     method: SplitMethod = "scaffold"
     """``random``, ``stratified`` (classification), ``scaffold`` (balanced Bemis-Murcko, smiles),
-    ``similarity`` (sequence clusters never straddle splits), ``predefined`` (a column)."""
+    ``similarity`` (sequence clusters never straddle splits), ``predefined`` (a column). When not
+    given, the field's default for the modality: ``scaffold`` for SMILES, ``similarity`` for
+    protein / DNA, ``stratified`` for text (random for regression targets)."""
     column: str = "split"
     """For ``predefined``: column whose values are train / val (or valid, dev) / test."""
     sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -466,3 +468,11 @@ class ExperimentConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     automl: AutoMLConfig = Field(default_factory=AutoMLConfig)
+
+    @model_validator(mode="after")
+    def _split_default_for_modality(self) -> ExperimentConfig:
+        """An unset ``split.method`` follows the modality (scaffold only makes sense for SMILES)."""
+        if "method" not in self.split.model_fields_set and self.data.modality != "smiles":
+            method = "stratified" if self.data.modality == "text" else "similarity"
+            object.__setattr__(self.split, "method", method)
+        return self

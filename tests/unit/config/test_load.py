@@ -97,3 +97,18 @@ def test_bf16_accepts_yaml_on_off():
     assert load_config(overrides=["train.bf16=on"]).train.bf16 == "on"
     with pytest.raises(ConfigError, match="train.bf16"):
         load_config(overrides=["train.bf16=maybe"])
+
+
+@pytest.mark.parametrize(("modality", "expected"), [("smiles", "scaffold"), ("text", "stratified"),
+                                                    ("protein", "similarity"),
+                                                    ("dna", "similarity")])
+def test_split_default_follows_the_modality(modality, expected) -> None:
+    assert load_config(flags={"data.modality": modality}).split.method == expected
+
+
+def test_an_explicit_split_wins_over_the_modality_default(tmp_path) -> None:
+    cfg = load_config(flags={"data.modality": "text", "split.method": "random"})
+    assert cfg.split.method == "random"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("data: {modality: dna}\nsplit: {method: scaffold}\n")
+    assert load_config(spec).split.method == "scaffold"  # the recipe then says why it fails
