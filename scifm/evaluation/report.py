@@ -47,6 +47,8 @@ class ModelResult:
     """Test predictions, ``n x n_outputs`` (see :mod:`scifm.tasks`)."""
     fit_seconds: float | None = None
     n_parameters: int | None = None
+    n_trainable_parameters: int | None = None
+    """Set when fewer than all parameters were trained (PEFT, frozen layers)."""
 
 
 @dataclass
@@ -78,6 +80,14 @@ class ReportData:
 # --------------------------------------------------------------------------- formatting helpers
 def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
+
+
+def _trained(m: ModelResult) -> str:
+    """``74,883 (0.33%)`` when only part of the model was trained, else ``all``."""
+    k, n = m.n_trainable_parameters, m.n_parameters
+    if k is None or not n or k >= n:
+        return "all" if n else "—"
+    return f"{k:,} ({100 * k / n:.2f}%)"
 
 
 def _num(x: Any) -> str:
@@ -295,8 +305,9 @@ def _results_section(d: ReportData) -> str:
         vm = [m for m in mets if any(m in v for v in val.values())]
         out.append(_table(header, _metric_rows(vm, val), "results"))
     out.append("<h3>Models</h3>")
-    out.append(_table(("model", "parameters", "fit time (s)"), [
-        (_e(n), _num(models[n].n_parameters), _num(models[n].fit_seconds)) for n in names]))
+    out.append(_table(("model", "parameters (total)", "trained parameters", "fit time (s)"), [
+        (_e(n), _num(models[n].n_parameters), _trained(models[n]), _num(models[n].fit_seconds))
+        for n in names]))
     if t.n_tasks > 1:
         out.append(f"<h3>Per target ({_e(prim)})</h3>")
         per = {n: models[n].metrics.get("per_task") or {} for n in names}

@@ -52,6 +52,7 @@ class FamilyResult:
     y_test_pred: np.ndarray
     fit_seconds: float
     n_parameters: int | None = None
+    n_trainable_parameters: int | None = None
 
 
 @dataclass
@@ -207,7 +208,7 @@ def fit_family(family: str, cfg: ExperimentConfig, cleaned: CleanResult,
     logger.info("%s: test %s = %s (fit %.1f s)", family, name,
                 _fmt(metrics["test"].get(name, {})), fit_seconds)
     return FamilyResult(family, run, metrics, list(getattr(predictor, "history_", [])), y_test,
-                        fit_seconds, n_params)
+                        fit_seconds, n_params, metrics.get("n_trainable_parameters"))
 
 
 def select_family(results: dict[str, FamilyResult], task: Any) -> str:
@@ -257,7 +258,8 @@ def build_report_data(cfg: ExperimentConfig, cleaned: CleanResult, splits: dict[
     models = {
         f: ModelResult(metrics={**r.metrics["test"], "val": r.metrics.get("val", {})},
                        history=r.history, y_true=y_test, y_pred=r.y_test_pred,
-                       fit_seconds=r.fit_seconds, n_parameters=r.n_parameters)
+                       fit_seconds=r.fit_seconds, n_parameters=r.n_parameters,
+                       n_trainable_parameters=r.n_trainable_parameters)
         for f, r in results.items()
     }
     src = Path(cfg.data.path).name if cfg.data.path else "data"

@@ -160,6 +160,9 @@ def test_lora_on_real_minilm_checkpoint_predicts_in_fresh_process(tmp_path) -> N
         AutoTokenizer.from_pretrained(init).get_vocab()  # the checkpoint's own WordPiece
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert 0 < metrics["n_trainable_parameters"] < 0.01 * metrics["n_parameters"]
+    share = 100 * metrics["n_trainable_parameters"] / metrics["n_parameters"]
+    report = (result.run_dir / "report.html").read_text()
+    assert f"{metrics['n_trainable_parameters']:,} ({share:.2f}%)" in report  # trained vs total
     out = tmp_path / "p.csv"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "scifm.cli", "predict", str(result.run_dir),
