@@ -26,7 +26,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from scifm.config.schema import DataConfig
 from scifm.data.conll import iter_conll
-from scifm.data.io import FORMATS, detect_format, iter_table, require_columns
+from scifm.data.io import detect_format, iter_table, require_columns
 from scifm.data.validate import validate_inputs
 from scifm.errors import DataError
 from scifm.models.token import TokenPredictor
@@ -70,9 +70,10 @@ def _is_conll(path: Path, fmt: str) -> bool:
     if fmt != "auto":
         return False
     try:
-        return detect_format(path) not in FORMATS
-    except DataError:  # .txt, .conll, .iob ...: not a table suffix
+        detect_format(path)  # a table suffix (.csv, .tsv, .parquet, .jsonl, .fasta ...)
+    except DataError:  # .txt, .conll, .iob ...
         return True
+    return False
 
 
 def _chunks(path: Path, kind: str, fmt: str, col: str, id_col: str | None,
