@@ -67,7 +67,7 @@ def _pretrain(modality: str, corpus: Path, max_steps: int, extra: list[str]) -> 
     flags = {"data.path": str(corpus), "data.modality": modality, "out": str(out), "seed": 0,
              "tracking.enabled": False}
     overrides = (DNA_BACKBONE if modality == "dna" else BACKBONE) + [
-        f"pretrain.max_steps={max_steps}", "pretrain.eval_steps=500", "train.batch_size=64",
+        f"train.max_steps={max_steps}", "pretrain.eval_steps=500", "train.batch_size=64",
         "train.lr=5e-4", "train.warmup_ratio=0.05", *extra]
     cfg = load_config(flags=flags, overrides=overrides)
     t0 = time.perf_counter()

@@ -60,8 +60,7 @@ def main() -> None:
                          "data.duplicates": "keep", "split.method": "predefined",
                          "out": str(out), "seed": seed, "tracking.enabled": False,
                          "automl.tune.time_budget": round(args.budget_fraction * cp_wall, 1),
-                         "automl.tune.n_trials": None, "automl.n_jobs": args.threads,
-                         "lightgbm.n_jobs": args.threads}
+                         "automl.tune.n_trials": None, "model.n_jobs": args.threads}
                 t0 = time.perf_counter()
                 result = auto(load_config(flags=flags), command="bench")
                 wall = time.perf_counter() - t0
@@ -99,7 +98,7 @@ def run_other(kind: str, args: argparse.Namespace, tmp: Path) -> None:
              "data.modality": kind, "data.duplicates": "keep", "split.method": "predefined",
              "out": str(tmp / name), "seed": 0, "tracking.enabled": False,
              "automl.tune.time_budget": args.other_budget, "automl.tune.n_trials": None,
-             "automl.n_jobs": args.threads, "lightgbm.n_jobs": args.threads}
+             "model.n_jobs": args.threads}
     if families:
         flags["automl.auto.families"] = families
     t0 = time.perf_counter()

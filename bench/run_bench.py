@@ -79,7 +79,7 @@ def run_one(dataset: str, seed: int, family: str, data: Path, input_col: str,
     out = workdir / f"{dataset}_{family}_seed{seed}"
     flags = {"data.path": str(data), "data.input_col": input_col, "data.target_cols": targets,
              "data.modality": modality, "data.duplicates": "keep", "split.method": "predefined",
-             "split.column": "split", "model.family": family, "out": str(out), "seed": seed,
+             "split.column": "split", "model.families": family, "out": str(out), "seed": seed,
              "tracking.enabled": False}
     overrides = (TRANSFORMER_SETTINGS if family == "transformer" else []) + list(extra)
     cfg = load_config(flags=flags, overrides=overrides)

@@ -39,7 +39,7 @@ def main() -> None:
         subprocess.run(["scifm", "-q", "train", "--data",
                         str(SHARED / "splits" / "lipo_scaffold_seed0.csv.gz"), "--target-col",
                         "lipo", "--split", "column:split", "--model", "lightgbm", "--no-track",
-                        "--set", f"lightgbm.features={args.features}", "--out", str(run)],
+                        "--set", f"model.features={args.features}", "--out", str(run)],
                        check=True, capture_output=True)
         smiles = pd.read_csv(SHARED / "molecules" / "moleculenet" / "muv.csv.gz",
                              usecols=["smiles"])

@@ -13,19 +13,37 @@
       metrics.json           {"model": ..., "val": {...}, "test": {metric: {value, ci95}}, ...}
       predictions_test.csv   id, input, true, predicted, probabilities
       history.json           per-epoch training log of each family
-      families/<family>/     with ``--model both``: each family's model, metrics, predictions
+      families/<family>/     with several families: each family's model, metrics, predictions
       report.html            self-contained report
+
+:class:`RunContext` is the prologue and epilogue every recipe shares: it creates the run
+directory, saves the resolved config, copies the log into ``log.txt``, seeds everything, and
+logs the finished run to MLflow. Under ``torchrun`` every process runs the recipe (so all of
+them train) but only the main process writes: ``ctx.is_main`` guards every write.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scifm.config.load import save_config
 from scifm.errors import RunDirError
 from scifm.models.base import MODEL_META
+from scifm.tracking.mlflow import log_run, log_trials
+from scifm.training.distributed import barrier, is_main_process
+from scifm.utils.seed import seed_everything
+
+if TYPE_CHECKING:
+    from scifm.config.schema import ExperimentConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,17 @@ class RunDir:
         return self.root / "report.html"
 
     def family(self, name: str) -> RunDir:
-        """Sub-run directory of one model family (used with ``--model both``)."""
+        """Sub-run directory of one model family (used when several families are trained)."""
         return RunDir(self.root / "families" / name)
+
+    def promote(self, src: RunDir) -> None:
+        """Copy ``src``'s model and test predictions to the top of this run directory."""
+        if self.model.exists():
+            shutil.rmtree(self.model)
+        shutil.copytree(src.model, self.model)
+        shutil.copyfile(src.predictions_test, self.predictions_test)
+        if not (self.model / MODEL_META).is_file():
+            raise RunDirError(f"{src.model} holds no {MODEL_META}")
 
     def model_meta(self) -> dict[str, Any]:
         """Read ``model/scifm.json``; a clear error if this is not a trained run directory."""
@@ -89,3 +116,77 @@ class RunDir:
             raise RunDirError(f"{self.root} is not a scifm run directory: {meta} is missing "
                               "(train one with `scifm train`)")
         return json.loads(meta.read_text(encoding="utf-8"))
+
+
+def attach_run_log(path: Path) -> Callable[[], None]:
+    """Copy every ``scifm`` log record into ``path``; returns a function that detaches it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("scifm")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+    def detach() -> None:
+        root.removeHandler(handler)
+        handler.close()
+
+    return detach
+
+
+@dataclass
+class RunContext:
+    """One run of a recipe: its directory, config, command line and process role.
+
+    Open it with :meth:`open` (a context manager); recipes write only when :attr:`is_main`.
+    """
+
+    cfg: ExperimentConfig
+    """The fully resolved config (saved as ``config.yaml``)."""
+    run: RunDir
+    """Paths inside the run directory."""
+    command: str = ""
+    """The command that started the run (shown in the report)."""
+    is_main: bool = True
+    """False on the other processes of a ``torchrun`` launch: they train, never write."""
+    mlflow_run_id: str | None = field(default=None, init=False)
+    """Set by :meth:`track`."""
+
+    @classmethod
+    @contextmanager
+    def open(cls, cfg: ExperimentConfig, command: str = "") -> Iterator[RunContext]:
+        """Create the run directory, save the config, attach ``log.txt`` and seed everything;
+        on exit detach the log and wait for the other processes (if any)."""
+        ctx = cls(cfg, RunDir(Path(cfg.out)), command, is_main_process())
+        detach = None
+        if ctx.is_main:
+            ctx.run.root.mkdir(parents=True, exist_ok=True)
+            detach = attach_run_log(ctx.run.log)
+            save_config(cfg, ctx.run.config)
+            logger.info("run directory: %s", ctx.run.root)
+        seed_everything(cfg.seed)
+        try:
+            yield ctx
+        finally:
+            if detach is not None:
+                detach()
+            barrier()  # the other processes wait until the main one has written everything
+
+    def track(self, *, params: Mapping[str, Any] | None = None,
+              histories: Mapping[str, list[dict[str, Any]]], final_metrics: Mapping[str, Any],
+              artifacts: list[Path], trials: list[dict[str, Any]] | None = None) -> str | None:
+        """Log the finished run to MLflow (main process, ``tracking.enabled``); returns the run
+        id. ``trials`` are logged as nested runs (tuning)."""
+        tc = self.cfg.tracking
+        if not (self.is_main and tc.enabled):
+            return None
+        run_id = log_run(run_dir=self.run.root, uri=tc.uri, experiment=tc.experiment,
+                         run_name=self.run.root.name,
+                         params=params if params is not None else self.cfg.model_dump(mode="json"),
+                         histories=histories, final_metrics=final_metrics, artifacts=artifacts)
+        if trials is not None:
+            log_trials(uri=tc.uri, run_dir=self.run.root, parent_run_id=run_id, trials=trials)
+        self.mlflow_run_id = run_id
+        return run_id

@@ -26,7 +26,6 @@ from typing import Any, Literal
 import numpy as np
 
 TaskType = Literal["regression", "binary", "multiclass"]
-Modality = Literal["smiles", "protein", "dna", "text"]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -28,6 +28,7 @@ from scifm.cli.options import (
 )
 from scifm.cli.output import metrics_table
 from scifm.config.load import load_config
+from scifm.models.registry import auto_families
 
 console = Console()
 
@@ -44,7 +45,7 @@ def auto(
     split: SplitOpt = None,
     families: str | None = typer.Option(
         None, help="Comma-separated families to search (automl.auto.families; default: "
-        "linear,knn,lightgbm,xgboost,rf,extratrees,svm)."),
+        f"{','.join(auto_families())})."),
     time_budget: float | None = typer.Option(
         None, help="Seconds for the whole search, shared out over the families "
         "(automl.tune.time_budget)."),
@@ -65,8 +66,6 @@ def auto(
     set_: SetOpt = None,
 ) -> None:
     """Search every suitable model family, refit the best of each, ensemble, evaluate on test."""
-    from scifm.recipes.auto import auto as run_auto
-
     flags: dict[str, Any] = {
         **data_flags(data=data, input_col=input_col, target_col=target_col, modality=modality,
                      task=task, split=split, out=out, seed=seed, no_track=no_track),
@@ -78,6 +77,8 @@ def auto(
     # --time-budget without --n-trials: the time is the only budget
     untrialled = ["automl.tune.n_trials=null"] if time_budget and n_trials is None else []
     cfg = load_config(config, flags=flags, overrides=[*untrialled, *(set_ or [])])
+    from scifm.recipes.auto import auto as run_auto  # heavy: after the config
+
     result = run_auto(cfg, command="scifm auto")
     families_metrics = result.metrics.get("families", {})
     names = (["rmse", "mae", "r2", "spearman"] if "rmse" in result.metrics.get("test", {})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import print_train_summary
 
 
@@ -18,7 +18,8 @@ def demo(
     set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE."),
 ) -> None:
     """FreeSolv hydration free energies: clean, scaffold split, LightGBM + transformer, report."""
-    from scifm.recipes.demo import demo as run_demo
+    from scifm.data.demo import demo_config
+    from scifm.recipes.train import train
 
-    result = run_demo(out, overrides=set_ or [], seed=seed)
+    result = train(demo_config(out, overrides=set_ or [], seed=seed), command="scifm demo")
     print_train_summary(result)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import console, metrics_table
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import console
 from scifm.config.load import load_config
 
@@ -23,7 +23,8 @@ def pretrain(
                                          "(data.input_col)."),
     modality: str | None = typer.Option(None, help="smiles|protein|dna|text (data.modality)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (out)."),
-    max_steps: int | None = typer.Option(None, help="Optimiser steps (pretrain.max_steps)."),
+    max_steps: int | None = typer.Option(None, help="Optimiser steps (train.max_steps; "
+                                         "default 1000)."),
     seed: int | None = typer.Option(None, help="Random seed (seed)."),
     resume: bool = typer.Option(False, "--resume", help="Resume from the last checkpoint "
                                 "(train.resume)."),
@@ -32,15 +33,15 @@ def pretrain(
                                           "e.g. --set pretrain.mask_prob=0.2 (repeatable)."),
 ) -> None:
     """Masked-language-model pretraining on a corpus; writes a reusable checkpoint to OUT/model."""
-    from scifm.recipes.pretrain import pretrain as run_pretrain
-
     flags: dict[str, Any] = {
         "data.path": str(data) if data else None, "data.input_col": input_col,
         "data.modality": modality, "out": str(out) if out else None, "seed": seed,
-        "pretrain.max_steps": max_steps, "train.resume": True if resume else None,
+        "train.max_steps": max_steps, "train.resume": True if resume else None,
         "tracking.enabled": False if no_track else None,
     }
     cfg = load_config(config, flags=flags, overrides=set_ or [])
+    from scifm.recipes.pretrain import pretrain as run_pretrain  # heavy: after the config
+
     result = run_pretrain(cfg, command="scifm pretrain")
     test = result.metrics["test"]
     console.print(

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -20,12 +20,12 @@ from scifm.cli.options import (
     TargetColOpt,
     TaskOpt,
     data_flags,
-    split_flags,
 )
 from scifm.cli.output import print_train_summary
 from scifm.config.load import load_config
+from scifm.models.registry import trainable_families
 
-__all__ = ["split_flags", "train"]
+__all__ = ["train"]
 
 
 @app.command()
@@ -42,8 +42,8 @@ def train(
                                      "(split.n_folds)."),
     fold: int | None = typer.Option(None, help="Which fold is the test set (split.fold)."),
     model: str | None = typer.Option(
-        None, help="transformer|lightgbm|both|xgboost|rf|extratrees|linear|knn|svm "
-        "(model.family)."),
+        None, help="Model families, comma-separated (model.families); registered: "
+        f"{', '.join(trainable_families())}."),
     out: OutOpt = None,
     seed: SeedOpt = None,
     epochs: float | None = typer.Option(None, help="Training epochs (train.epochs)."),
@@ -57,15 +57,15 @@ def train(
     set_: SetOpt = None,
 ) -> None:
     """Train and evaluate model(s) on a data file; writes a run directory with a report."""
-    from scifm.recipes.train import train as run_train
-
     flags: dict[str, Any] = {
         **data_flags(data=data, input_col=input_col, target_col=target_col, modality=modality,
                      task=task, split=split, out=out, seed=seed, no_track=no_track),
-        "split.n_folds": folds, "split.fold": fold, "model.family": model,
+        "split.n_folds": folds, "split.fold": fold, "model.families": model,
         "train.epochs": epochs, "train.max_steps": max_steps, "train.lr": lr,
         "train.batch_size": batch_size, "train.resume": True if resume else None,
     }
     cfg = load_config(config, flags=flags, overrides=set_ or [])
+    from scifm.recipes.train import train as run_train  # heavy: after the config
+
     result = run_train(cfg, command="scifm train")
     print_train_summary(result)

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from scifm.cli.main import app, friendly_errors
+from scifm.cli.app import app, friendly_errors
 from scifm.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -27,6 +27,7 @@ from scifm.cli.options import (
     data_flags,
 )
 from scifm.config.load import load_config
+from scifm.models.registry import tunable_families
 
 console = Console()
 
@@ -42,7 +43,7 @@ def tune(
     task: TaskOpt = None,
     split: SplitOpt = None,
     family: str | None = typer.Option(
-        None, help="lightgbm|xgboost|rf|extratrees|linear|knn|svm (automl.tune.family)."),
+        None, help=f"Family to tune (automl.tune.family): {'|'.join(tunable_families())}."),
     n_trials: int | None = typer.Option(None, help="Trials to run (automl.tune.n_trials)."),
     time_budget: float | None = typer.Option(
         None, help="Stop starting trials after SECONDS (automl.tune.time_budget)."),
@@ -61,8 +62,6 @@ def tune(
     set_: SetOpt = None,
 ) -> None:
     """Tune one model family by cross-validation, refit the best, evaluate on test."""
-    from scifm.recipes.tune import tune as run_tune
-
     flags: dict[str, Any] = {
         **data_flags(data=data, input_col=input_col, target_col=target_col, modality=modality,
                      task=task, split=split, out=out, seed=seed, no_track=no_track),
@@ -74,6 +73,8 @@ def tune(
     # --time-budget without --n-trials: the time is the only budget
     untrialled = ["automl.tune.n_trials=null"] if time_budget and n_trials is None else []
     cfg = load_config(config, flags=flags, overrides=[*untrialled, *(set_ or [])])
+    from scifm.recipes.tune import tune as run_tune  # heavy: after the config
+
     result = run_tune(cfg, command="scifm tune")
     test = result.metrics.get("test", {})
     name = result.metrics.get("cv", {}).get("metric", "")

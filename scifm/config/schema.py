@@ -12,16 +12,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from scifm.config.base import Strict as _Strict
+from scifm.config.split import SplitConfig
 from scifm.config.training import PeftConfig, PeftMethod, PretrainConfig, TrainConfig
+from scifm.errors import ConfigError
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "PeftConfig", "PeftMethod",
            "PretrainConfig", "SplitConfig", "TrainConfig"]
 
-Modality = Literal["smiles", "protein", "dna", "text"]
 TaskKind = Literal["auto", "regression", "binary", "multiclass", "token_classification"]
-SplitMethod = Literal["random", "stratified", "scaffold", "similarity", "predefined"]
-Family = Literal["transformer", "lightgbm", "both", "xgboost", "rf", "extratrees", "linear", "knn",
-                 "svm"]
 
 
 
@@ -68,19 +66,24 @@ class DataConfig(_Strict):
     .gz) is for pretraining corpora only (``scifm pretrain``); ``rct`` reads PubMed-RCT style
     ``###id`` / ``label<TAB>sentence`` files as text rows; ``conll`` (``token ... tag`` lines) is
     for ``task: token_classification`` (the default there for text)."""
-    modality: Modality = "smiles"
-    input_col: str = ""
-    """Column holding the SMILES / sequence / text; default by modality: ``smiles``,
-    ``sequence`` (protein, dna; also FASTA's column) or ``text``. SDF files give ``smiles``."""
+    modality: str = "smiles"
+    """A registered modality (``scifm.config.registry.MODALITIES``): ``smiles``, ``protein``,
+    ``dna``, ``text`` or one a plug-in adds (``scifm.modalities``)."""
+    input_col: str | list[str] = ""
+    """Column holding the SMILES / sequence / text, or a list of columns: the primary input
+    first, then further input columns (numbers or strings, e.g. ``[smiles, temperature]``) that
+    the modality's plug-in and featurizers read. Default by modality: ``smiles``, ``sequence``
+    (protein, dna; also FASTA's column) or ``text``. SDF files give ``smiles``."""
     target_cols: list[str] = Field(default_factory=list)
-    """One or more target columns; a blank cell is a missing label."""
+    """One or more target columns (a YAML list; ``--target-col`` once per column); a blank cell
+    is a missing label. A single string is one column, even when its name holds a comma."""
     id_col: str | None = None
     """Optional column of row identifiers (defaults to the row number)."""
     task: TaskKind = "auto"
     """``auto`` infers: two distinct values -> binary; few string/int values -> multiclass;
     otherwise regression. ``token_classification``: one label per word (NER, CoNLL files) or per
-    residue (a label string as long as the sequence); ``scifm train`` then runs
-    :mod:`scifm.recipes.token_train`."""
+    residue (a label string as long as the sequence), fine-tuned by ``scifm finetune``
+    (:mod:`scifm.recipes.finetune`)."""
     mask_col: str | None = None
     """Per-residue tasks: optional column of 0/1 strings as long as the sequence (e.g.
     ``resolved_mask``); residues marked 0 are neither trained on nor scored."""
@@ -98,62 +101,60 @@ class DataConfig(_Strict):
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
     text: TextOptions = Field(default_factory=TextOptions)
 
+    @field_validator("modality")
+    @classmethod
+    def _known_modality(cls, v: str) -> str:
+        from scifm.config.registry import MODALITIES
+
+        if v not in MODALITIES:
+            raise ValueError(f"unknown modality {v!r}; known: {', '.join(MODALITIES.names())}")
+        return v
+
+    @field_validator("input_col")
+    @classmethod
+    def _one_or_more_columns(cls, v: str | list[str]) -> str | list[str]:
+        """A list of one column is that column; an empty list means the modality's default."""
+        if isinstance(v, list):
+            if len(set(v)) != len(v) or not all(v):
+                raise ValueError(f"input columns must be distinct names, got {v}")
+            return v[0] if len(v) == 1 else (v or "")
+        return v
+
     @model_validator(mode="after")
     def _default_input_col(self) -> DataConfig:
         if not self.input_col:
-            default = {"smiles": "smiles", "protein": "sequence", "dna": "sequence",
-                       "text": "text"}[self.modality]
-            object.__setattr__(self, "input_col", default)
+            from scifm.config.registry import MODALITIES
+
+            cols = list(MODALITIES.get(self.modality).input_cols)
+            object.__setattr__(self, "input_col", cols[0] if len(cols) == 1 else cols)
         return self
+
+    @property
+    def input_cols(self) -> list[str]:
+        """Every input column, the primary one first (``input_col`` as a list)."""
+        return [self.input_col] if isinstance(self.input_col, str) else list(self.input_col)
 
     @field_validator("target_cols", mode="before")
     @classmethod
-    def _split_commas(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [c.strip() for c in v.split(",") if c.strip()]
-        return v
-
-
-class SplitConfig(_Strict):
-    """How rows are split into train / val / test."""
-
-    method: SplitMethod = "scaffold"
-    """``random``, ``stratified`` (classification), ``scaffold`` (balanced Bemis-Murcko, smiles),
-    ``similarity`` (sequence clusters never straddle splits), ``predefined`` (a column). When not
-    given, the field's default for the modality: ``scaffold`` for SMILES, ``similarity`` for
-    protein / DNA, ``stratified`` for text (random for regression targets)."""
-    column: str = "split"
-    """For ``predefined``: column whose values are train / val (or valid, dev) / test."""
-    sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    n_folds: int | None = None
-    """k-fold variant: test = fold ``fold`` of ``n_folds``; val is carved from the rest."""
-    fold: int = 0
-    similarity_threshold: float = 0.9
-    """For ``similarity``: sequences whose k-mer Jaccard similarity reaches this are grouped."""
-
-    @field_validator("sizes")
-    @classmethod
-    def _sizes_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if any(s < 0 for s in v) or abs(sum(v) - 1.0) > 1e-6 or v[0] <= 0:
-            raise ValueError("sizes must be three non-negative fractions (train>0) summing to 1")
-        return v
-
-    @model_validator(mode="after")
-    def _fold_in_range(self) -> SplitConfig:
-        if self.n_folds is not None:
-            if self.n_folds < 2:
-                raise ValueError("n_folds must be at least 2")
-            if not 0 <= self.fold < self.n_folds:
-                raise ValueError(f"fold must be in 0..{self.n_folds - 1}")
-        return self
+    def _one_column(cls, v: object) -> object:
+        """A string is one column name (commas included: ``"ADR, cardiac"`` is one column)."""
+        return [v] if isinstance(v, str) else v
 
 
 class ModelConfig(_Strict):
-    """Which model family and, for the transformer, which backbone."""
+    """Which model families, their shared settings and, for transformers, the backbone."""
 
-    family: Family = "both"
-    """``transformer``, ``lightgbm``, ``both`` (lightgbm + transformer), or one feature-based
-    family: ``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm`` (see ``automl``)."""
+    families: list[str] = Field(default_factory=lambda: ["lightgbm", "transformer"])
+    """Families trained side by side on the same split and compared in the report; any
+    registered family (``scifm.config.registry.FAMILIES``: ``lightgbm``, ``transformer``,
+    ``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm``, ...). The one with the best
+    validation metric is the run's model."""
+    features: str = "auto"
+    """Feature set of the feature-based families: ``auto`` (the modality's default) or atoms
+    joined by '+' (``ecfp``, ``ecfp6+maccs``, ``ecfp+rdkit2d``, ``kmer3+protdesc``, ``tfidf``,
+    ``embed:PATH``; see ``scifm.featurizers.sets``)."""
+    n_jobs: int = 0
+    """Threads of the feature-based families; 0 = all cores."""
     size: Literal["tiny", "small", "base"] = "small"
     """Size preset of a freshly initialised BERT encoder (ignored when ``init`` is set)."""
     init: Path | None = None
@@ -165,48 +166,59 @@ class ModelConfig(_Strict):
     text_vocab_size: int = 8000
     """WordPiece vocabulary size trained on the corpus (text, when no checkpoint)."""
     class_weight: Literal["none", "balanced"] = "none"
-    """Weight classes inversely to frequency in the loss (transformer) / objective (LightGBM)."""
+    """Weight classes inversely to frequency in the loss (transformer) / objective (others)."""
     dropout: float = 0.1
-
-
-def _check_features(name: str) -> str:
-    """A feature-set name: ``auto`` or atoms joined by '+' (``scifm.featurizers.sets``)."""
-    from scifm.featurizers.sets import check_feature_name
-
-    try:
-        return check_feature_name(name)
-    except Exception as err:  # ConfigError -> the ValueError pydantic reports
-        raise ValueError(str(err)) from None
-
-
-class LightGBMConfig(_Strict):
-    """The LightGBM baseline and its features."""
-
-    features: str = "auto"
-    """``auto``: ecfp+rdkit2d for smiles, k-mer spectra for sequences, TF-IDF for text; or any
-    feature set of ``scifm.featurizers.sets`` (``ecfp``, ``ecfp6+maccs``, ``kmer3+protdesc``...)."""
-    n_estimators: int = 2000
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 10
-    colsample_bytree: float = 0.5
-    subsample: float = 0.8
-    reg_lambda: float = 1.0
-    early_stopping_rounds: int = 100
-    n_jobs: int = 0
-    """Threads; 0 = all cores."""
 
     @field_validator("features")
     @classmethod
     def _known_features(cls, v: str) -> str:
-        return _check_features(v)
+        """``auto`` or atoms that some modality accepts (no featurizer is imported here)."""
+        from scifm.modalities.features import check_feature_name
+
+        try:
+            return check_feature_name(v)
+        except ConfigError as err:  # -> the ValueError pydantic reports
+            raise ValueError(str(err)) from None
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _family_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [c.strip() for c in v.split(",") if c.strip()]
+        return v
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, v: list[str]) -> list[str]:
+        from scifm.models.registry import trainable_families
+
+        known = trainable_families()
+        unknown = [f for f in v if f not in known]
+        if unknown or not v:
+            raise ValueError(f"unknown model families {unknown or v}; expected some of "
+                             f"{', '.join(known)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"families repeat: {v}")
+        return v
+
+
+def _check_tunable(names: list[str]) -> list[str]:
+    from scifm.models.registry import tunable_families
+
+    known = tunable_families()
+    unknown = [f for f in names if f not in known]
+    if unknown or not names:
+        raise ValueError(f"cannot search {unknown or names}: expected some of {', '.join(known)} "
+                         "(families with a search space)")
+    return names
 
 
 class TuneConfig(_Strict):
     """Hyper-parameter search of one family (``scifm tune``; Optuna TPE + pruning)."""
 
     family: str = "lightgbm"
-    """Family to tune: ``lightgbm`` or a feature-based family (``xgboost``, ``rf``, ...)."""
+    """Family to tune: any registered family with a search space (``lightgbm``, ``xgboost``,
+    ``rf``, ...)."""
     n_trials: int | None = 20
     """Trials to run in this call (None: until ``time_budget``)."""
     time_budget: float | None = None
@@ -225,6 +237,11 @@ class TuneConfig(_Strict):
     """Processes on this machine sharing the study (``n_trials`` is split over them). SQLite and
     ``journal:///PATH`` storage are for one machine; with ``postgresql://...`` more machines can
     join by running the same command (see ``scifm.tuning.parallel``)."""
+
+    @field_validator("family")
+    @classmethod
+    def _tunable(cls, v: str) -> str:
+        return _check_tunable([v])[0]
 
     @model_validator(mode="after")
     def _budget(self) -> TuneConfig:
@@ -268,6 +285,11 @@ class AutoConfig(_Strict):
             return [c.strip() for c in v.split(",") if c.strip()]
         return v
 
+    @field_validator("families")
+    @classmethod
+    def _tunable(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_tunable(v)
+
     @model_validator(mode="after")
     def _positive(self) -> AutoConfig:
         if self.top_k < 1 or self.ensemble_rounds < 1:
@@ -276,24 +298,10 @@ class AutoConfig(_Strict):
 
 
 class AutoMLConfig(_Strict):
-    """Feature-based families (``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm``)
-    and hyper-parameter tuning."""
+    """Hyper-parameter search: ``scifm tune`` (one family) and ``scifm auto`` (several)."""
 
-    features: str = "auto"
-    """Feature set: ``auto`` or atoms joined by '+' (``ecfp6``, ``ecfp+maccs``, ``maccs+rdkit2d``,
-    ``kmer3+protdesc``, ``tfidf``; see ``scifm.featurizers.sets``)."""
-    params: dict[str, Any] = Field(default_factory=dict)
-    """Hyper-parameters of the family, overriding its defaults
-    (``scifm.models.estimators.DEFAULT_PARAMS``)."""
-    n_jobs: int = 0
-    """Threads; 0 = all cores."""
     tune: TuneConfig = Field(default_factory=TuneConfig)
     auto: AutoConfig = Field(default_factory=AutoConfig)
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, v: str) -> str:
-        return _check_features(v)
 
 
 class EvalConfig(_Strict):
@@ -321,7 +329,10 @@ class ExperimentConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Per-family hyper-parameters: ``params.<family>`` is that family's typed section
+    (``scifm.models.params``; e.g. ``params.lightgbm.num_leaves``); unset values keep the
+    family's defaults."""
     train: TrainConfig = Field(default_factory=TrainConfig)
     peft: PeftConfig = Field(default_factory=PeftConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
@@ -329,10 +340,49 @@ class ExperimentConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     automl: AutoMLConfig = Field(default_factory=AutoMLConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        """Keys of configs written before the family registry: one line saying the new key."""
+        if not isinstance(data, dict):
+            return data
+        model, automl = data.get("model") or {}, data.get("automl") or {}
+        renamed = {"lightgbm": "params.lightgbm (and model.features, model.n_jobs)",
+                   "model.family": "model.families (a list: [lightgbm, transformer])",
+                   "automl.params": "params.<family>", "automl.features": "model.features",
+                   "automl.n_jobs": "model.n_jobs"}
+        present = {"lightgbm": "lightgbm" in data,
+                   "model.family": isinstance(model, dict) and "family" in model,
+                   **{f"automl.{k}": isinstance(automl, dict) and k in automl
+                      for k in ("params", "features", "n_jobs")}}
+        for key, new in renamed.items():
+            if present[key]:
+                raise ConfigError(f"invalid config: {key} was renamed: use {new}")
+        return data
+
+    @field_validator("params")
+    @classmethod
+    def _typed_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Each ``params.<family>`` becomes that family's typed section (unknown keys refused)."""
+        from scifm.models.registry import get_family
+
+        out: dict[str, Any] = {}
+        for name, section in v.items():
+            try:
+                spec = get_family(name)
+            except Exception as err:  # ConfigError -> the ValueError pydantic reports
+                raise ValueError(str(err)) from None
+            out[name] = section if isinstance(section, spec.params) else \
+                spec.params.model_validate(section or {})
+        return out
+
     @model_validator(mode="after")
     def _split_default_for_modality(self) -> ExperimentConfig:
-        """An unset ``split.method`` follows the modality (scaffold only makes sense for SMILES)."""
-        if "method" not in self.split.model_fields_set and self.data.modality != "smiles":
-            method = "stratified" if self.data.modality == "text" else "similarity"
+        """An unset ``split.method`` follows the modality's plug-in (``default_split``: scaffold
+        for SMILES, similarity for sequences, stratified for text)."""
+        if "method" not in self.split.model_fields_set:
+            from scifm.config.registry import MODALITIES
+
+            method = MODALITIES.get(self.data.modality).default_split
             object.__setattr__(self.split, "method", method)
         return self

@@ -19,7 +19,9 @@ class TrainConfig(_Strict):
 
     epochs: float = 30
     max_steps: int = -1
-    """Stop after this many optimiser steps (overrides epochs when > 0)."""
+    """Stop after this many optimiser steps (overrides epochs when > 0). ``scifm pretrain``
+    counts its streamed training in steps only: there ``-1`` means
+    :data:`PRETRAIN_DEFAULT_STEPS` (see :func:`pretrain_max_steps`)."""
     lr: float = 5e-4
     batch_size: int = 32
     weight_decay: float = 0.01
@@ -116,14 +118,25 @@ class PeftConfig(_Strict):
         return self
 
 
-class PretrainConfig(_Strict):
-    """Masked-language-model pretraining (``scifm pretrain``); the optimiser settings come from
-    ``train`` (lr, batch_size, weight_decay, warmup_ratio, bf16, grad_accum, resume), the
-    backbone from ``model`` (size, init, max_length, dna_kmer, text_vocab_size) and the corpus
-    from ``data`` (path, format, modality, input_col and the validation options)."""
+PRETRAIN_DEFAULT_STEPS = 1000
+"""Optimiser steps of ``scifm pretrain`` when ``train.max_steps`` is not set (``-1``)."""
 
-    max_steps: int = 1000
-    """Optimiser steps (a streamed corpus has no length, so training is counted in steps)."""
+
+def pretrain_max_steps(train: TrainConfig) -> int:
+    """Optimiser steps of masked-LM pretraining: ``train.max_steps``, or
+    :data:`PRETRAIN_DEFAULT_STEPS` when it is not set (a streamed corpus has no length, so
+    pretraining is counted in steps, never epochs)."""
+    return train.max_steps if train.max_steps > 0 else PRETRAIN_DEFAULT_STEPS
+
+
+class PretrainConfig(_Strict):
+    """Masked-language-model pretraining (``scifm pretrain``): what only pretraining has.
+
+    One key per concept: the optimiser and loop settings come from ``train`` (max_steps, lr,
+    batch_size, weight_decay, warmup_ratio, bf16, grad_accum, gradient_checkpointing,
+    num_workers, fsdp, deepspeed, resume, keep_checkpoints), the backbone from ``model`` (size,
+    init, max_length, dna_kmer, text_vocab_size) and the corpus from ``data`` (path, format,
+    modality, input_col and the validation options)."""
     mask_prob: float = 0.15
     """Fraction of tokens selected for masking (80% [MASK], 10% random, 10% unchanged)."""
     mask_span: int | None = None
@@ -141,6 +154,16 @@ class PretrainConfig(_Strict):
     shuffle_buffer: int = 10_000
     """Size of the streaming shuffle buffer."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, v: object) -> object:
+        """``pretrain.max_steps`` was a second key for ``train.max_steps``: say where it went."""
+        if isinstance(v, dict) and "max_steps" in v:
+            raise ValueError("pretrain.max_steps is now train.max_steps (one key for the "
+                             "optimiser steps of every recipe; scifm pretrain's default stays "
+                             f"{PRETRAIN_DEFAULT_STEPS})")
+        return v
+
     @field_validator("mask_prob", "holdout_fraction")
     @classmethod
     def _fraction(cls, v: float) -> float:
@@ -148,7 +171,7 @@ class PretrainConfig(_Strict):
             raise ValueError("must be strictly between 0 and 1")
         return v
 
-    @field_validator("max_steps", "eval_steps", "max_eval_items", "tokenizer_sample",
+    @field_validator("eval_steps", "max_eval_items", "tokenizer_sample",
                      "shuffle_buffer", "mask_span")
     @classmethod
     def _positive(cls, v: int | None) -> int | None:

@@ -6,7 +6,9 @@
 """
 
 from scifm.data.clean import CleanDataset, CleanResult, clean_table
+from scifm.data.datapoints import Datapoint, primary_strings
 from scifm.data.io import detect_format, iter_table, read_table, require_columns
+from scifm.data.labels import infer_task
 from scifm.data.leakage import audit_split, similarity_groups
 from scifm.data.splitting import (
     data_hash,
@@ -14,13 +16,13 @@ from scifm.data.splitting import (
     load_splits,
     make_split,
     save_splits,
-    scaffold_groups,
 )
-from scifm.data.validate import InvalidInput, infer_task, make_validator, validate_inputs
+from scifm.data.validate import InvalidInput, make_validator, validate_inputs, validate_records
 
 __all__ = [
     "CleanDataset",
     "CleanResult",
+    "Datapoint",
     "InvalidInput",
     "audit_split",
     "clean_table",
@@ -32,10 +34,11 @@ __all__ = [
     "load_splits",
     "make_split",
     "make_validator",
+    "primary_strings",
     "read_table",
     "require_columns",
     "save_splits",
-    "scaffold_groups",
     "similarity_groups",
     "validate_inputs",
+    "validate_records",
 ]

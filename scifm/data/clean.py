@@ -3,8 +3,10 @@
 Every input row ends up either in :attr:`CleanResult.dataset` or in :attr:`CleanResult.rejected`
 (with a reason), so ``len(dataset) + len(rejected) == len(df)`` always holds.
 
-Order of the checks: invalid input -> all labels missing -> duplicates of an identical canonical
-input (resolved by ``DataConfig.duplicates``):
+Each row's input columns are checked by the modality's plug-in and become one
+:class:`~scifm.data.datapoints.Datapoint` (canonical primary input + further input columns).
+Order of the checks: invalid input -> all labels missing -> duplicates of an identical record
+(same canonical primary input and same further inputs; resolved by ``DataConfig.duplicates``):
 
 * ``mean`` / ``majority``: regression labels are averaged (``nanmean`` per task); class labels
   take the per-task majority; a tie makes that task's label missing (``NaN``) and the group is
@@ -26,8 +28,10 @@ import numpy as np
 import pandas as pd
 
 from scifm.config.schema import DataConfig
+from scifm.data.datapoints import Datapoint
 from scifm.data.io import require_columns
-from scifm.data.validate import infer_task, reason_category, validate_inputs
+from scifm.data.labels import infer_task
+from scifm.data.validate import reason_category, validate_records
 from scifm.errors import DataError
 from scifm.tasks import TaskSpec
 
@@ -40,10 +44,11 @@ PARSE_ERROR_COL = "_parse_error"
 class CleanDataset:
     """Validated, canonicalised, de-duplicated rows and their encoded labels."""
 
-    inputs: list[str]
-    """Canonical inputs (what models see)."""
+    inputs: list[Datapoint]
+    """Validated input records (what models see): the canonical primary input plus any further
+    input columns."""
     raw_inputs: list[str]
-    """The inputs as written in the file."""
+    """The primary inputs as written in the file."""
     ids: list[str]
     """Row identifiers (``id_col`` or the row number)."""
     row_ids: np.ndarray
@@ -58,21 +63,6 @@ class CleanDataset:
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def to_frame(self) -> pd.DataFrame:
-        """``row_id``, ``id``, ``input`` and the targets as decoded values (class names)."""
-        df = pd.DataFrame({"row_id": self.row_ids, "id": self.ids, "input": self.inputs})
-        for j, col in enumerate(self.task.target_cols):
-            v = self.y[:, j]
-            if self.task.is_classification:
-                names = np.asarray(self.task.classes or ["0", "1"], dtype=object)
-                dec = np.full(len(v), None, dtype=object)
-                ok = ~np.isnan(v)
-                dec[ok] = names[v[ok].astype(int)]
-                df[col] = dec
-            else:
-                df[col] = v
-        return df
-
 
 @dataclass
 class CleanResult:
@@ -83,6 +73,28 @@ class CleanResult:
     """One row per input row not in the dataset: ``row_id``, ``id``, ``input``, ``reason``."""
     report: dict[str, Any]
     """JSON-able summary (counts, reasons, duplicates, task, target statistics)."""
+
+
+@dataclass
+class _Rows:
+    """Per-row state of one cleaning pass (index = position in the raw table)."""
+
+    row_ids: np.ndarray
+    ids: list[str]
+    raw: list[str]
+    records: list[Datapoint | None]
+    reasons: list[str | None]
+    valid: np.ndarray
+    keep: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+@dataclass
+class _Duplicates:
+    """What resolving duplicates found."""
+
+    groups: list[list[int]]
+    n_conflicting: int = 0
+    max_spread: float = 0.0
 
 
 def _row_ids(df: pd.DataFrame) -> np.ndarray:
@@ -175,109 +187,139 @@ def clean_table(df: pd.DataFrame, cfg: DataConfig, source: str = "",
     ConfigError
         The task cannot be inferred or contradicts the labels.
     """
-    where = f" in {source}" if source else ""
+    _check_columns(df, cfg, source)
+    rows = _validate_rows(df, cfg)
+    task, y, label_info = infer_task(df, cfg, rows.valid, fixed=task)
+    has_label = ~np.isnan(y).all(axis=1)
+    for i in np.flatnonzero(rows.valid & ~has_label):
+        rows.reasons[i] = "all labels missing"
+    rows.keep = rows.valid & has_label
+    dups = _resolve_duplicates(rows, y, task, cfg.duplicates)
+    rejected = _rejected_frame(rows)
+    dataset = _kept_dataset(df, cfg, rows, y, task, source)
+    report = _report(cfg, source, rows, y, has_label, dups, dataset, rejected, task)
+    report["labels"] = label_info
+    assert len(dataset) + len(rejected) == len(df), "row accounting is broken"
+    logger.info("cleaned %s: %d rows in, %d out (%d invalid, %d duplicates, %d conflicting "
+                "groups); task %s", source or "table", len(df), len(dataset), report["n_invalid"],
+                report["n_duplicate_rows"], dups.n_conflicting, task.task_type)
+    return CleanResult(dataset=dataset, rejected=rejected, report=report)
+
+
+def _check_columns(df: pd.DataFrame, cfg: DataConfig, source: str) -> None:
+    """Targets are configured and every configured column is in the table."""
     if not cfg.target_cols:
+        where = f" in {source}" if source else ""
         raise DataError(f"no target columns configured; set data.target_cols (columns{where}: "
                         f"{', '.join(map(str, df.columns[:20]))})")
-    cols = [cfg.input_col, *cfg.target_cols] + ([cfg.id_col] if cfg.id_col else [])
+    cols = [*cfg.input_cols, *cfg.target_cols] + ([cfg.id_col] if cfg.id_col else [])
     require_columns(df, cols, source)
-    n = len(df)
+
+
+def _validate_rows(df: pd.DataFrame, cfg: DataConfig) -> _Rows:
+    """Row ids, identifiers, raw primary inputs and the plug-in's verdict on every row."""
     row_ids = _row_ids(df)
-    raw = df[cfg.input_col].tolist()
-    raw_str = [_as_str(v) for v in raw]
     ids = ([_as_str(v) for v in df[cfg.id_col].tolist()] if cfg.id_col
            else [str(r) for r in row_ids])
-
-    canon, reasons = validate_inputs(raw, cfg.modality, cfg)
-    if PARSE_ERROR_COL in df.columns:
+    raw = [_as_str(v) for v in df[cfg.input_cols[0]].tolist()]
+    records, reasons = validate_records(df, cfg)
+    if PARSE_ERROR_COL in df.columns:  # rows a reader could not parse (SDF mol blocks)
         for i, err in enumerate(df[PARSE_ERROR_COL].tolist()):
             if isinstance(err, str) and err:
-                canon[i], reasons[i] = None, err
+                records[i], reasons[i] = None, err
     valid = np.array([r is None for r in reasons], dtype=bool)
+    return _Rows(row_ids=row_ids, ids=ids, raw=raw, records=records, reasons=reasons,
+                 valid=valid)
 
-    task, y, label_info = infer_task(df, cfg, valid, fixed=task)
-    has_label = ~np.isnan(y).all(axis=1)
-    for i in np.flatnonzero(valid & ~has_label):
-        reasons[i] = "all labels missing"
-    keep = valid & has_label
 
-    # duplicates of identical canonical inputs
-    groups: dict[str, list[int]] = {}
-    for i in np.flatnonzero(keep):
-        groups.setdefault(canon[i], []).append(int(i))  # type: ignore[arg-type]
-    dup_groups = [g for g in groups.values() if len(g) > 1]
-    n_conflicting, max_spread = 0, 0.0
-    policy = cfg.duplicates
-    for g in dup_groups:
+def _resolve_duplicates(rows: _Rows, y: np.ndarray, task: TaskSpec, policy: str) -> _Duplicates:
+    """Merge (or drop) groups of identical records per ``policy``; updates ``rows`` and ``y``."""
+    groups: dict[Datapoint, list[int]] = {}
+    for i in np.flatnonzero(rows.keep):
+        groups.setdefault(rows.records[i], []).append(int(i))  # type: ignore[arg-type]
+    dups = _Duplicates(groups=[g for g in groups.values() if len(g) > 1])
+    for g in dups.groups:
         merged, conflict, spread = _resolve_group(y[g], task.is_classification, policy)
-        n_conflicting += conflict
-        max_spread = max(max_spread, spread)
-        first = row_ids[g[0]]
+        dups.n_conflicting += conflict
+        dups.max_spread = max(dups.max_spread, spread)
         if policy == "keep":  # reported (and audited for leakage), never merged
             continue
         if merged is None:
             why = ("conflicting duplicate labels" if policy == "drop"
                    else "conflicting duplicate labels (tie)")
-            members = ", ".join(str(row_ids[i]) for i in g[:10]) + (", ..." if len(g) > 10
-                                                                    else "")
+            members = ", ".join(str(rows.row_ids[i]) for i in g[:10]) + (
+                ", ..." if len(g) > 10 else "")
             for i in g:
-                reasons[i] = f"{why}: group of {len(g)} rows ({members}) dropped"
-                keep[i] = False
+                rows.reasons[i] = f"{why}: group of {len(g)} rows ({members}) dropped"
+                rows.keep[i] = False
             continue
         y[g[0]] = merged
         how = {"first": "kept first", "drop": "labels agree"}.get(policy, f"merged: {policy}")
         for i in g[1:]:
-            reasons[i] = f"duplicate of row {first} ({how})"
-            keep[i] = False
+            rows.reasons[i] = f"duplicate of row {rows.row_ids[g[0]]} ({how})"
+            rows.keep[i] = False
+    return dups
 
-    pos = np.flatnonzero(keep)
-    rej = np.flatnonzero(~keep)
-    rejected = pd.DataFrame({
-        "row_id": row_ids[rej], "id": [ids[i] for i in rej],
-        "input": [raw_str[i] for i in rej], "reason": [reasons[i] for i in rej],
+
+def _rejected_frame(rows: _Rows) -> pd.DataFrame:
+    """``row_id``, ``id``, ``input`` (as written) and ``reason`` of every row not kept."""
+    rej = np.flatnonzero(~rows.keep)
+    return pd.DataFrame({
+        "row_id": rows.row_ids[rej], "id": [rows.ids[i] for i in rej],
+        "input": [rows.raw[i] for i in rej], "reason": [rows.reasons[i] for i in rej],
     })
+
+
+def _kept_dataset(df: pd.DataFrame, cfg: DataConfig, rows: _Rows, y: np.ndarray,
+                  task: TaskSpec, source: str) -> CleanDataset:
+    """The kept rows as a :class:`CleanDataset` (DataError when none is left)."""
+    pos = np.flatnonzero(rows.keep)
     if len(pos) == 0:
-        top = Counter(reason_category(r) for r in rejected["reason"]).most_common(3)
+        n = len(df)
+        top = Counter(reason_category(r or "") for r in rows.reasons).most_common(3)
+        where = f" in {source}" if source else ""
         raise DataError(f"no valid rows{where}: {n} of {n} rejected; first reasons: "
                         + ", ".join(f"{c} ({k})" for c, k in top))
-    drop_cols = {cfg.input_col, *cfg.target_cols, PARSE_ERROR_COL}
+    drop_cols = {*cfg.input_cols, *cfg.target_cols, PARSE_ERROR_COL}
     extra = df.iloc[pos][[c for c in df.columns if c not in drop_cols]].reset_index(drop=True)
-    dataset = CleanDataset(
-        inputs=[canon[i] for i in pos], raw_inputs=[raw_str[i] for i in pos],  # type: ignore
-        ids=[ids[i] for i in pos], row_ids=row_ids[pos], y=y[pos], task=task,
-        modality=cfg.modality, extra=extra,
+    return CleanDataset(
+        inputs=[rows.records[i] for i in pos],  # type: ignore[misc]
+        raw_inputs=[rows.raw[i] for i in pos], ids=[rows.ids[i] for i in pos],
+        row_ids=rows.row_ids[pos], y=y[pos], task=task, modality=cfg.modality, extra=extra,
     )
 
-    invalid_reasons = Counter(reason_category(reasons[i]) for i in np.flatnonzero(~valid))
+
+def _report(cfg: DataConfig, source: str, rows: _Rows, y: np.ndarray, has_label: np.ndarray,
+            dups: _Duplicates, dataset: CleanDataset, rejected: pd.DataFrame,
+            task: TaskSpec) -> dict[str, Any]:
+    """The JSON-able cleaning summary written to ``data_report.json``."""
+    valid = rows.valid
+    invalid_reasons = Counter(reason_category(rows.reasons[i] or "")
+                              for i in np.flatnonzero(~valid))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         n_missing = {c: int(np.isnan(y[valid, j]).sum()) for j, c in enumerate(task.target_cols)}
-    report: dict[str, Any] = {
+    return {
         "source": source, "modality": cfg.modality, "input_col": cfg.input_col,
-        "n_rows_in": n, "n_valid": int(valid.sum()), "n_invalid": int((~valid).sum()),
+        "n_rows_in": len(valid), "n_valid": int(valid.sum()), "n_invalid": int((~valid).sum()),
         "invalid_reasons": dict(invalid_reasons.most_common()),
         "invalid_examples": [
-            {"row_id": int(row_ids[i]), "input": raw_str[i][:100], "reason": reasons[i]}
-            for i in np.flatnonzero(~valid)[:5]
+            {"row_id": int(rows.row_ids[i]), "input": rows.raw[i][:100],
+             "reason": rows.reasons[i]} for i in np.flatnonzero(~valid)[:5]
         ],
         "n_missing_labels": n_missing,
         "n_rows_all_labels_missing": int((valid & ~has_label).sum()),
-        "n_duplicate_rows": int(sum(len(g) - 1 for g in dup_groups)),
-        "n_duplicate_groups": len(dup_groups),
-        "n_conflicting_groups": int(n_conflicting),
-        "max_conflict_spread": float(max_spread) if not task.is_classification else None,
-        "duplicate_policy": policy,
+        "n_duplicate_rows": int(sum(len(g) - 1 for g in dups.groups)),
+        "n_duplicate_groups": len(dups.groups),
+        "n_conflicting_groups": int(dups.n_conflicting),
+        "max_conflict_spread": float(dups.max_spread) if not task.is_classification else None,
+        "duplicate_policy": cfg.duplicates,
         "n_rows_out": len(dataset),
         "n_rejected": len(rejected),
         "task": task.to_dict(),
-        "labels": label_info,
+        "labels": {},
         "targets": _target_stats(dataset.y, task),
     }
-    assert len(dataset) + len(rejected) == n, "row accounting is broken"
-    logger.info("cleaned %s: %d rows in, %d out (%d invalid, %d duplicates, %d conflicting "
-                "groups); task %s", source or "table", n, len(dataset), report["n_invalid"],
-                report["n_duplicate_rows"], n_conflicting, task.task_type)
-    return CleanResult(dataset=dataset, rejected=rejected, report=report)
 
 
 __all__ = ["CleanDataset", "CleanResult", "clean_table"]

@@ -29,10 +29,11 @@ from typing import Any
 from torch.utils.data import IterableDataset, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig
 from scifm.data.io import detect_format, iter_table
 from scifm.data.validate import reason_category, validate_inputs
-from scifm.errors import DataError
+from scifm.errors import ConfigError, DataError
 from scifm.featurizers.tokenizers import prepare_inputs
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ def iter_raw_items(
     input_col
         Column of a table; FASTA uses ``sequence`` when ``input_col`` is not one of its columns.
     modality
-        For ``smiles`` text files only the first whitespace-separated field of a line is taken
-        (``.smi`` files often carry a name after the SMILES).
+        Its plug-in's ``corpus_item`` takes the item from a line of a text file (``smiles``:
+        the first whitespace-separated field, as ``.smi`` files often carry a name after it).
     chunksize
         Rows per chunk read from a table.
 
@@ -96,10 +97,11 @@ def iter_raw_items(
     path = Path(path)
     fmt = corpus_format(path, fmt)
     if fmt == "text":
+        item = MODALITIES.get(modality).corpus_item
         for row, line in enumerate(_open_text(path)):
             line = line.strip()
             if line:
-                yield row, (line.split(None, 1)[0] if modality == "smiles" else line)
+                yield row, item(line)
         return
     for chunk in iter_table(path, fmt, chunksize=chunksize):
         col = input_col
@@ -153,6 +155,9 @@ class CorpusReader:
 
     def __init__(self, path: str | Path, modality: str, data_cfg: DataConfig, fmt: str = "auto",
                  input_col: str = "smiles", chunksize: int = 10_000) -> None:
+        if not isinstance(input_col, str):
+            raise ConfigError(f"pretraining reads one input column; data.input_col is "
+                              f"{input_col} (give only the primary column)")
         self.path = Path(path)
         self.modality = modality
         self.data_cfg = data_cfg

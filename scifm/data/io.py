@@ -12,141 +12,35 @@ number in the file, so a row can always be traced back to its source line/record
   property. A mol block RDKit cannot parse becomes a row with ``smiles == ""`` and the reason in
   ``_parse_error`` (quarantined by the cleaning step, never silently lost).
 
-Problems with the file raise :class:`scifm.errors.DataError` with one line naming the file.
+Problems with the file raise :class:`scifm.errors.DataError` with one line naming the file
+(checks of the file itself: :mod:`scifm.data.files`; SDF records: :mod:`scifm.data.sdf`).
 """
 
 from __future__ import annotations
 
 import difflib
-import gzip
 import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 import pandas as pd
 
+from scifm.data.files import check_file, detect_format, is_gzip, text_lines, utf8_error
+from scifm.data.sdf import sdf_records
 from scifm.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "fasta", "sdf", "rct")
 """Readable formats; ``rct`` (PubMed-RCT sentences, :mod:`scifm.data.rct`) only when named."""
-_SUFFIXES = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".fasta": "fasta", ".fa": "fasta", ".faa": "fasta",
-    ".fna": "fasta", ".fas": "fasta", ".sdf": "sdf", ".sd": "sdf",
-}
-_MAGIC = [
-    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive (or an Excel .xlsx file)"),
-    (b"PAR1", "a Parquet file"), (b"\xd0\xcf\x11\xe0", "an old Excel/Office file"),
-    (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ", "an xz archive"), (b"7z\xbc\xaf", "a 7z archive"),
-]
-_GZIP_MAGIC = b"\x1f\x8b"
 _KV = re.compile(r"^([A-Za-z_][\w.-]*)=(.*)$")
-
-
-def detect_format(path: str | Path) -> str:
-    """Format name from the file suffix, ignoring a trailing ``.gz``.
-
-    Raises
-    ------
-    DataError
-        If the suffix is not one of the supported formats.
-    """
-    p = Path(path)
-    suffixes = [s.lower() for s in p.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        raise DataError(
-            f"cannot tell the format of {p.name} from its suffix; supported: "
-            ".csv, .tsv, .parquet, .jsonl, .fasta/.fa, .sdf (optionally .gz) - "
-            "or set data.format"
-        )
-    return fmt
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
-
-
-def _check_file(path: Path, fmt: str) -> None:
-    """File exists, is not empty and does not look like a binary file of another kind."""
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.is_dir():
-        raise DataError(f"data path is a directory, not a file: {path}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path.name} is empty (0 bytes)")
-    with open(path, "rb") as fh:
-        raw_head = fh.read(8)
-    if fmt == "parquet":
-        if raw_head[:4] != b"PAR1":
-            what = _sniff_kind(raw_head)
-            raise DataError(f"{path.name} is not a Parquet file" + (f" (it looks like {what})"
-                                                                   if what else ""))
-        return
-    try:
-        with _open_binary(path) as fh:
-            head = fh.read(8192)
-    except (OSError, EOFError) as err:
-        raise DataError(f"{path.name} looks gzipped but cannot be decompressed: {err}") from None
-    if not head.strip():
-        raise DataError(f"{path.name} is empty (no rows)")
-    what = _sniff_kind(head)
-    if what is None and b"\x00" in head:
-        what = "a binary file"
-    if what is not None:
-        raise DataError(f"{path.name} is not a {fmt.upper()} text file; it looks like {what}")
-
-
-def _sniff_kind(head: bytes) -> str | None:
-    for magic, what in _MAGIC:
-        if head.startswith(magic):
-            return what
-    return None
-
-
-def _utf8_error(path: Path, err: UnicodeDecodeError | None = None) -> DataError:
-    """Locate the first line that is not valid UTF-8 and build the error."""
-    with _open_binary(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad = line[e.start:e.start + 1].hex()
-                return DataError(
-                    f"{path.name}: line {lineno} is not valid UTF-8 (byte 0x{bad} at column "
-                    f"{e.start + 1}); re-encode the file as UTF-8, e.g. "
-                    f"`iconv -f latin1 -t utf-8 {path.name} > fixed.csv`"
-                )
-    return DataError(f"{path.name} is not valid UTF-8 ({err}); re-encode the file as UTF-8")
-
-
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` decoded as UTF-8 (BOM stripped); DataError on bad bytes."""
-    with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise _utf8_error(path) from None
-            yield lineno, line
 
 
 def _sniff_sep(path: Path, default: str) -> str:
     """For a ``.csv`` whose header has no comma but tabs or semicolons, use that separator."""
-    for _, line in _text_lines(path):
+    for _, line in text_lines(path):
         if line.strip():
             if default == "," and "," not in line:
                 for sep in ("\t", ";"):
@@ -168,7 +62,7 @@ def _iter_delimited(path: Path, sep: str, chunksize: int) -> Iterator[pd.DataFra
     try:
         reader = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-            chunksize=chunksize, encoding="utf-8", compression="gzip" if _is_gzip(path) else None,
+            chunksize=chunksize, encoding="utf-8", compression="gzip" if is_gzip(path) else None,
         )
         start = 0
         with reader:
@@ -176,7 +70,7 @@ def _iter_delimited(path: Path, sep: str, chunksize: int) -> Iterator[pd.DataFra
                 yield _numbered(chunk, start)
                 start += len(chunk)
     except UnicodeDecodeError as err:
-        raise _utf8_error(path, err) from None
+        raise utf8_error(path, err) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} is empty (no header and no rows)") from None
     except pd.errors.ParserError as err:
@@ -219,7 +113,7 @@ def _records_to_frames(records: Iterable[dict], chunksize: int,
 
 
 def _jsonl_records(path: Path) -> Iterator[dict]:
-    for lineno, line in _text_lines(path):
+    for lineno, line in text_lines(path):
         if not line.strip():
             continue
         try:
@@ -236,7 +130,7 @@ def _jsonl_records(path: Path) -> Iterator[dict]:
 def _fasta_records(path: Path) -> Iterator[dict]:
     header: str | None = None
     parts: list[str] = []
-    for lineno, line in _text_lines(path):
+    for lineno, line in text_lines(path):
         line = line.strip()
         if not line or line.startswith(";"):
             continue
@@ -264,62 +158,6 @@ def _fasta_record(header: str, parts: list[str]) -> dict:
     return rec
 
 
-def _sdf_blocks(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(first_line_number, block_text)`` for each record terminated by ``$$$$``."""
-    buf: list[str] = []
-    first = 1
-    for lineno, line in _text_lines(path):
-        if line.rstrip("\r\n").strip() == "$$$$":
-            yield first, "".join(buf)
-            buf, first = [], lineno + 1
-        else:
-            buf.append(line)
-    if "".join(buf).strip():
-        yield first, "".join(buf)
-
-
-def _sdf_properties(data_part: str) -> dict[str, str]:
-    props: dict[str, str] = {}
-    name: str | None = None
-    values: list[str] = []
-    for line in data_part.splitlines():
-        if line.startswith(">"):
-            if name is not None:
-                props[name] = "\n".join(values).strip()
-            m = re.search(r"<([^>]*)>", line)
-            name, values = (m.group(1) if m else line[1:].strip()), []
-        elif name is not None:
-            if line.strip() == "":
-                props[name] = "\n".join(values).strip()
-                name, values = None, []
-            else:
-                values.append(line)
-    if name is not None:
-        props[name] = "\n".join(values).strip()
-    return props
-
-
-def _sdf_records(path: Path) -> Iterator[dict]:
-    from rdkit import Chem, rdBase
-
-    for k, (lineno, block) in enumerate(_sdf_blocks(path)):
-        end = block.find("M  END")
-        molblock = block[: end + len("M  END")] + "\n" if end >= 0 else block
-        data_part = block[end + len("M  END"):] if end >= 0 else ""
-        rec: dict[str, object] = {"smiles": "", "_name": block.split("\n", 1)[0].strip()}
-        with rdBase.BlockLogs():
-            mol = Chem.MolFromMolBlock(molblock) if end >= 0 else None
-        if mol is None:
-            rec["_parse_error"] = (f"unparseable mol block: RDKit could not read record {k + 1} "
-                                   f"(line {lineno})")
-        else:
-            rec["smiles"] = Chem.MolToSmiles(mol)
-            rec["_parse_error"] = None
-        for key, val in _sdf_properties(data_part).items():
-            rec.setdefault(key, val)
-        yield rec
-
-
 def iter_table(path: str | Path, fmt: str = "auto",
                chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
     """Stream a data file in chunks of at most ``chunksize`` rows with constant memory.
@@ -345,7 +183,7 @@ def iter_table(path: str | Path, fmt: str = "auto",
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r} for {path.name}; use one of {', '.join(FORMATS)}")
-    _check_file(path, fmt)
+    check_file(path, fmt)
     if fmt in ("csv", "tsv"):
         yield from _iter_delimited(path, "," if fmt == "csv" else "\t", chunksize)
     elif fmt == "parquet":
@@ -360,7 +198,7 @@ def iter_table(path: str | Path, fmt: str = "auto",
 
         yield from _records_to_frames(rct_records(path), chunksize, RCT_COLUMNS)
     else:
-        yield from _records_to_frames(_sdf_records(path), chunksize, ("smiles", "_name"))
+        yield from _records_to_frames(sdf_records(path), chunksize, ("smiles", "_name"))
 
 
 def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """Audit a split for train/test leakage, plus the k-mer similarity machinery for sequences.
 
 :func:`audit_split` counts exact duplicates across splits and measures how similar each test
-input is to its nearest train neighbour: ECFP4 Tanimoto for SMILES, k-mer Jaccard for protein
-(k=3) and DNA (k=5). Text gets exact duplicates only.
+input is to its nearest train neighbour with the modality plug-in's ``nn_similarity``: ECFP4
+Tanimoto for SMILES, k-mer Jaccard for protein (k=3) and DNA (k=5). Text gets exact duplicates
+only.
 
 :func:`similarity_groups` (used by the ``similarity`` split) groups near-identical sequences:
 
@@ -20,10 +21,12 @@ input is to its nearest train neighbour: ECFP4 Tanimoto for SMILES, k-mer Jaccar
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from scifm.config.registry import MODALITIES
+from scifm.data.datapoints import Inputs, primary_strings
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
 
 
-def kmer_codes(seqs: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+def kmer_codes(seqs: Inputs, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique k-mer codes of every sequence.
 
     Returns
@@ -48,6 +51,7 @@ def kmer_codes(seqs: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     if not 1 <= k <= 5:
         raise ValueError("k must be in 1..5 (6 bits per character in a 32-bit code)")
+    seqs = primary_strings(seqs)
     n = len(seqs)
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
     buf = np.frombuffer("".join(seqs).encode("ascii", "replace"), dtype=np.uint8)
@@ -137,7 +141,7 @@ def _candidate_pairs(sig: np.ndarray, threshold: float) -> np.ndarray:
     return np.unique(p, axis=0)
 
 
-def similarity_groups(seqs: Sequence[str], k: int, threshold: float = 0.9, seed: int = 0,
+def similarity_groups(seqs: Inputs, k: int, threshold: float = 0.9, seed: int = 0,
                       n_hashes: int = 64) -> np.ndarray:
     """Group ids such that sequences with k-mer Jaccard >= ``threshold`` share a group.
 
@@ -182,7 +186,7 @@ def similarity_groups(seqs: Sequence[str], k: int, threshold: float = 0.9, seed:
     return labels.astype(np.int64)
 
 
-def nn_kmer_jaccard(query: Sequence[str], reference: Sequence[str], k: int) -> np.ndarray:
+def nn_kmer_jaccard(query: Inputs, reference: Inputs, k: int) -> np.ndarray:
     """Exact k-mer Jaccard similarity of each query to its nearest reference sequence."""
     from scipy.sparse import csr_matrix
 
@@ -203,20 +207,6 @@ def nn_kmer_jaccard(query: Sequence[str], reference: Sequence[str], k: int) -> n
         union = sq[lo:lo + 128, None] + sr[None, :] - inter
         best[lo:lo + 128] = (inter / np.maximum(union, 1)).max(axis=1)
     return best
-
-
-def _nn_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
-    from rdkit import Chem, DataStructs, rdBase
-    from rdkit.Chem import rdFingerprintGenerator
-
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    with rdBase.BlockLogs():
-        def fps(smiles: Sequence[str]) -> list:
-            mols = (Chem.MolFromSmiles(s) for s in smiles)
-            return [gen.GetFingerprint(m if m is not None else Chem.Mol()) for m in mols]
-
-        ref = fps(reference)
-        return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref)) for fp in fps(query)])
 
 
 def _summary(values: np.ndarray) -> dict[str, Any]:
@@ -243,7 +233,9 @@ def audit_split(dataset: Any, splits: dict[str, np.ndarray], modality: str, *,
     splits
         ``train`` / ``val`` / ``test`` positions into ``dataset``.
     modality
-        ``smiles`` (ECFP4 Tanimoto), ``protein`` / ``dna`` (k-mer Jaccard) or ``text``.
+        Its plug-in's ``nn_similarity`` measures near-duplicates (``smiles``: ECFP4 Tanimoto,
+        ``protein`` / ``dna``: k-mer Jaccard); without one (``text``) only exact duplicates
+        are counted.
     max_test
         At most this many test rows (seeded sample) are compared with train.
     seed
@@ -260,19 +252,11 @@ def audit_split(dataset: Any, splits: dict[str, np.ndarray], modality: str, *,
     inputs = np.asarray(dataset.inputs, dtype=object)
     part = {s: inputs[np.asarray(splits.get(s, []), dtype=np.int64)] for s in
             ("train", "val", "test")}
-    sets = {s: set(v.tolist()) for s, v in part.items()}
-    dups = {f"{a}_{b}": len(sets[a] & sets[b]) for a, b in
-            (("train", "test"), ("train", "val"), ("val", "test"))}
-    out: dict[str, Any] = {"n": {s: len(v) for s, v in part.items()}, "exact_duplicates": dups,
-                           "nn_similarity": None, "metric": None, "note": "", "warnings": []}
-    warnings: list[str] = out["warnings"]
-    for key, count in dups.items():
-        if count:
-            a, b = key.split("_")
-            warnings.append(f"{count} distinct {b} inputs also appear in {a} (exact duplicates)")
+    out = _exact_duplicates(part)
+    similarity = MODALITIES.get(modality).nn_similarity
     test, train = part["test"], part["train"]
-    if modality == "text":
-        out["note"] = ("near-duplicate detection is not implemented for text; only exact "
+    if similarity is None:
+        out["note"] = (f"near-duplicate detection is not implemented for {modality}; only exact "
                        "duplicates after normalisation are counted")
         return out
     if len(test) == 0 or len(train) == 0:
@@ -281,25 +265,31 @@ def audit_split(dataset: Any, splits: dict[str, np.ndarray], modality: str, *,
     if len(test) > max_test:
         test = np.random.default_rng(int(seed) % 2**32).choice(test, max_test, replace=False)
         out["note"] = f"nearest-neighbour similarity on a random sample of {max_test} test rows"
-    if modality == "smiles":
-        out["metric"] = "ECFP4 (Morgan radius 2, 2048 bits) Tanimoto, test -> nearest train"
-        values = _nn_tanimoto(test.tolist(), train.tolist())
-        what, sim = "molecules", "Tanimoto"
-    elif modality in ("protein", "dna"):
-        k = 5 if modality == "dna" else 3
-        out["metric"] = f"{k}-mer Jaccard similarity, test -> nearest train"
-        values = nn_kmer_jaccard(test.tolist(), train.tolist(), k)
-        what, sim = "sequences", f"{k}-mer Jaccard"
-    else:
-        raise ValueError(f"unknown modality {modality!r}")
+    out["metric"] = similarity.metric
+    values = similarity.fn(primary_strings(test), primary_strings(train))
     out["nn_similarity"] = _summary(values)
     frac = out["nn_similarity"]["frac_ge_0.8"]
     if frac >= 0.05:
-        warnings.append(f"{frac:.0%} of test {what} have a train neighbour with {sim} >= 0.8")
-    for msg in warnings:
+        out["warnings"].append(f"{frac:.0%} of test {similarity.items} have a train neighbour "
+                               f"with {similarity.name} >= 0.8")
+    for msg in out["warnings"]:
         logger.warning("leakage audit: %s", msg)
     return out
 
+
+def _exact_duplicates(part: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The audit's skeleton: split sizes and identical inputs shared by two splits."""
+    sets = {s: set(v.tolist()) for s, v in part.items()}
+    dups = {f"{a}_{b}": len(sets[a] & sets[b]) for a, b in
+            (("train", "test"), ("train", "val"), ("val", "test"))}
+    out: dict[str, Any] = {"n": {s: len(v) for s, v in part.items()}, "exact_duplicates": dups,
+                           "nn_similarity": None, "metric": None, "note": "", "warnings": []}
+    for key, count in dups.items():
+        if count:
+            a, b = key.split("_")
+            out["warnings"].append(f"{count} distinct {b} inputs also appear in {a} "
+                                   "(exact duplicates)")
+    return out
 
 __all__ = ["audit_split", "kmer_codes", "minhash_signatures", "nn_kmer_jaccard",
            "similarity_groups"]

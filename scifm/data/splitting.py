@@ -5,12 +5,16 @@ Methods (``SplitConfig.method``):
 * ``random`` - a seeded permutation.
 * ``stratified`` - keeps class proportions (single-task classification; otherwise falls back to
   ``random`` with a warning).
-* ``scaffold`` - balanced Bemis-Murcko scaffold split as chemprop's ``scaffold_balanced``: rows
-  sharing a scaffold never straddle splits; see :func:`assign_groups`.
+* ``scaffold`` (SMILES) - balanced Bemis-Murcko scaffold split as chemprop's
+  ``scaffold_balanced``: rows sharing a scaffold never straddle splits; see
+  :func:`assign_groups`.
 * ``similarity`` - sequences whose k-mer Jaccard similarity reaches the threshold are grouped
-  (:func:`similarity_groups`) and whole groups are assigned like scaffolds.
+  (:func:`scifm.data.leakage.similarity_groups`) and whole groups are assigned like scaffolds.
 * ``predefined`` - a column of ``train`` / ``val`` (``valid``, ``validation``, ``dev``) /
   ``test``.
+
+The groups of ``scaffold`` and ``similarity`` come from the modality's plug-in
+(:mod:`scifm.modalities`), which says which group-aware methods it supports.
 
 With ``SplitConfig.n_folds`` the test set is fold ``fold`` of a (group-aware) k-fold partition
 and the validation set is carved from the remaining rows.
@@ -28,16 +32,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import SplitConfig
 from scifm.data.clean import CleanDataset
+from scifm.data.datapoints import Datapoint, primary_strings
 from scifm.data.io import require_columns
-from scifm.data.leakage import similarity_groups
 from scifm.errors import ConfigError, DataError
 from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+_GROUPLESS = ("random", "stratified", "predefined")
 _ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
             "validation": "val", "dev": "val", "test": "test", "testing": "test"}
 
@@ -46,42 +52,24 @@ def _rng_seed(seed: int) -> int:
     return int(seed) % (2**32)
 
 
-def scaffolds(smiles: Sequence[str]) -> list[str]:
-    """Bemis-Murcko scaffold SMILES (without chirality); acyclic molecules give ``""``."""
-    from rdkit import Chem, rdBase
-    from rdkit.Chem.Scaffolds import MurckoScaffold
-
-    out = []
-    with rdBase.BlockLogs():
-        for s in smiles:
-            mol = Chem.MolFromSmiles(s)
-            if mol is None:
-                out.append(s)  # keeps an unparsable input in its own group
-                continue
-            out.append(MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False))
-    return out
-
-
-def scaffold_groups(smiles: Sequence[str]) -> np.ndarray:
-    """Integer group id per molecule: equal ids share a Bemis-Murcko scaffold."""
-    return pd.factorize(pd.Series(scaffolds(smiles), dtype=object))[0].astype(np.int64)
-
-
 def dataset_groups(dataset: CleanDataset, method: str, seed: int = 0,
                    similarity_threshold: float = 0.9) -> np.ndarray:
-    """Group ids for the group-aware methods ``scaffold`` and ``similarity``."""
-    if method == "scaffold":
-        if dataset.modality != "smiles":
-            raise ConfigError(f"split.method 'scaffold' needs SMILES, not {dataset.modality}; "
-                              "use 'similarity' for sequences or 'random'")
-        return scaffold_groups(dataset.inputs)
-    if method == "similarity":
-        if dataset.modality not in ("protein", "dna"):
-            raise ConfigError(f"split.method 'similarity' needs protein or DNA sequences, not "
-                              f"{dataset.modality}; use 'scaffold' for SMILES or 'random'")
-        k = 5 if dataset.modality == "dna" else 3
-        return similarity_groups(dataset.inputs, k=k, threshold=similarity_threshold, seed=seed)
-    raise ValueError(f"method {method!r} has no groups")
+    """Group ids for a group-aware method (``scaffold``, ``similarity``), from the modality's
+    plug-in (:meth:`scifm.modalities.base.ModalitySpec.split_groups`) on the primary inputs.
+
+    Raises
+    ------
+    ConfigError
+        The modality does not support ``method``.
+    """
+    return MODALITIES.get(dataset.modality).split_groups(
+        method, primary_strings(dataset.inputs), seed, similarity_threshold)
+
+
+def _grouped(method: str) -> bool:
+    """Whether ``method`` keeps groups whole (any method but random, stratified, predefined;
+    the modality's plug-in says which it supports)."""
+    return method not in _GROUPLESS
 
 
 def assign_groups(groups: np.ndarray, sizes: Sequence[float],
@@ -234,7 +222,7 @@ def kfold_indices(dataset: CleanDataset, method: str, n_folds: int, seed: int,
     if method == "predefined":
         raise ConfigError("split.n_folds cannot be combined with split.method 'predefined'")
     labels = _stratify_labels(dataset) if method == "stratified" else None
-    if method in ("scaffold", "similarity"):
+    if _grouped(method):
         groups = dataset_groups(dataset, method, seed, similarity_threshold)
         if len(np.unique(groups)) < n_folds:
             raise DataError(f"only {len(np.unique(groups))} {method} groups; cannot make "
@@ -256,7 +244,7 @@ def _kfold_split(dataset: CleanDataset, cfg: SplitConfig, seed: int) -> tuple[np
                                cfg.similarity_threshold)[cfg.fold]
     frac = cfg.sizes[1] / (cfg.sizes[0] + cfg.sizes[1])
     sub = (1.0 - frac, frac, 0.0)
-    if cfg.method in ("scaffold", "similarity"):
+    if _grouped(cfg.method):
         groups = dataset_groups(dataset, cfg.method, seed, cfg.similarity_threshold)[rest]
         tr, va, _ = assign_groups(groups, sub, seed)
     elif cfg.method == "stratified" and (labels := _stratify_labels(dataset)) is not None:
@@ -293,15 +281,13 @@ def make_split(dataset: CleanDataset, cfg: SplitConfig, seed: int,
         parts = _predefined(dataset, cfg, seed, frame)
     elif cfg.n_folds is not None:
         parts = _kfold_split(dataset, cfg, seed)
-    elif method in ("scaffold", "similarity"):
-        groups = dataset_groups(dataset, method, seed, cfg.similarity_threshold)
-        parts = assign_groups(groups, cfg.sizes, seed)
     elif method == "stratified" and (labels := _stratify_labels(dataset)) is not None:
         parts = _stratified_split(labels, cfg.sizes, seed)
     elif method in ("random", "stratified"):
         parts = _random_split(n, cfg.sizes, seed)
-    else:
-        raise ConfigError(f"unknown split.method {method!r}")
+    else:  # group-aware: the modality's plug-in gives the groups (ConfigError if it has none)
+        groups = dataset_groups(dataset, method, seed, cfg.similarity_threshold)
+        parts = assign_groups(groups, cfg.sizes, seed)
     splits = {name: np.sort(np.asarray(p, dtype=np.int64)) for name, p in zip(SPLITS, parts,
                                                                              strict=True)}
     if sum(len(v) for v in splits.values()) != n:
@@ -318,8 +304,7 @@ def _check(dataset: CleanDataset, splits: dict[str, np.ndarray], cfg: SplitConfi
     if cfg.method != "predefined":
         for k, name in ((1, "val"), (2, "test")):
             if cfg.sizes[k] > 0 and len(splits[name]) == 0 and cfg.n_folds is None:
-                hint = " or one group is too large" if cfg.method in ("scaffold",
-                                                                       "similarity") else ""
+                hint = " or one group is too large" if _grouped(cfg.method) else ""
                 raise DataError(f"the {cfg.method} split left '{name}' empty although sizes ask "
                                 f"for {cfg.sizes[k]:.0%} (n={len(dataset)}: too few rows{hint})")
     if dataset.task.is_classification:
@@ -335,7 +320,10 @@ def data_hash(dataset: CleanDataset) -> str:
     """sha256 over the canonical inputs, the labels and the task."""
     h = hashlib.sha256()
     h.update(json.dumps(dataset.task.to_dict(), sort_keys=True).encode())
-    h.update("\n".join(dataset.inputs).encode("utf-8"))
+    h.update("\n".join(primary_strings(dataset.inputs)).encode("utf-8"))
+    extras = [d.extras for d in dataset.inputs if isinstance(d, Datapoint)]
+    if any(extras):  # further input columns (none for one-column data: hash unchanged)
+        h.update(json.dumps(extras, default=str).encode("utf-8"))
     y = np.ascontiguousarray(dataset.y, dtype=np.float64)
     h.update(np.where(np.isnan(y), np.nan, y).tobytes())
     return h.hexdigest()
@@ -389,4 +377,4 @@ def load_splits(path: str | Path, dataset: CleanDataset) -> dict[str, np.ndarray
 
 
 __all__ = ["assign_groups", "data_hash", "dataset_groups", "kfold_indices", "load_splits",
-           "make_split", "save_splits", "scaffold_groups", "scaffolds"]
+           "make_split", "save_splits"]

@@ -5,21 +5,28 @@ residues: ``list(sequence)``) and one tag per word, ``None`` where a residue is 
 trained on, not scored). The split comes from separate files (``data.val_path`` /
 ``data.test_path``), from a split column (``split.method: predefined``, residue tables) or is
 drawn at random over rows (sentences / proteins, never tokens).
+
+For prediction, :func:`iter_token_inputs` streams new inputs in chunks: CoNLL sentences (the tag
+column may be absent) or a table column (sentences split on whitespace, sequences read residue by
+residue).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig, SplitConfig
-from scifm.data.conll import read_conll
-from scifm.data.io import read_table, require_columns
+from scifm.data.conll import iter_conll, read_conll
+from scifm.data.io import detect_format, iter_table, read_table, require_columns
 from scifm.errors import DataError
 from scifm.evaluation.token_metrics import TokenKind
 
@@ -53,8 +60,9 @@ class TokenData:
 
 
 def token_kind(dc: DataConfig) -> TokenKind:
-    """``ner`` for text (words), ``residue`` for protein / DNA sequences."""
-    return "ner" if dc.modality == "text" else "residue"
+    """``ner`` (words: text) or ``residue`` (protein / DNA sequences), as the modality's plug-in
+    says (:attr:`scifm.modalities.base.ModalitySpec.token_kind`)."""
+    return MODALITIES.get(dc.modality).token_kind
 
 
 def _read_ner(path: Path, fmt: str, split: str | None) -> TokenData:
@@ -177,3 +185,63 @@ def token_splits(data: TokenData, sc: SplitConfig, seed: int) -> dict[str, np.nd
 def rejected_frame(data: TokenData) -> pd.DataFrame:
     """``rejected.csv`` content."""
     return pd.DataFrame(data.rejected, columns=["file", "row", "id", "reason"])
+
+
+def token_data_report(data: TokenData, source: str,
+                      splits: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """``data_report.json`` content: rows used and rejected, tokens, scored tokens per label and,
+    when given, the split sizes."""
+    tags = [t for row in data.tags for t in row if t is not None]
+    labels, counts = np.unique(np.asarray(tags, dtype=object).astype(str), return_counts=True)
+    report = {"source": source, "task": "token_classification", "kind": data.kind,
+              "n_rows_used": len(data), "n_rejected": len(data.rejected),
+              "n_tokens": int(sum(len(w) for w in data.words)), "n_scored_tokens": len(tags),
+              "label_counts": {str(k): int(v) for k, v in zip(labels, counts, strict=True)}}
+    if splits is not None:
+        report["split_sizes"] = {k: int(len(v)) for k, v in splits.items()}
+    return report
+
+
+def saved_data_config(saved: dict[str, Any] | None, modality: str,
+                      **updates: Any) -> DataConfig:
+    """The data settings of a trained run (``data`` in its ``model/scifm.json``) without its
+    files: input, label, mask and id columns and the validation options, for reading new data
+    (``updates``: e.g. the new ``path``). Keys this version does not know are dropped (runs
+    written by older versions)."""
+    drop = ("path", "val_path", "test_path", "format")
+    keep = {k: v for k, v in (saved or {}).items()
+            if k in DataConfig.model_fields and k not in drop}
+    return DataConfig.model_validate({**keep, "modality": modality, **updates})
+
+
+def _is_conll(path: Path, fmt: str) -> bool:
+    if fmt == "conll":
+        return True
+    if fmt != "auto":
+        return False
+    try:
+        detect_format(path)  # a table suffix (.csv, .tsv, .parquet, .jsonl, .fasta ...)
+    except DataError:  # .txt, .conll, .iob ...
+        return True
+    return False
+
+
+def iter_token_inputs(path: Path, kind: TokenKind, fmt: str, col: str, id_col: str | None,
+                      chunksize: int) -> Iterator[pd.DataFrame]:
+    """New inputs of a token-classification model, in chunks of ``chunksize`` rows.
+
+    Frames with ``input`` (a list of tokens from CoNLL, else the raw cell) and, when known,
+    ``id`` (``line N`` of a CoNLL sentence, or the ``id_col`` cell).
+    """
+    if kind == "ner" and _is_conll(path, fmt):
+        sentences = ((f"line {first}", tokens) for first, tokens, _ in
+                     iter_conll(path, tags_required=False))
+        while batch := list(islice(sentences, chunksize)):
+            yield pd.DataFrame({"id": [b[0] for b in batch], "input": [b[1] for b in batch]})
+        return
+    for chunk in iter_table(path, fmt, chunksize=chunksize):
+        require_columns(chunk, [col] + ([id_col] if id_col else []), path)
+        frame = pd.DataFrame({"input": chunk[col].tolist()})
+        if id_col:
+            frame["id"] = chunk[id_col].tolist()
+        yield frame

@@ -1,169 +1,53 @@
-"""Per-modality validation and canonicalisation of one raw input value.
+"""Validation and canonicalisation of raw inputs, by the modality's plug-in.
 
 A *validator* maps a raw value to its canonical form or raises :class:`InvalidInput` with a
 reason of the form ``"<category>: <detail>"`` (or just ``"<category>"``); the category (the text
-before the first colon) is what the cleaning report counts.
+before the first colon) is what the cleaning report counts. What each modality accepts is its
+plug-in's business (:mod:`scifm.modalities`: ``smiles`` parses with RDKit, ``protein`` / ``dna``
+check the alphabet, ``text`` normalises Unicode and whitespace).
 
-* ``smiles``: RDKit parse, optional largest fragment and neutralisation, canonical SMILES.
-* ``protein``: 20 standard amino acids (+ ``B Z X J U O`` when ambiguity is allowed).
-* ``dna``: ``A C G T`` (+ IUPAC ``N R Y K M S W B D H V`` when ambiguity is allowed).
-* ``text``: Unicode normalisation, whitespace collapsing, optional lower-casing.
+* :func:`validate_inputs` checks the primary input strings of many rows (each distinct value
+  once);
+* :func:`validate_records` checks whole rows of a table (primary input + further input columns)
+  into :class:`~scifm.data.datapoints.Datapoint` records.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from scifm.config.schema import DataConfig, SequenceOptions, SmilesOptions, TextOptions
-from scifm.errors import ConfigError, DataError
-from scifm.tasks import TaskSpec
+from scifm.config.registry import MODALITIES
+from scifm.config.schema import DataConfig
+from scifm.data.datapoints import Datapoint, InvalidInput, Value, reason_category
+from scifm.data.labels import is_missing
+from scifm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PROTEIN_STANDARD = frozenset("ACDEFGHIKLMNPQRSTVWY")
-PROTEIN_AMBIGUOUS = frozenset("BZXJUO")
-DNA_STANDARD = frozenset("ACGT")
-DNA_AMBIGUOUS = frozenset("NRYKMSWBDHV")
-_GAPS = re.compile(r"[\s\-.]+")
-
-
-class InvalidInput(ValueError):
-    """A raw input value that cannot be used; ``reason`` says why in one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    @property
-    def category(self) -> str:
-        """The reason without its detail (text before the first colon)."""
-        return reason_category(self.reason)
-
-
-def reason_category(reason: str) -> str:
-    """Category of a rejection reason: the text before the first ``:``."""
-    return reason.split(":", 1)[0].strip()
-
-
-def _short(s: str, n: int = 60) -> str:
-    return s if len(s) <= n else s[: n - 3] + "..."
-
-
-def _smiles_validator(opts: SmilesOptions) -> Callable[[str], str]:
-    from rdkit import Chem, rdBase
-    from rdkit.Chem.MolStandardize import rdMolStandardize
-
-    chooser = rdMolStandardize.LargestFragmentChooser() if opts.largest_fragment else None
-    uncharger = rdMolStandardize.Uncharger() if opts.neutralize else None
-
-    def why(s: str) -> str:
-        with rdBase.BlockLogs():
-            raw = Chem.MolFromSmiles(s, sanitize=False)
-            problems = Chem.DetectChemistryProblems(raw) if raw is not None else ()
-        if raw is None:
-            return f"invalid SMILES syntax: cannot parse {_short(s)!r}"
-        if not problems:
-            return f"invalid SMILES: RDKit could not sanitise {_short(s)!r}"
-        p = problems[0]
-        kind = {"AtomValenceException": "valence", "KekulizeException": "aromaticity"}.get(
-            p.GetType(), "chemistry")
-        return f"invalid SMILES {kind}: {' '.join(p.Message().split())}"
-
-    def validate(value: str) -> str:
-        s = value.strip()
-        if not s:
-            raise InvalidInput("empty input")
-        with rdBase.BlockLogs():
-            mol = Chem.MolFromSmiles(s)
-            if mol is not None:
-                if chooser is not None:
-                    mol = chooser.choose(mol)
-                if uncharger is not None:
-                    mol = uncharger.uncharge(mol)
-        if mol is None:
-            raise InvalidInput(why(s))
-        if mol.GetNumAtoms() == 0:
-            raise InvalidInput("empty input: SMILES has no atoms")
-        return Chem.MolToSmiles(mol, isomericSmiles=opts.isomeric)
-
-    return validate
-
-
-def _sequence_validator(kind: str, opts: SequenceOptions) -> Callable[[str], str]:
-    standard, ambiguous = ((PROTEIN_STANDARD, PROTEIN_AMBIGUOUS) if kind == "protein"
-                           else (DNA_STANDARD, DNA_AMBIGUOUS))
-    alphabet = standard | ambiguous if opts.allow_ambiguous else standard
-    unit = "residue" if kind == "protein" else "base"
-    label = "protein" if kind == "protein" else "DNA"
-
-    def validate(value: str) -> str:
-        s = value
-        if opts.strip_gaps:
-            s = _GAPS.sub("", s)
-            if kind == "protein" and s.endswith("*"):
-                s = s[:-1]  # translated stop codon
-        else:
-            s = s.strip()
-        if opts.uppercase:
-            s = s.upper()
-        if not s:
-            raise InvalidInput("empty input")
-        bad = [(i, c) for i, c in enumerate(s) if c not in alphabet]
-        if bad:
-            chars = list(dict.fromkeys(c for _, c in bad))
-            shown = ",".join(repr(c) for c in chars[:5]) + ("..." if len(chars) > 5 else "")
-            hint = ""
-            if kind == "dna" and "U" in chars:
-                hint = " (looks like RNA: convert U to T)"
-            elif not opts.uppercase and any(c.isalpha() and c.islower() for c in chars):
-                hint = " (lower case; set sequence.uppercase: true)"
-            elif not opts.allow_ambiguous and set(chars) <= ambiguous:
-                hint = " (ambiguity code; set sequence.allow_ambiguous: true)"
-            raise InvalidInput(f"invalid {label} {unit}(s): {shown} at position {bad[0][0] + 1}"
-                               f"{hint}")
-        if opts.max_length is not None and len(s) > opts.max_length:
-            raise InvalidInput(f"sequence too long: {len(s)} > max_length {opts.max_length}")
-        return s
-
-    return validate
-
-
-def _text_validator(opts: TextOptions) -> Callable[[str], str]:
-    def validate(value: str) -> str:
-        s = unicodedata.normalize(opts.unicode_form, value)
-        s = " ".join(s.split()) if opts.collapse_whitespace else s.strip()
-        if opts.lowercase:
-            s = s.lower()
-        if not s:
-            raise InvalidInput("empty input")
-        return s
-
-    return validate
-
 
 def make_validator(modality: str, data_cfg: DataConfig) -> Callable[[str], str]:
-    """Build the validator of one modality.
+    """Build the validator of one modality's primary input.
 
     Parameters
     ----------
     modality
-        ``smiles``, ``protein``, ``dna`` or ``text``.
+        A registered modality (``smiles``, ``protein``, ``dna``, ``text``, ...).
     data_cfg
-        Supplies the :class:`~scifm.config.schema.SmilesOptions`,
-        :class:`~scifm.config.schema.SequenceOptions` or :class:`~scifm.config.schema.TextOptions`.
+        Supplies the options the plug-in reads (``data.smiles``, ``data.sequence``,
+        ``data.text``).
 
     Returns
     -------
     Callable[[str], str]
         Maps one raw string to its canonical form; raises :class:`InvalidInput`.
+
+    Raises
+    ------
+    ValueError
+        Unknown modality (one line listing the known ones).
 
     Examples
     --------
@@ -171,27 +55,17 @@ def make_validator(modality: str, data_cfg: DataConfig) -> Callable[[str], str]:
     >>> v("C(O)C") == v("OCC")
     True
     """
-    if modality == "smiles":
-        return _smiles_validator(data_cfg.smiles)
-    if modality in ("protein", "dna"):
-        return _sequence_validator(modality, data_cfg.sequence)
-    if modality == "text":
-        return _text_validator(data_cfg.text)
-    raise ValueError(f"unknown modality {modality!r}; use smiles, protein, dna or text")
-
-
-def _is_missing(v: object) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return v is pd.NA or v is pd.NaT
+    try:
+        spec = MODALITIES.get(modality)
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return spec.validator(data_cfg)
 
 
 def validate_inputs(
     values: Sequence[object], modality: str, data_cfg: DataConfig
 ) -> tuple[list[str | None], list[str | None]]:
-    """Validate many raw values (repeated values are validated once).
+    """Validate many raw primary values (repeated values are validated once).
 
     Returns
     -------
@@ -204,7 +78,7 @@ def validate_inputs(
     canonical: list[str | None] = []
     reasons: list[str | None] = []
     for v in values:
-        if _is_missing(v):
+        if is_missing(v):
             canonical.append(None)
             reasons.append("missing input")
             continue
@@ -224,201 +98,46 @@ def validate_inputs(
     return canonical, reasons
 
 
-
-
-# ---------------------------------------------------------------------------------------------
-# labels: parsing target columns and inferring the task
-# ---------------------------------------------------------------------------------------------
-
-_NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a"})
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
-MAX_AUTO_CLASSES = 20
-
-
-def _num_name(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-class _Label:
-    """One target column parsed into numbers and class tokens (valid rows only)."""
-
-    def __init__(self, name: str, values: Sequence[object], valid: np.ndarray) -> None:
-        n = len(values)
-        self.name = name
-        self.num = np.full(n, np.nan)
-        self.tok: list[str | None] = [None] * n
-        is_int = np.zeros(n, dtype=bool)
-        text = np.zeros(n, dtype=bool)
-        for i, v in enumerate(values):
-            if not valid[i] or _is_missing(v):
-                continue
-            if isinstance(v, (bool, np.bool_)):
-                self.tok[i], text[i] = str(bool(v)), True
-            elif isinstance(v, (int, np.integer)):
-                self.num[i], is_int[i] = float(v), True
-            elif isinstance(v, (float, np.floating)):
-                self.num[i] = float(v)
-            else:
-                s = str(v).strip()
-                if s.lower() in _NA_TOKENS:
-                    continue
-                try:
-                    self.num[i] = float(s)
-                    is_int[i] = bool(_INT_TEXT.match(s))
-                except ValueError:
-                    self.tok[i], text[i] = s, True
-            if not np.isnan(self.num[i]):
-                if np.isfinite(self.num[i]):
-                    self.tok[i] = _num_name(self.num[i])
-                else:
-                    self.tok[i], text[i], self.num[i] = str(v).strip(), True, np.nan
-        present = np.array([t is not None for t in self.tok], dtype=bool)
-        self.n_present = int(present.sum())
-        self.n_text = int(text.sum())
-        shown = (t for t, b in zip(self.tok, text, strict=True) if b)
-        self.text_examples = list(dict.fromkeys(shown))[:5]
-        n_num = self.n_present - self.n_text
-        self.distinct_num = np.unique(self.num[~np.isnan(self.num)])
-        self.all_int = bool(is_int[present & ~text].all()) if n_num else False
-        self.numeric_ok = n_num > 0 and (self.n_text == 0 or n_num >= 0.95 * self.n_present)
-        self.tokens = sorted({t for t in self.tok if t is not None})
-
-    def kind(self) -> str:
-        """``binary``, ``multiclass``, ``regression``, ``constant`` or ``categorical``."""
-        if self.numeric_ok and (self.n_text == 0 or len(self.distinct_num) > 2):
-            d = self.distinct_num
-            if len(d) <= 2 and (set(d.tolist()) <= {0.0, 1.0} or self.all_int):
-                return "binary" if len(d) == 2 else "constant"
-            if self.all_int and 3 <= len(d) <= MAX_AUTO_CLASSES:
-                return "multiclass"
-            return "regression"
-        k = len(self.tokens)
-        if k <= 1:
-            return "constant"
-        if k == 2:
-            return "binary"
-        return "multiclass" if k <= MAX_AUTO_CLASSES else "categorical"
-
-
-def _sort_classes(tokens: set[str]) -> list[str]:
-    try:
-        return sorted(tokens, key=float)
-    except ValueError:
-        return sorted(tokens)
-
-
-def _examples(items: Sequence[str], k: int = 5) -> str:
-    return ", ".join(repr(t) for t in list(items)[:k]) + (", ..." if len(items) > k else "")
-
-
-def _class_list(labels: list[_Label], task: str) -> list[str]:
-    union: set[str] = set()
-    for lab in labels:
-        if task == "binary" and len(lab.tokens) > 2:
-            raise ConfigError(f"task 'binary' but column '{lab.name}' has {len(lab.tokens)} "
-                              f"distinct values ({_examples(lab.tokens)})")
-        union |= set(lab.tokens)
-    if task == "binary" and union <= {"0", "1"}:
-        return ["0", "1"]
-    if task == "binary" and len(union) > 2:
-        raise ConfigError(f"task 'binary' but the target columns use {len(union)} different "
-                          f"labels ({_examples(sorted(union))}); use the same two labels")
-    if len(union) < 2:
-        cols = ", ".join(repr(lab.name) for lab in labels)
-        raise ConfigError(f"target column(s) {cols} hold a single class "
-                          f"({_examples(sorted(union))}); there is nothing to learn")
-    if task == "multiclass" and len(union) > 100:
-        logger.warning("multiclass target '%s' has %d classes", labels[0].name, len(union))
-    return _sort_classes(union)
-
-
-def infer_task(df: pd.DataFrame, cfg: DataConfig, valid: np.ndarray,
-               fixed: TaskSpec | None = None) -> tuple[TaskSpec, np.ndarray, dict[str, Any]]:
-    """Parse the target columns, infer (or check) the task and encode the labels.
+def validate_records(
+    frame: pd.DataFrame, data_cfg: DataConfig, cols: Sequence[str] | None = None
+) -> tuple[list[Datapoint | None], list[str | None]]:
+    """Validate whole rows: the primary input and any further input columns, by the plug-in.
 
     Parameters
     ----------
-    df
-        The raw table holding ``cfg.target_cols``.
-    cfg
-        ``target_cols`` and ``task`` (``auto`` infers, see :class:`DataConfig`).
-    valid
-        Boolean mask of rows with a valid input; only these rows are parsed.
-    fixed
-        A known task (e.g. the task of a trained model when evaluating new data): its type and
-        class order are used instead of inferring them, so labels encode identically.
+    frame
+        A table holding ``cols``.
+    data_cfg
+        Modality and validation options.
+    cols
+        Input columns, primary first (default: ``data_cfg.input_cols``).
 
     Returns
     -------
-    task, y, info
-        The :class:`TaskSpec`, labels ``n x n_tasks`` (NaN = missing; encoding of
-        :mod:`scifm.tasks`) and per-column parsing notes (inferred kind, unparseable cells).
-
-    Raises
-    ------
-    ConfigError
-        Columns of different kinds, or labels that contradict an explicit ``cfg.task``.
-    DataError
-        A regression target that is not numeric.
+    records, reasons
+        Per row: the :class:`Datapoint` or ``None``, and ``None`` or the rejection reason.
     """
-    valid = np.asarray(valid, dtype=bool)
-    labels = [_Label(c, df[c].tolist(), valid) for c in cfg.target_cols]
-    kinds = {lab.name: lab.kind() for lab in labels}
-    y = np.full((len(df), len(labels)), np.nan)
-    if all(lab.n_present == 0 for lab in labels):  # nothing to infer; every row gets rejected
-        task = "regression" if cfg.task == "auto" else cfg.task
-        classes = ["0", "1"] if task != "regression" else []
-        spec = TaskSpec(task, list(cfg.target_cols), classes)
-        return spec, y, {lab.name: {"inferred": "empty", "n_unparseable": 0,
-                                    "unparseable_examples": []} for lab in labels}
-    task = fixed.task_type if fixed is not None else cfg.task
-    if task == "auto":
-        ks = set(kinds.values())
-        if len(labels) == 1 and ks <= {"binary", "multiclass", "regression"}:
-            task = ks.pop()
-        elif len(labels) > 1 and ks <= {"binary", "constant"} and "binary" in ks:
-            task = "binary"
-        elif len(labels) > 1 and all(lab.numeric_ok for lab in labels) and \
-                ks <= {"regression", "multiclass"}:
-            task = "regression"
-        else:
-            desc = ", ".join(f"'{k}' looks {v}" for k, v in kinds.items())
-            if ks == {"constant"}:
-                values = sorted({t for lab in labels for t in lab.tokens})
-                raise ConfigError(f"target column(s) {', '.join(kinds)} hold a single value "
-                                  f"({_examples(values) or 'none'}); there is nothing to learn")
-            raise ConfigError(f"cannot infer one task for the target columns ({desc}); "
-                              "set data.task to regression, binary or multiclass")
-        logger.info("inferred task %s from %s", task, ", ".join(kinds))
-    if task == "multiclass" and len(labels) != 1:
-        raise ConfigError(f"task 'multiclass' takes exactly one target column; got "
-                          f"{len(labels)} ({', '.join(cfg.target_cols)})")
-    info: dict[str, Any] = {}
-    classes: list[str] = []
-    if task == "regression":
-        for j, lab in enumerate(labels):
-            if not lab.numeric_ok:
-                raise DataError(f"task 'regression' but column '{lab.name}' is not numeric "
-                                f"({lab.n_text} text values, e.g. {_examples(lab.text_examples)})")
-            if lab.n_text:
-                logger.warning("column '%s': %d non-numeric labels treated as missing (e.g. %s)",
-                               lab.name, lab.n_text, _examples(lab.text_examples))
-            y[:, j] = lab.num
-            info[lab.name] = {"inferred": kinds[lab.name], "n_unparseable": lab.n_text,
-                              "unparseable_examples": lab.text_examples}
-    else:
-        classes = list(fixed.classes) if fixed is not None else _class_list(labels, task)
-        index = {c: k for k, c in enumerate(classes)}
-        for j, lab in enumerate(labels):
-            unknown = sorted({t for t in lab.tok if t is not None and t not in index})
-            if unknown:
-                raise DataError(f"column '{lab.name}' has label(s) {_examples(unknown)} that the "
-                                f"model does not know; its classes are {', '.join(classes)}")
-            y[:, j] = [np.nan if t is None else index[t] for t in lab.tok]
-            info[lab.name] = {"inferred": kinds[lab.name], "n_unparseable": 0,
-                              "unparseable_examples": []}
-    spec = TaskSpec(task_type=task, target_cols=list(cfg.target_cols), classes=classes)
-    return spec, y, info
+    cols = list(cols or data_cfg.input_cols)
+    spec = MODALITIES.get(data_cfg.modality)
+    canonical, reasons = validate_inputs(frame[cols[0]].tolist(), data_cfg.modality, data_cfg)
+    further = [(c, frame[c].tolist()) for c in cols[1:]]
+    records: list[Datapoint | None] = []
+    for i, primary in enumerate(canonical):
+        if primary is None:
+            records.append(None)
+            continue
+        try:
+            extras: tuple[tuple[str, Value], ...] = tuple(
+                (c, spec.parse_extra(c, values[i])) for c, values in further)
+            if spec.check_record is not None:
+                spec.check_record(primary, extras)
+        except InvalidInput as err:
+            records.append(None)
+            reasons[i] = err.reason
+            continue
+        records.append(Datapoint(primary, extras))
+    return records, reasons
 
 
-__all__ = ["InvalidInput", "infer_task", "make_validator", "reason_category", "validate_inputs"]
+__all__ = ["InvalidInput", "make_validator", "reason_category", "validate_inputs",
+           "validate_records"]

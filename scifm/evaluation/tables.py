@@ -47,12 +47,13 @@ def true_columns(task: TaskSpec, y_true: np.ndarray) -> dict[str, np.ndarray]:
 def prediction_frame(
     task: TaskSpec,
     ids: Sequence[str],
-    inputs: Sequence[str],
+    inputs: Sequence[object],
     y_pred: np.ndarray,
     y_true: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``id, input, true_*, pred_*, prob_*`` for a set of predicted rows."""
-    data: dict[str, object] = {"id": list(ids), "input": list(inputs)}
+    """``id, input, true_*, pred_*, prob_*`` for a set of predicted rows (a datapoint's
+    ``input`` is its primary input)."""
+    data: dict[str, object] = {"id": list(ids), "input": [str(x) for x in inputs]}
     if y_true is not None:
         data.update(true_columns(task, y_true))
     data.update(prediction_columns(task, y_pred))

@@ -1,12 +1,10 @@
-"""Featurizers: strings (SMILES, sequences, texts) -> numeric matrices for the LightGBM baseline."""
+"""Featurizers: inputs (SMILES, sequences, texts; datapoints or strings) -> numeric matrices."""
 
 from scifm.featurizers.base import (
-    AUTO_FEATURES,
     FEATURIZERS,
     BaseFeaturizer,
     Featurizer,
     build_featurizer,
-    featurizer_from_name,
 )
 from scifm.featurizers.fingerprints import MACCSFeaturizer
 from scifm.featurizers.molecule import (
@@ -18,11 +16,10 @@ from scifm.featurizers.molecule import (
 )
 from scifm.featurizers.protein import ProteinDescriptorFeaturizer
 from scifm.featurizers.sequence import KmerSpectrumFeaturizer
-from scifm.featurizers.sets import feature_set
+from scifm.featurizers.sets import feature_set, featurizer_from_name
 from scifm.featurizers.text import TfidfFeaturizer
 
 __all__ = [
-    "AUTO_FEATURES",
     "FEATURIZERS",
     "BaseFeaturizer",
     "ConcatFeaturizer",

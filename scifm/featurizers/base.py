@@ -1,8 +1,11 @@
 """The featurizer interface and its registry.
 
 A featurizer (chemprop's ``Featurizer[S, T]`` shape) is a callable with one job: turn a batch of
-input strings (canonical SMILES, sequences or texts) into a numeric matrix for a
-:class:`~scifm.models.baselines.LGBMTaskModel`.
+inputs into a numeric matrix for a :class:`~scifm.models.baselines.LGBMTaskModel`. Inputs are
+:class:`~scifm.data.datapoints.Datapoint` records or plain strings (canonical SMILES, sequences or
+texts); a featurizer that reads only the primary string calls
+:func:`~scifm.data.datapoints.primary_strings`, one that reads further input columns (numeric
+conditions) reads them from the datapoints.
 
 * ``featurizer(xs)`` -> ``n x d`` float32 matrix: a dense :class:`numpy.ndarray`, or a
   :class:`scipy.sparse.csr_matrix` for high-dimensional sparse features (TF-IDF);
@@ -13,19 +16,21 @@ input strings (canonical SMILES, sequences or texts) into a numeric matrix for a
   state included; :func:`build_featurizer` is its inverse. Nothing is pickled.
 
 Names in the registry: ``ecfp``, ``rdkit2d``, ``concat`` (``ecfp+rdkit2d``), ``kmer``, ``tfidf``,
-``maccs``, ``protdesc``; named feature sets (``ecfp6``, ``ecfp+maccs``, ...) are in
-:mod:`scifm.featurizers.sets`.
+``maccs``, ``protdesc``, ``embedding``; feature-set names (``auto``, ``ecfp6``, ``ecfp+maccs``,
+...) are turned into featurizers by :func:`scifm.featurizers.sets.featurizer_from_name`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
+from scifm.data.datapoints import Inputs
 from scifm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +46,7 @@ class Featurizer(Protocol):
     name: str
     """Registry name, stored in :meth:`to_config` under ``"name"``."""
 
-    def __call__(self, xs: Sequence[str]) -> Features:
+    def __call__(self, xs: Inputs) -> Features:
         """Featurize ``xs``; shape ``len(xs) x len(self)``, float32."""
         ...
 
@@ -49,7 +54,7 @@ class Featurizer(Protocol):
         """Number of features ``d``."""
         ...
 
-    def fit(self, xs: Sequence[str]) -> Featurizer:
+    def fit(self, xs: Inputs) -> Featurizer:
         """Learn any data-dependent state (vocabularies) from training inputs; returns self."""
         ...
 
@@ -63,7 +68,7 @@ class BaseFeaturizer:
 
     name: str = ""
 
-    def fit(self, xs: Sequence[str]) -> BaseFeaturizer:
+    def fit(self, xs: Inputs) -> BaseFeaturizer:
         """No-op for fixed featurizers; returns ``self``."""
         return self
 
@@ -107,16 +112,15 @@ def register(name: str) -> Callable[[F], F]:
     return deco
 
 
-def _load_builtins() -> None:
-    # the concrete modules register themselves on import
-    from scifm.featurizers import (  # noqa: F401
-        embedding,
-        fingerprints,
-        molecule,
-        protein,
-        sequence,
-        text,
-    )
+BUILTIN_MODULES = ("embedding", "fingerprints", "molecule", "protein", "sequence", "text")
+"""Modules of the built-in featurizers (each registers its classes when imported)."""
+
+
+def load_builtins() -> None:
+    """Import the built-in featurizer modules, which register themselves (by name, like the
+    other registries, so that this module does not import the modules that import it)."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"scifm.featurizers.{module}")
 
 
 def build_featurizer(config: dict[str, Any]) -> Featurizer:
@@ -127,7 +131,7 @@ def build_featurizer(config: dict[str, Any]) -> Featurizer:
     ConfigError
         When ``config`` has no known ``"name"`` or its parameters are invalid.
     """
-    _load_builtins()
+    load_builtins()
     name = config.get("name") if isinstance(config, dict) else None
     if name not in FEATURIZERS:
         raise ConfigError(f"unknown featurizer {name!r}; known: {', '.join(sorted(FEATURIZERS))}")
@@ -135,77 +139,3 @@ def build_featurizer(config: dict[str, Any]) -> Featurizer:
         return FEATURIZERS[name].from_config(config)
     except (TypeError, KeyError, ValueError) as err:
         raise ConfigError(f"invalid config for featurizer {name!r}: {err}") from err
-
-
-AUTO_FEATURES = {"smiles": "ecfp+rdkit2d", "protein": "kmer", "dna": "kmer", "text": "tfidf"}
-"""What ``features: auto`` means for each modality."""
-
-_MODALITIES_OF = {
-    "ecfp": ("smiles",),
-    "rdkit2d": ("smiles",),
-    "ecfp+rdkit2d": ("smiles",),
-    "kmer": ("protein", "dna"),
-    "tfidf": ("smiles", "protein", "dna", "text"),
-}
-
-
-def _feature_set_atoms() -> frozenset[str]:
-    from scifm.featurizers.sets import ATOM_MODALITIES
-
-    return frozenset(ATOM_MODALITIES) - frozenset(_MODALITIES_OF)
-
-
-def featurizer_from_name(name: str, modality: str) -> Featurizer:
-    """A fresh (unfitted) featurizer for a ``LightGBMConfig.features`` name and a modality.
-
-    Parameters
-    ----------
-    name
-        ``auto``, ``ecfp``, ``rdkit2d``, ``ecfp+rdkit2d``, ``kmer`` or ``tfidf``; or any
-        feature set of :mod:`scifm.featurizers.sets` (``ecfp6``, ``maccs``, ``ecfp+maccs``,
-        ``kmer3+protdesc``, ...).
-    modality
-        ``smiles``, ``protein``, ``dna`` or ``text``; resolves ``auto`` (see
-        :data:`AUTO_FEATURES`) and the k-mer alphabet.
-
-    Raises
-    ------
-    ConfigError
-        Unknown name or modality, or features that do not apply to the modality.
-    """
-    _load_builtins()
-    from scifm.featurizers.molecule import (
-        ConcatFeaturizer,
-        ECFPFeaturizer,
-        RDKit2DFeaturizer,
-    )
-    from scifm.featurizers.sequence import KmerSpectrumFeaturizer
-    from scifm.featurizers.text import TfidfFeaturizer
-
-    if modality not in AUTO_FEATURES:
-        raise ConfigError(f"unknown modality {modality!r}; expected one of {list(AUTO_FEATURES)}")
-    resolved = AUTO_FEATURES[modality] if name == "auto" else name
-    if (resolved not in _MODALITIES_OF and "+" in resolved) or resolved in _feature_set_atoms():
-        from scifm.featurizers.sets import feature_set
-
-        return feature_set(resolved, modality)  # named feature sets (ecfp6, ecfp+maccs, ...)
-    if resolved not in _MODALITIES_OF:
-        raise ConfigError(
-            f"lightgbm.features: unknown featurizer {name!r}; expected auto or one of "
-            f"{', '.join(_MODALITIES_OF)}"
-        )
-    if modality not in _MODALITIES_OF[resolved]:
-        raise ConfigError(
-            f"lightgbm.features={resolved!r} does not apply to {modality} inputs; "
-            f"use one of {[n for n, m in _MODALITIES_OF.items() if modality in m]} or auto"
-        )
-    logger.debug("featurizer %s for modality %s", resolved, modality)
-    if resolved == "ecfp":
-        return ECFPFeaturizer()
-    if resolved == "rdkit2d":
-        return RDKit2DFeaturizer()
-    if resolved == "ecfp+rdkit2d":
-        return ConcatFeaturizer([ECFPFeaturizer(), RDKit2DFeaturizer()])
-    if resolved == "kmer":
-        return KmerSpectrumFeaturizer.for_modality(modality)
-    return TfidfFeaturizer()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scifm.data.datapoints import Inputs, primary_strings
 from scifm.errors import ConfigError
 from scifm.featurizers.base import BaseFeaturizer, register
 
@@ -66,15 +66,16 @@ class EmbeddingFeaturizer(BaseFeaturizer):
             self._load()
         return int(self._model.config.hidden_size)
 
-    def __call__(self, xs: Sequence[str]) -> np.ndarray:
+    def __call__(self, xs: Inputs) -> np.ndarray:
         import torch
 
-        from scifm.featurizers.tokenizers import prepare_inputs
+        from scifm.featurizers.tokenizers import kmerize
 
         if self._model is None:
             self._load()
-        texts = prepare_inputs("dna" if self._dna_kmer > 1 else "text", list(xs),
-                               self._dna_kmer)
+        texts = primary_strings(xs)
+        if self._dna_kmer > 1:  # the encoder was trained on overlapping k-mers
+            texts = [kmerize(t, self._dna_kmer) for t in texts]
         out = np.zeros((len(texts), len(self)), dtype=np.float32)
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):

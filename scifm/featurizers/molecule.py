@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
+from scifm.data.datapoints import Datapoint, Inputs
 from scifm.featurizers.base import BaseFeaturizer, Features, Featurizer, build_featurizer, register
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,12 @@ DESCRIPTOR_CLIP = 1e10
 """Descriptor values are clipped to ``[-DESCRIPTOR_CLIP, DESCRIPTOR_CLIP]`` (float32-safe)."""
 
 
-def parse_smiles(xs: Sequence[str]) -> list[Chem.Mol | None]:
-    """Parse SMILES with RDKit (logging silenced); ``None`` where parsing fails."""
+def parse_smiles(xs: Inputs) -> list[Chem.Mol | None]:
+    """Parse SMILES (datapoints: their primary input) with RDKit, logging silenced; ``None``
+    where parsing fails."""
+    smiles = (x.primary if isinstance(x, Datapoint) else x for x in xs)
     with rdBase.BlockLogs():
-        return [Chem.MolFromSmiles(s) if isinstance(s, str) and s else None for s in xs]
+        return [Chem.MolFromSmiles(s) if isinstance(s, str) and s else None for s in smiles]
 
 
 class MolFeaturizer(BaseFeaturizer):
@@ -38,7 +41,7 @@ class MolFeaturizer(BaseFeaturizer):
         """Featurize parsed molecules; ``None`` gives a NaN row. Shape ``n x d``, float32."""
         raise NotImplementedError
 
-    def __call__(self, xs: Sequence[str]) -> np.ndarray:
+    def __call__(self, xs: Inputs) -> np.ndarray:
         return self.featurize_mols(parse_smiles(xs))
 
 
@@ -167,12 +170,12 @@ class ConcatFeaturizer(BaseFeaturizer):
     def __len__(self) -> int:
         return sum(len(f) for f in self.featurizers)
 
-    def fit(self, xs: Sequence[str]) -> ConcatFeaturizer:
+    def fit(self, xs: Inputs) -> ConcatFeaturizer:
         for f in self.featurizers:
             f.fit(xs)
         return self
 
-    def __call__(self, xs: Sequence[str]) -> Features:
+    def __call__(self, xs: Inputs) -> Features:
         if all(isinstance(f, MolFeaturizer) for f in self.featurizers):
             mols = parse_smiles(xs)
             blocks = [f.featurize_mols(mols) for f in self.featurizers]

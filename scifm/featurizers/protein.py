@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from scifm.data.datapoints import Inputs, primary_strings
 from scifm.featurizers.base import BaseFeaturizer, register
 from scifm.featurizers.sequence import PROTEIN_ALPHABET
 
@@ -132,8 +133,8 @@ class ProteinDescriptorFeaturizer(BaseFeaturizer):
     def feature_names(self) -> list[str]:
         return list(PROTEIN_DESCRIPTOR_NAMES)
 
-    def __call__(self, xs: Sequence[str]) -> np.ndarray:
-        xs = [str(s) for s in xs]
+    def __call__(self, xs: Inputs) -> np.ndarray:
+        xs = primary_strings(xs)
         counts, lengths = _counts(xs)
         n_std = counts.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -17,19 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from scifm.config.registry import MODALITIES
+from scifm.data.datapoints import Inputs, primary_strings
+from scifm.errors import ConfigError
 from scifm.featurizers.base import BaseFeaturizer, register
 
 logger = logging.getLogger(__name__)
 
 PROTEIN_ALPHABET = "ACDEFGHIKLMNPQRSTVWY"
-"""The 20 standard amino acids."""
-DNA_ALPHABET = "ACGT"
-
-MODALITY_DEFAULTS: dict[str, tuple[str, int]] = {
-    "protein": (PROTEIN_ALPHABET, 2),
-    "dna": (DNA_ALPHABET, 5),
-}
-"""``modality -> (alphabet, k_max)`` used by ``features: kmer``."""
+"""The 20 standard amino acids (columns of the protein descriptors)."""
 
 _CELLS_PER_CHUNK = 4_000_000
 """Bound on ``n_sequences x 4**k`` count cells held at once (memory of one chunk)."""
@@ -72,8 +68,18 @@ class KmerSpectrumFeaturizer(BaseFeaturizer):
 
     @classmethod
     def for_modality(cls, modality: str) -> KmerSpectrumFeaturizer:
-        """The default spectrum of a modality (protein: 20 aa, k<=2; dna: ACGT, k<=5)."""
-        alphabet, k_max = MODALITY_DEFAULTS[modality]
+        """The default spectrum of a modality (its plug-in's ``kmer_alphabet``: protein 20 aa,
+        k<=2; dna ACGT, k<=5).
+
+        Raises
+        ------
+        ConfigError
+            The modality has no k-mer alphabet.
+        """
+        spec = MODALITIES.get(modality)
+        if spec.kmer_alphabet is None:
+            raise ConfigError(f"k-mer features need a sequence modality, not {modality}")
+        alphabet, k_max = spec.kmer_alphabet
         return cls(alphabet, k_max)
 
     def __len__(self) -> int:
@@ -91,8 +97,8 @@ class KmerSpectrumFeaturizer(BaseFeaturizer):
             for p in itertools.product(self.alphabet, repeat=k)
         ]
 
-    def __call__(self, xs: Sequence[str]) -> np.ndarray:
-        xs = [str(s) for s in xs]
+    def __call__(self, xs: Inputs) -> np.ndarray:
+        xs = primary_strings(xs)
         out = np.zeros((len(xs), len(self)), dtype=np.float32)
         chunk = max(1, _CELLS_PER_CHUNK // self._sizes[-1])
         for start in range(0, len(xs), chunk):

@@ -1,6 +1,7 @@
 """Named feature sets: ``atom`` or ``atom+atom+...`` -> a featurizer for a modality.
 
-Atoms (each applies to the modalities listed in :data:`ATOM_MODALITIES`):
+Atoms (each applies to the modalities whose plug-in lists it in ``feature_atoms``, see
+:mod:`scifm.modalities`; the syntax is checked by :mod:`scifm.modalities.features`):
 
 ========== ===========================================================================
 ``ecfp``   Morgan count fingerprint, radius 2, 2048 columns (= ``ecfp4``)
@@ -17,7 +18,9 @@ Atoms (each applies to the modalities listed in :data:`ATOM_MODALITIES`):
 ========== ===========================================================================
 
 Combinations join atoms with ``+`` (``ecfp+maccs``, ``ecfp6+rdkit2d``, ``kmer3+protdesc``) and
-give a :class:`~scifm.featurizers.molecule.ConcatFeaturizer`.
+give a :class:`~scifm.featurizers.molecule.ConcatFeaturizer`. An atom a plug-in adds (its
+featurizer registered with :func:`scifm.featurizers.base.register` under the atom's name, with
+a constructor that takes no argument) is built like the built-in ones.
 
 Scaling: feature sets are *not* scaled here. Families that need scaled inputs (``linear``,
 ``svm``, euclidean ``knn``) standardise inside their own scikit-learn pipeline
@@ -29,70 +32,20 @@ from __future__ import annotations
 
 import logging
 
+from scifm.config.registry import MODALITIES
 from scifm.errors import ConfigError
-from scifm.featurizers.base import Featurizer
+from scifm.featurizers.base import FEATURIZERS, Featurizer, load_builtins
+from scifm.modalities.features import EMBED_PREFIX, applies, atoms, is_embed
 
 logger = logging.getLogger(__name__)
-
-_MOL = ("smiles",)
-_SEQ = ("protein", "dna")
-
-ATOM_MODALITIES: dict[str, tuple[str, ...]] = {
-    "ecfp": _MOL, "ecfp4": _MOL, "ecfp6": _MOL, "maccs": _MOL, "rdkit2d": _MOL,
-    "kmer": _SEQ, "kmer1": _SEQ, "kmer2": _SEQ, "kmer3": _SEQ, "kmer4": ("dna",),
-    "kmer5": ("dna",), "kmer6": ("dna",), "protdesc": ("protein",),
-    "tfidf": ("smiles", "protein", "dna", "text"),
-}
-"""Which modalities each atom applies to (pure data: no RDKit import)."""
 
 FINGERPRINT_ATOMS = frozenset({"ecfp", "ecfp4", "ecfp6", "maccs"})
 """Atoms whose columns are (count) fingerprints: Tanimoto similarity is meaningful on them."""
 
 
-def atoms(name: str) -> list[str]:
-    """The atoms of a feature-set name (``"ecfp+maccs"`` -> ``["ecfp", "maccs"]``).
-
-    Raises
-    ------
-    ConfigError
-        Empty, repeated or unknown atoms.
-    """
-    parts = [p.strip() for p in str(name).split("+")]
-    unknown = [p for p in parts if p not in ATOM_MODALITIES and not _is_embed(p)]
-    if unknown or len(set(parts)) != len(parts):
-        raise ConfigError(f"unknown feature set {name!r}: use auto or atoms joined by '+' from "
-                          f"{', '.join(ATOM_MODALITIES)} (each at most once)")
-    return parts
-
-
-def _is_embed(atom: str) -> bool:
-    return atom.startswith(EMBED_PREFIX) and len(atom) > len(EMBED_PREFIX)
-
-
-EMBED_PREFIX = "embed:"
-_ALL = ("smiles", "protein", "dna", "text")
-
-
-def _modalities(atom: str) -> tuple[str, ...]:
-    return _ALL if _is_embed(atom) else ATOM_MODALITIES[atom]
-
-
-def check_feature_name(name: str) -> str:
-    """Validate a feature-set name (``auto`` or atoms); returns it unchanged."""
-    if name != "auto":
-        atoms(name)
-    return name
-
-
 def is_fingerprint(name: str) -> bool:
     """Whether every atom of ``name`` is a fingerprint (Tanimoto-compatible)."""
     return all(a in FINGERPRINT_ATOMS for a in atoms(name))
-
-
-def modalities_of(name: str) -> tuple[str, ...]:
-    """Modalities every atom of ``name`` applies to."""
-    parts = atoms(name)
-    return tuple(m for m in _ALL if all(m in _modalities(a) for a in parts))
 
 
 def _atom(name: str, modality: str) -> Featurizer:
@@ -102,7 +55,7 @@ def _atom(name: str, modality: str) -> Featurizer:
     from scifm.featurizers.sequence import KmerSpectrumFeaturizer
     from scifm.featurizers.text import TfidfFeaturizer
 
-    if _is_embed(name):
+    if is_embed(name):
         from pathlib import Path
 
         from scifm.featurizers.embedding import EmbeddingFeaturizer
@@ -116,12 +69,17 @@ def _atom(name: str, modality: str) -> Featurizer:
         return RDKit2DFeaturizer()
     if name == "kmer":
         return KmerSpectrumFeaturizer.for_modality(modality)
-    if name.startswith("kmer"):
+    if name.startswith("kmer") and name[4:].isdigit():
         alphabet = KmerSpectrumFeaturizer.for_modality(modality).alphabet
         return KmerSpectrumFeaturizer(alphabet, int(name.removeprefix("kmer")))
     if name == "protdesc":
         return ProteinDescriptorFeaturizer()
-    return TfidfFeaturizer()
+    if name == "tfidf":
+        return TfidfFeaturizer()
+    load_builtins()
+    if name not in FEATURIZERS:
+        raise ConfigError(f"feature atom {name!r} has no registered featurizer")
+    return FEATURIZERS[name]()
 
 
 def feature_set(name: str, modality: str) -> Featurizer:
@@ -133,13 +91,38 @@ def feature_set(name: str, modality: str) -> Featurizer:
         Unknown atoms, or atoms that do not apply to ``modality``.
     """
     parts = atoms(name)
-    wrong = [a for a in parts if modality not in _modalities(a)]
+    wrong = [a for a in parts if not applies(a, modality)]
     if wrong:
-        fits = [a for a, m in ATOM_MODALITIES.items() if modality in m]
-        raise ConfigError(f"features {name!r}: {', '.join(wrong)} do(es) not apply to {modality} "
+        fits = MODALITIES.get(modality).feature_atoms
+        verb = "does" if len(wrong) == 1 else "do"
+        raise ConfigError(f"features {name!r}: {', '.join(wrong)} {verb} not apply to {modality} "
                           f"inputs; atoms for {modality}: {', '.join(fits)}")
     from scifm.featurizers.molecule import ConcatFeaturizer
 
     built = [_atom(a, modality) for a in parts]
     logger.debug("feature set %s for %s: %s", name, modality, built)
     return built[0] if len(built) == 1 else ConcatFeaturizer(built)
+
+
+def featurizer_from_name(name: str, modality: str, family: str | None = None) -> Featurizer:
+    """A fresh (unfitted) featurizer for a feature-set name and a modality.
+
+    Parameters
+    ----------
+    name
+        ``auto`` or a feature set of :mod:`scifm.featurizers.sets` (``ecfp``, ``ecfp+rdkit2d``,
+        ``ecfp6+maccs``, ``kmer``, ``kmer3+protdesc``, ``tfidf``, ...).
+    modality
+        A registered modality; its plug-in says what ``auto`` means
+        (``ModalitySpec.default_features``), which atoms apply and the k-mer alphabet.
+    family
+        The model family, for plug-ins whose ``auto`` differs per family.
+
+    Raises
+    ------
+    ConfigError
+        Unknown name or modality, or features that do not apply to the modality.
+    """
+    resolved = MODALITIES.get(modality).features_for(family) if name == "auto" else name
+    logger.debug("featurizer %s for modality %s", resolved, modality)
+    return feature_set(resolved, modality)

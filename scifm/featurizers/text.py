@@ -9,7 +9,6 @@ weights) is saved as plain JSON by :meth:`TfidfFeaturizer.to_config`; nothing is
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from scifm.data.datapoints import Inputs, primary_strings
 from scifm.featurizers.base import BaseFeaturizer, register
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ class TfidfFeaturizer(BaseFeaturizer):
             dtype=np.float32,
         )
 
-    def fit(self, xs: Sequence[str]) -> TfidfFeaturizer:
+    def fit(self, xs: Inputs) -> TfidfFeaturizer:
         """Learn both vocabularies and idf weights from training texts ``xs``."""
-        xs = [str(x) for x in xs]
+        xs = primary_strings(xs)
         fitted: dict[str, TfidfVectorizer | None] = {}
         for part in _PARTS:
             try:
@@ -90,8 +90,8 @@ class TfidfFeaturizer(BaseFeaturizer):
     def __len__(self) -> int:
         return sum(len(v.vocabulary_) for v in self._fitted().values() if v is not None)
 
-    def __call__(self, xs: Sequence[str]) -> sp.csr_matrix:
-        xs = [str(x) for x in xs]
+    def __call__(self, xs: Inputs) -> sp.csr_matrix:
+        xs = primary_strings(xs)
         blocks = [v.transform(xs) for v in self._fitted().values() if v is not None]
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 

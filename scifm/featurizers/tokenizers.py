@@ -7,6 +7,9 @@ alone reproduces the tokenisation.
 
 Per modality
 ------------
+Each modality's plug-in (:mod:`scifm.modalities`) picks one of the builders below in its
+``tokenizer`` hook.
+
 ``smiles``
     Atom-level regex pre-tokenizer (Schwaller et al. 2019), word-level vocabulary trained on the
     corpus.
@@ -39,7 +42,9 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from tokenizers.processors import TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import ModelConfig
+from scifm.data.datapoints import Inputs, primary_strings
 from scifm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -75,18 +80,19 @@ def kmerize(seq: str, k: int) -> str:
     return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
 
 
-def prepare_inputs(modality: str, texts: Sequence[str], dna_kmer: int = 1) -> list[str]:
-    """Turn raw inputs into the strings the tokenizer expects.
+def prepare_inputs(modality: str, texts: Inputs, dna_kmer: int = 1) -> list[str]:
+    """Turn inputs into the strings the tokenizer expects.
 
-    Only DNA with ``dna_kmer > 1`` is changed (split into space-joined overlapping k-mers, see the
-    module docstring); every other input is returned as is.
+    Only modalities with k-mer tokens (DNA) and ``dna_kmer > 1`` are changed (split into
+    space-joined overlapping k-mers, see the module docstring); every other input is returned as
+    is (datapoints as their primary input).
 
     Parameters
     ----------
     modality
-        ``smiles``, ``protein``, ``dna`` or ``text``.
+        A registered modality (``smiles``, ``protein``, ``dna``, ``text``, ...).
     texts
-        Raw inputs, length ``n``.
+        Inputs (datapoints or strings), length ``n``.
     dna_kmer
         k-mer size for DNA (1 = characters).
 
@@ -95,9 +101,7 @@ def prepare_inputs(modality: str, texts: Sequence[str], dna_kmer: int = 1) -> li
     list[str]
         ``n`` strings ready for the tokenizer.
     """
-    if modality == "dna" and dna_kmer > 1:
-        return [kmerize(str(t), dna_kmer) for t in texts]
-    return [str(t) for t in texts]
+    return MODALITIES.get(modality).prepare(primary_strings(texts), dna_kmer)
 
 
 def _post_processor(vocab: dict[str, int]) -> TemplateProcessing:
@@ -121,7 +125,8 @@ def _by_count(counts: Counter) -> list[str]:
     return [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _smiles_tokenizer(corpus: Sequence[str]) -> Tokenizer:
+def smiles_tokenizer(corpus: Sequence[str]) -> Tokenizer:
+    """Atom-level regex pre-tokenizer + word-level vocabulary of the corpus's atoms."""
     pre = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="isolated")
     counts = Counter(piece for smi in corpus for piece, _ in pre.pre_tokenize_str(smi))
     tok = Tokenizer(models.WordLevel(vocab=_fixed_vocab(_by_count(counts)), unk_token=UNK))
@@ -129,13 +134,15 @@ def _smiles_tokenizer(corpus: Sequence[str]) -> Tokenizer:
     return tok
 
 
-def _char_tokenizer(alphabet: str) -> Tokenizer:
+def char_tokenizer(alphabet: str) -> Tokenizer:
+    """One token per letter of a fixed alphabet (no training)."""
     tok = Tokenizer(models.WordLevel(vocab=_fixed_vocab(list(alphabet)), unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     return tok
 
 
-def _kmer_tokenizer(corpus: Sequence[str], k: int) -> Tokenizer:
+def kmer_tokenizer(corpus: Sequence[str], k: int) -> Tokenizer:
+    """Whitespace-split k-mers: every ACGT k-mer (k <= 6) plus the corpus's other k-mers."""
     tokens: list[str] = []
     if k <= _MAX_ENUMERATED_KMER:
         tokens = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
@@ -147,7 +154,7 @@ def _kmer_tokenizer(corpus: Sequence[str], k: int) -> Tokenizer:
     return tok
 
 
-def _text_tokenizer(corpus: Sequence[str], vocab_size: int) -> Tokenizer:
+def text_tokenizer(corpus: Sequence[str], vocab_size: int) -> Tokenizer:
     """BERT normaliser + pre-tokenizer + a WordPiece vocabulary built deterministically.
 
     The vocabulary is every character (as a word start and as a ``##`` continuation), then the
@@ -191,7 +198,7 @@ def build_tokenizer(
     Parameters
     ----------
     modality
-        ``smiles``, ``protein``, ``dna`` or ``text``.
+        A registered modality; its plug-in's ``tokenizer`` hook builds the vocabulary.
     corpus
         Training inputs, already passed through :func:`prepare_inputs`; used to learn the SMILES
         vocabulary, the text WordPiece vocabulary and DNA k-mers outside ``ACGT``.
@@ -207,20 +214,7 @@ def build_tokenizer(
     """
     if model_cfg.init is not None:
         return load_checkpoint_tokenizer(Path(model_cfg.init), model_cfg.max_length)
-    if modality == "smiles":
-        tok = _smiles_tokenizer(corpus)
-    elif modality == "protein":
-        tok = _char_tokenizer(PROTEIN_ALPHABET)
-    elif modality == "dna":
-        tok = (
-            _char_tokenizer(DNA_ALPHABET)
-            if model_cfg.dna_kmer <= 1
-            else _kmer_tokenizer(corpus, model_cfg.dna_kmer)
-        )
-    elif modality == "text":
-        tok = _text_tokenizer(corpus, model_cfg.text_vocab_size)
-    else:
-        raise ConfigError(f"data.modality: unknown modality {modality!r}")
+    tok = MODALITIES.get(modality).tokenizer(corpus, model_cfg)
     tok.post_processor = _post_processor(tok.get_vocab())
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,

@@ -1,15 +1,19 @@
-"""Encoder backbones: fresh BERT size presets, or any local Hugging Face checkpoint.
+"""Encoder backbones with a head: fresh BERT size presets, or any local Hugging Face checkpoint.
 
-A fresh encoder is a :class:`~transformers.BertForSequenceClassification` built from a size
-preset. With ``model.init`` the encoder is loaded from a local checkpoint folder (BERT,
-RoBERTa/ChemBERTa, ESM, another scifm run's ``model/`` folder, ...) through
-:class:`~transformers.AutoModelForSequenceClassification`; its classification head is re-created
-when the number of outputs differs (``ignore_mismatched_sizes``).
+One loader for every transformer in scifm. A :class:`Backbone` names the head that sits on the
+encoder (``sequence``: one output vector per input; ``token``: one per token; ``mlm``: the
+masked-language-model decoder) and its labels; it builds the model either from a size preset
+(:meth:`Backbone.from_config`, a fresh :class:`~transformers.BertConfig`) or from a local checkpoint
+folder (:meth:`Backbone.from_checkpoint`: BERT, RoBERTa/ChemBERTa, ESM, another scifm run's
+``model/`` folder, ...). Fine-tuning from ``model.init`` re-creates the head when the number of
+outputs differs (``ignore_mismatched_sizes``); weights are read from safetensors only.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,9 +21,11 @@ from transformers import (
     AutoConfig,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     BertConfig,
     BertForMaskedLM,
     BertForSequenceClassification,
+    BertForTokenClassification,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -31,6 +37,7 @@ from scifm.tasks import TaskSpec
 logger = logging.getLogger(__name__)
 
 SizePreset = Literal["tiny", "small", "base"]
+HeadKind = Literal["sequence", "token", "mlm"]
 
 SIZE_PRESETS: dict[str, dict[str, int]] = {
     "tiny": {
@@ -55,7 +62,12 @@ PROBLEM_TYPES: dict[str, str] = {
 }
 """Hugging Face ``problem_type`` per scifm task type (metadata only: scifm computes the loss)."""
 
+_AUTO = {"sequence": AutoModelForSequenceClassification,
+         "token": AutoModelForTokenClassification, "mlm": AutoModelForMaskedLM}
+_FRESH = {"sequence": BertForSequenceClassification, "token": BertForTokenClassification,
+          "mlm": BertForMaskedLM}
 _DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
+_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
 
 def label_maps(task: TaskSpec) -> tuple[dict[int, str], dict[str, int]]:
@@ -119,101 +131,101 @@ def checkpoint_max_length(config: PretrainedConfig, max_length: int) -> int:
     return min(max_length, n_pos - 2) if n_pos else max_length
 
 
-def load_backbone(
-    task: TaskSpec,
-    model_cfg: ModelConfig,
-    vocab_size: int | None = None,
-    pad_token_id: int = 0,
-) -> PreTrainedModel:
-    """A sequence-classification model with ``task.n_outputs`` outputs.
+@dataclass(frozen=True)
+class Backbone:
+    """An encoder with a head: which head, and the label fields of its config.
 
-    Parameters
-    ----------
-    task
-        Gives ``num_labels``, ``problem_type`` and the label names.
-    model_cfg
-        ``init`` (local checkpoint folder) or ``size`` for a fresh encoder; ``dropout``.
-    vocab_size
-        Tokenizer vocabulary size; required for a fresh encoder.
-    pad_token_id
-        Id of the padding token (fresh encoder).
-
-    Returns
-    -------
-    PreTrainedModel
-        Maps ``input_ids`` (``batch x seq``) to ``logits`` (``batch x task.n_outputs``).
-        Seed torch *before* calling this: a fresh encoder and a new head are randomly initialised.
+    Build one with :meth:`sequence`, :meth:`token` or :meth:`mlm`, then make the model from a size
+    preset (:meth:`from_config`), a checkpoint folder (:meth:`from_checkpoint`) or whichever of
+    the two ``model_cfg`` asks for (:meth:`load`).
     """
-    id2label, label2id = label_maps(task)
-    common = {
-        "num_labels": task.n_outputs,
-        "problem_type": PROBLEM_TYPES[task.task_type],
-        "id2label": id2label,
-        "label2id": label2id,
-    }
-    if model_cfg.init is None:
-        if vocab_size is None:
-            raise ValueError("vocab_size is required for a fresh encoder")
-        config = build_backbone_config(
-            model_cfg.size, vocab_size, model_cfg, pad_token_id=pad_token_id, **common
-        )
-        model = BertForSequenceClassification(config)
-        logger.info("fresh BERT encoder, size %s: %d parameters", model_cfg.size,
-                    model.num_parameters())
-        return model
 
-    init = check_checkpoint(Path(model_cfg.init))
-    try:
-        config = AutoConfig.from_pretrained(str(init), local_files_only=True, **common)
-        for attr in _DROPOUT_ATTRS:
-            if hasattr(config, attr):
-                setattr(config, attr, model_cfg.dropout)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(init), config=config, ignore_mismatched_sizes=True, local_files_only=True
-        )
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
-    logger.info("loaded %s from %s: %d parameters", type(model).__name__, init,
-                model.num_parameters())
-    return model
+    head: HeadKind
+    """``sequence`` (``batch x n_outputs`` logits), ``token`` (``batch x seq x n_labels``) or
+    ``mlm`` (``batch x seq x vocab``)."""
+    labels: dict[str, Any] = field(default_factory=dict)
+    """Config fields of the head (``num_labels``, ``id2label``, ``label2id``, ``problem_type``);
+    empty: keep the checkpoint's head as it is."""
 
+    @classmethod
+    def sequence(cls, task: TaskSpec) -> Backbone:
+        """Sequence classification / regression with ``task.n_outputs`` outputs."""
+        id2label, label2id = label_maps(task)
+        return cls("sequence", {"num_labels": task.n_outputs,
+                                "problem_type": PROBLEM_TYPES[task.task_type],
+                                "id2label": id2label, "label2id": label2id})
 
-def load_mlm_backbone(
-    model_cfg: ModelConfig, vocab_size: int, pad_token_id: int = 0
-) -> PreTrainedModel:
-    """A masked-language model: a fresh BERT from the size preset, or ``model.init`` continued.
+    @classmethod
+    def token(cls, labels: Sequence[str]) -> Backbone:
+        """Token classification with one output per label name."""
+        id2label = dict(enumerate(labels))
+        return cls("token", {"num_labels": len(labels), "id2label": id2label,
+                             "label2id": {v: k for k, v in id2label.items()}})
 
-    Parameters
-    ----------
-    model_cfg
-        ``init`` (local checkpoint folder: domain-adaptive pretraining) or ``size``; ``dropout``
-        and ``max_length`` for a fresh encoder.
-    vocab_size
-        Tokenizer vocabulary size; a checkpoint's embeddings are resized when it is larger.
-    pad_token_id
-        Id of the padding token (fresh encoder).
+    @classmethod
+    def mlm(cls) -> Backbone:
+        """A masked-language model (the checkpoint's own decoder)."""
+        return cls("mlm")
 
-    Returns
-    -------
-    PreTrainedModel
-        Maps ``input_ids`` (``batch x seq``) to token ``logits`` (``batch x seq x vocab``).
-    """
-    if model_cfg.init is None:
+    def from_config(self, model_cfg: ModelConfig, vocab_size: int,
+                    pad_token_id: int = 0) -> PreTrainedModel:
+        """A fresh BERT of size ``model_cfg.size`` (seed torch first: weights are random)."""
         config = build_backbone_config(model_cfg.size, vocab_size, model_cfg,
-                                       pad_token_id=pad_token_id)
-        model = BertForMaskedLM(config)
-        logger.info("fresh BERT masked-LM, size %s: %d parameters", model_cfg.size,
+                                       pad_token_id=pad_token_id, **self.labels)
+        model = _FRESH[self.head](config)
+        logger.info("fresh BERT %s model, size %s: %d parameters", self.head, model_cfg.size,
                     model.num_parameters())
         return model
-    init = check_checkpoint(Path(model_cfg.init))
-    try:
-        model = AutoModelForMaskedLM.from_pretrained(str(init), local_files_only=True)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
-    if vocab_size > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(vocab_size)
-    logger.info("continuing %s from %s: %d parameters", type(model).__name__, init,
-                model.num_parameters())
-    return model
+
+    def from_checkpoint(self, path: Path, dropout: float | None = None) -> PreTrainedModel:
+        """The model saved in ``path`` (local files, safetensors only).
+
+        With :attr:`labels`, the head is configured anew (re-created when its shape differs);
+        ``dropout`` overrides the checkpoint's dropout probabilities.
+        """
+        kw: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+        if self.labels or dropout is not None:
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True, **self.labels)
+            for attr in _DROPOUT_ATTRS if dropout is not None else ():
+                if hasattr(config, attr):
+                    setattr(config, attr, dropout)
+            kw.update(config=config, ignore_mismatched_sizes=bool(self.labels))
+        return _AUTO[self.head].from_pretrained(str(path), **kw)
+
+    def load(self, model_cfg: ModelConfig, vocab_size: int | None = None,
+             pad_token_id: int = 0) -> PreTrainedModel:
+        """The model to train: ``model_cfg.init`` with this head, else a fresh preset.
+
+        Parameters
+        ----------
+        model_cfg
+            ``init`` (local checkpoint folder) or ``size`` for a fresh encoder; ``dropout``
+            (fine-tuning heads; a continued masked-LM keeps its checkpoint's settings).
+        vocab_size
+            Tokenizer vocabulary size: required for a fresh encoder; a masked-LM checkpoint's
+            embeddings grow to it when it is larger.
+        pad_token_id
+            Id of the padding token (fresh encoder).
+
+        Raises
+        ------
+        ConfigError
+            One line when ``model.init`` holds no loadable checkpoint.
+        """
+        if model_cfg.init is None:
+            if vocab_size is None:
+                raise ValueError("vocab_size is required for a fresh encoder")
+            return self.from_config(model_cfg, vocab_size, pad_token_id)
+        init = check_checkpoint(Path(model_cfg.init))
+        dropout = None if self.head == "mlm" else model_cfg.dropout
+        try:
+            model = self.from_checkpoint(init, dropout)
+        except _LOAD_ERRORS as err:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
+        if self.head == "mlm" and vocab_size and \
+                vocab_size > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(vocab_size)
+        logger.info("loaded %s from %s: %d parameters", type(model).__name__, init,
+                    model.num_parameters())
+        return model

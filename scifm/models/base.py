@@ -1,12 +1,13 @@
 """The one small interface every model family implements.
 
 A *predictor* maps raw (already validated and canonicalised) inputs — SMILES strings, sequences or
-texts — to predictions. Families: ``lightgbm`` (:mod:`scifm.models.baselines`) and ``transformer``
-(:mod:`scifm.models.transformer`). The recipes only talk to this protocol.
+texts — to predictions. Families are registered in :mod:`scifm.models.families`; the recipes
+only talk to this protocol.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -14,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from scifm.tasks import TaskSpec
+from scifm.utils.io import atomic_write_json
 
 MODEL_META = "scifm.json"
 """File inside every saved ``model/`` folder: family, modality, task, preprocessing options."""
@@ -47,3 +49,11 @@ class Predictor(Protocol):
     def save(self, path: Path) -> None:
         """Write the model into folder ``path`` (no pickle), including ``scifm.json``."""
         ...
+
+
+def update_model_meta(model_dir: Path, **entries: Any) -> None:
+    """Add keys to ``model_dir/scifm.json`` (written by the predictor's ``save``)."""
+    meta_path = Path(model_dir) / MODEL_META
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta.update(entries)
+    atomic_write_json(meta_path, meta)

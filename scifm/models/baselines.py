@@ -22,12 +22,9 @@ from sklearn.metrics import r2_score
 from sklearn.utils import ClassifierTags, RegressorTags, check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+
+from scifm.models.multitask import check_labels, loss_history, multiclass_count
 
 logger = logging.getLogger(__name__)
 
@@ -160,16 +157,6 @@ reg_lambda
             params["num_class"] = self.n_classes_
         return params
 
-    def _labels(self, y: Any) -> np.ndarray:
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None")
-        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
-                        input_name="y")
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or n x n_tasks, got shape {y.shape}")
-        return y[:, None] if y.ndim == 1 else y
-
     def fit(
         self,
         X: Any,
@@ -194,27 +181,20 @@ reg_lambda
         """
         self._check_params()
         X = _check_X(self, X, reset=True)
-        y2 = self._labels(y)
+        y2 = check_labels(y, type(self).__name__)
         check_consistent_length(X, y2)
         self.output_1d_ = np.ndim(np.asarray(y)) == 1
         self.n_tasks_ = y2.shape[1]
         has_val = X_val is not None and y_val is not None
         if has_val:
             X_val = _check_X(self, X_val, reset=False)
-            y_val = self._labels(y_val)
+            y_val = check_labels(y_val, type(self).__name__)
             check_consistent_length(X_val, y_val)
             if y_val.shape[1] != self.n_tasks_:
                 raise ValueError(f"y_val has {y_val.shape[1]} tasks, y has {self.n_tasks_}")
         self.n_classes_ = None
         if self.task_type == "multiclass":
-            if self.n_tasks_ != 1:
-                raise ValueError("multiclass takes exactly one target column")
-            labelled = y2[~np.isnan(y2)]
-            if labelled.size and (np.any(labelled < 0) or np.any(labelled % 1)):
-                raise ValueError("multiclass labels must be class indices 0..n_classes-1")
-            self.n_classes_ = int(self.n_classes or (labelled.max(initial=0) + 1))
-            if self.n_classes_ < 2 or (labelled.size and labelled.max() >= self.n_classes_):
-                raise ValueError(f"multiclass labels must lie in 0..{self.n_classes_ - 1}")
+            self.n_classes_ = multiclass_count(y2, self.n_classes)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         params = self._lgb_params(seed)
         self.boosters_, self.best_iterations_, curves = [], [], []
@@ -224,7 +204,7 @@ reg_lambda
             self.boosters_.append(booster)
             self.best_iterations_.append(best)
             curves.append(curve)
-        self.history_ = _history(curves)
+        self.history_ = loss_history(curves)
         return self
 
     def _fit_task(
@@ -332,23 +312,3 @@ reg_lambda
         model.output_1d_ = False
         model.history_ = []
         return model
-
-
-def _history(curves: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
-    """About ten points of the task-averaged train/val loss curves."""
-    n_rounds = max((len(c.get("train", [])) for c in curves), default=0)
-    if n_rounds == 0:
-        return []
-    rounds = np.unique(np.ceil(np.linspace(n_rounds / 10, n_rounds, 10)).astype(int)).tolist()
-
-    def at(name: str, r: int) -> float | None:
-        values = [c[name][min(r, len(c[name])) - 1] for c in curves if c.get(name)]
-        return float(np.mean(values)) if values else None
-
-    history = []
-    for r in rounds:
-        row: dict[str, Any] = {"epoch": r, "train_loss": at("train", r)}
-        if (val := at("val", r)) is not None:
-            row["val_loss"] = val
-        history.append(row)
-    return history

@@ -97,7 +97,7 @@ class EnsemblePredictor:
         RunDirError
             ``scifm.json`` or a member is missing or invalid.
         """
-        from scifm.models import load_predictor
+        from scifm.models.registry import load_predictor
 
         path = Path(path)
         try:

@@ -7,15 +7,9 @@
   probabilities, or ``n x n_classes`` probabilities). A task with a single class present is
   predicted as that constant. Early stopping on a validation set is used when the inner estimator
   has an ``early_stopping_rounds`` parameter (XGBoost).
-* :func:`make_estimator` - the inner estimator of a family from hyper-parameters
-  (:data:`DEFAULT_PARAMS` lists every family's parameters and defaults).
 
-Families: ``xgboost`` (native NaN handling), ``rf`` / ``extratrees`` (scikit-learn forests, native
-NaN handling), ``linear`` (LogisticRegression / Ridge), ``svm`` (SVC with sigmoid calibration /
-SVR), ``knn`` (:mod:`scifm.models.knn`). ``linear``, ``svm`` and euclidean ``knn`` are pipelines
-``SimpleImputer(median) -> StandardScaler(with_mean=False) -> model``: scaling lives in the
-model, fitted on training rows only (no centering, so sparse TF-IDF stays sparse; the models are
-translation-invariant or have an unpenalised intercept, so centering would not change them).
+The inner estimator of each family (:func:`~scifm.models.sklearn_families.make_estimator`) is built
+in :mod:`scifm.models.sklearn_families` (re-exported here).
 """
 
 from __future__ import annotations
@@ -32,114 +26,18 @@ from sklearn.utils import ClassifierTags, RegressorTags, get_tags
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
 )
 
-from scifm.models.baselines import _history
+from scifm.models.multitask import check_labels, loss_history, multiclass_count
+from scifm.models.sklearn_families import make_estimator
+from scifm.tasks import TaskType
+
+__all__ = ["TaskwiseEstimator", "make_estimator"]
 
 logger = logging.getLogger(__name__)
-
-TaskType = Literal["regression", "binary", "multiclass"]
-
-FAMILY_NAMES = ("xgboost", "rf", "extratrees", "linear", "knn", "svm")
-"""Families built by :func:`make_estimator`."""
-
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "xgboost": {"n_estimators": 500, "learning_rate": 0.05, "max_depth": 6,
-                "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.5,
-                "reg_lambda": 1.0, "reg_alpha": 0.0, "early_stopping_rounds": 50},
-    "rf": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1,
-           "max_depth": None},
-    "extratrees": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1,
-                   "max_depth": None},
-    "linear": {"C": 1.0, "alpha": 1.0},
-    "knn": {"n_neighbors": 5, "weights": "distance", "metric": "tanimoto"},
-    "svm": {"C": 1.0, "gamma": "scale", "epsilon": 0.1},
-}
-"""Every family's hyper-parameters and defaults. ``linear``: ``C`` (logistic regression, inverse
-regularisation) / ``alpha`` (ridge); ``svm``: ``epsilon`` for SVR only; ``knn``: ``metric`` is
-``tanimoto`` (fingerprints) or ``euclidean`` (standardised features)."""
-
-
-def _pipeline(model: BaseEstimator) -> Pipeline:
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
-
-    return Pipeline([
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-        ("scale", StandardScaler(with_mean=False)),
-        ("model", model),
-    ])
-
-
-def make_estimator(
-    family: str,
-    task_type: TaskType,
-    params: dict[str, Any] | None = None,
-    random_state: int = 0,
-    n_jobs: int = 1,
-) -> BaseEstimator:
-    """The single-output scikit-learn estimator of ``family`` for one task.
-
-    Parameters
-    ----------
-    family
-        One of :data:`FAMILY_NAMES`.
-    task_type
-        ``regression`` gives a regressor, ``binary`` / ``multiclass`` a classifier.
-    params
-        Hyper-parameters overriding :data:`DEFAULT_PARAMS` ``[family]``.
-    random_state, n_jobs
-        Seed and threads (``n_jobs <= 0``: all cores).
-
-    Raises
-    ------
-    ValueError
-        Unknown family or parameter names.
-    """
-    if family not in DEFAULT_PARAMS:
-        raise ValueError(f"unknown family {family!r}; expected one of {FAMILY_NAMES}")
-    unknown = set(params or {}) - set(DEFAULT_PARAMS[family])
-    if unknown:
-        raise ValueError(f"{family}: unknown parameters {sorted(unknown)}; known: "
-                         f"{sorted(DEFAULT_PARAMS[family])}")
-    p = {**DEFAULT_PARAMS[family], **(params or {})}
-    reg = task_type == "regression"
-    jobs = -1 if n_jobs <= 0 else int(n_jobs)
-    if family == "xgboost":
-        import xgboost as xgb
-
-        cls = xgb.XGBRegressor if reg else xgb.XGBClassifier
-        return cls(**p, tree_method="hist", n_jobs=jobs, random_state=random_state,
-                   verbosity=0)
-    if family in ("rf", "extratrees"):
-        from sklearn import ensemble
-
-        name = ("RandomForest" if family == "rf" else "ExtraTrees") + (
-            "Regressor" if reg else "Classifier")
-        return getattr(ensemble, name)(**p, n_jobs=jobs, random_state=random_state)
-    if family == "linear":
-        from sklearn.linear_model import LogisticRegression, Ridge
-
-        return _pipeline(Ridge(alpha=p["alpha"]) if reg else
-                         LogisticRegression(C=p["C"], max_iter=2000))
-    if family == "svm":
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.svm import SVC, SVR
-
-        if reg:
-            return _pipeline(SVR(C=p["C"], gamma=p["gamma"], epsilon=p["epsilon"]))
-        return CalibratedClassifierCV(_pipeline(SVC(C=p["C"], gamma=p["gamma"],
-                                                    random_state=random_state)),
-                                      method="sigmoid", cv=3, ensemble=False)
-    from scifm.models.knn import KNNClassifier, KNNRegressor
-
-    knn = (KNNRegressor if reg else KNNClassifier)(n_neighbors=p["n_neighbors"],
-                                                    weights=p["weights"], metric=p["metric"])
-    return knn if p["metric"] == "tanimoto" else _pipeline(knn)
 
 
 def _imputes(est: BaseEstimator) -> bool:
@@ -223,16 +121,6 @@ class TaskwiseEstimator(BaseEstimator):
 
         return Ridge() if self.task_type == "regression" else LogisticRegression()
 
-    def _labels(self, y: Any) -> np.ndarray:
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None")
-        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
-                        input_name="y")
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or n x n_tasks, got shape {y.shape}")
-        return y[:, None] if y.ndim == 1 else y
-
     def _check_X(self, X: Any, reset: bool) -> Any:
         return validate_data(self, X, reset=reset, accept_sparse="csr",
                              dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
@@ -258,13 +146,13 @@ class TaskwiseEstimator(BaseEstimator):
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         X = self._check_X(X, reset=True)
-        y2 = self._labels(y)
+        y2 = check_labels(y, type(self).__name__)
         check_consistent_length(X, y2)
         self.output_1d_ = np.ndim(np.asarray(y)) == 1
         self.n_tasks_ = y2.shape[1]
         val = None
         if X_val is not None and y_val is not None:
-            val = (self._check_X(X_val, reset=False), self._labels(y_val))
+            val = (self._check_X(X_val, reset=False), check_labels(y_val, type(self).__name__))
             check_consistent_length(*val)
         self.n_classes_ = self._n_classes(y2)
         self.estimators_, self.classes_per_task_, self.constants_ = [], [], []
@@ -277,7 +165,7 @@ class TaskwiseEstimator(BaseEstimator):
             self.constants_.append(const)
             if curve:
                 curves.append(curve)
-        self.history_ = _history(curves) if curves else []
+        self.history_ = loss_history(curves) if curves else []
         return self
 
     def _n_classes(self, y2: np.ndarray) -> int | None:
@@ -288,14 +176,7 @@ class TaskwiseEstimator(BaseEstimator):
             return 2
         if self.task_type != "multiclass":
             return None
-        if y2.shape[1] != 1:
-            raise ValueError("multiclass takes exactly one target column")
-        if labelled.size and (np.any(labelled < 0) or np.any(labelled % 1)):
-            raise ValueError("multiclass labels must be class indices 0..n_classes-1")
-        k = int(self.n_classes or (labelled.max(initial=0) + 1))
-        if k < 2 or (labelled.size and labelled.max() >= k):
-            raise ValueError(f"multiclass labels must lie in 0..{k - 1}")
-        return k
+        return multiclass_count(y2, self.n_classes)
 
     def _fit_task(self, j: int, X: Any, y: np.ndarray, val: tuple[Any, np.ndarray] | None,
                   ) -> tuple[Any, list[int] | None, np.ndarray | None, dict[str, list[float]]]:

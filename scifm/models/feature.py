@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 from sklearn.exceptions import NotFittedError
 
+from scifm.config.registry import MODALITIES
 from scifm.errors import ConfigError, RunDirError
-from scifm.featurizers import AUTO_FEATURES, Featurizer, build_featurizer, featurizer_from_name
+from scifm.featurizers import Featurizer, build_featurizer, featurizer_from_name
 from scifm.models.base import MODEL_META
-from scifm.models.estimators import DEFAULT_PARAMS, FAMILY_NAMES, TaskwiseEstimator, make_estimator
+from scifm.models.estimators import TaskwiseEstimator, make_estimator
+from scifm.models.registry import get_family
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json
 
@@ -45,22 +48,18 @@ SKOPS_TRUSTED = [
 ]
 """Types beyond skops' defaults that ``estimators.skops`` may hold (what our families produce)."""
 
-FAMILY_FEATURES: dict[str, dict[str, str]] = {"knn": {"smiles": "ecfp"}}
-"""What ``features: auto`` means for a family, where it differs from
-:data:`~scifm.featurizers.AUTO_FEATURES` (Tanimoto kNN wants fingerprints)."""
-
-
 def resolve_features(family: str, features: str, modality: str) -> str:
-    """The concrete feature-set name of ``features`` (``auto`` resolved per family/modality)."""
+    """The concrete feature-set name of ``features``: ``auto`` is what the modality's plug-in
+    gives ``family`` (``ModalitySpec.features_for``; e.g. fingerprints for Tanimoto kNN)."""
     if features != "auto":
         return features
-    return FAMILY_FEATURES.get(family, {}).get(modality) or AUTO_FEATURES.get(modality, "auto")
+    return MODALITIES.get(modality).features_for(family)
 
 
 def resolve_params(family: str, features: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """``params`` plus data-dependent defaults (kNN: Tanimoto on fingerprints, else euclidean)."""
     out = dict(params or {})
-    if family == "knn" and "metric" not in out:
+    if family == "knn" and out.get("metric", "auto") == "auto":
         from scifm.featurizers.sets import is_fingerprint
 
         try:
@@ -76,7 +75,8 @@ class FeaturePredictor:
     Parameters
     ----------
     family
-        One of :data:`~scifm.models.estimators.FAMILY_NAMES`.
+        A registered feature-based family (``xgboost``, ``rf``, ``extratrees``, ``linear``,
+        ``knn``, ``svm``).
     task
         What is predicted (shapes: :mod:`scifm.tasks`).
     modality
@@ -84,7 +84,8 @@ class FeaturePredictor:
     features
         Feature set (:mod:`scifm.featurizers.sets`) or ``auto``.
     params
-        Hyper-parameters overriding :data:`~scifm.models.estimators.DEFAULT_PARAMS`.
+        Hyper-parameters overriding the family's defaults (its typed section,
+        :mod:`scifm.models.params`).
     seed
         ``random_state`` of the estimators.
     class_weight
@@ -104,18 +105,16 @@ class FeaturePredictor:
         class_weight: Literal["balanced"] | None = None,
         n_jobs: int = 0,
     ) -> None:
-        if family not in FAMILY_NAMES:
-            raise ConfigError(f"unknown feature-based family {family!r}; expected one of "
-                              f"{FAMILY_NAMES}")
-        unknown = set(params or {}) - set(DEFAULT_PARAMS[family])
-        if unknown:
-            raise ConfigError(f"automl.params: {sorted(unknown)} are not {family} parameters; "
-                              f"known: {sorted(DEFAULT_PARAMS[family])}")
+        try:  # the family's typed section fills in defaults and refuses unknown keys
+            typed = get_family(family).params.model_validate(dict(params or {}))
+        except ValidationError as err:
+            raise ConfigError(f"params.{family}: {err.errors()[0]['msg']} "
+                              f"({'.'.join(map(str, err.errors()[0]['loc']))})") from None
         self.family = family
         self.task = task
         self.modality = modality
         self.features = resolve_features(family, features, modality)
-        self.params = resolve_params(family, self.features, params)
+        self.params = resolve_params(family, self.features, typed.model_dump())
         self.seed = seed
         self.class_weight = class_weight
         self.n_jobs = n_jobs

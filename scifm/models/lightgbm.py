@@ -16,11 +16,11 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from scifm.config.schema import LightGBMConfig
 from scifm.errors import ConfigError, RunDirError
 from scifm.featurizers import Featurizer, build_featurizer, featurizer_from_name
 from scifm.models.base import MODEL_META
 from scifm.models.baselines import LGBMTaskModel
+from scifm.models.params import LightGBMParams
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json, atomic_write_text
 
@@ -42,14 +42,18 @@ class LightGBMPredictor:
     task
         What is predicted (shapes of ``y`` and of the predictions: :mod:`scifm.tasks`).
     modality
-        ``smiles``, ``protein``, ``dna`` or ``text``; with ``config.features`` picks the
-        featurizer (:func:`scifm.featurizers.featurizer_from_name`).
-    config
-        LightGBM hyper-parameters and features.
+        The input modality; with ``features`` picks the featurizer
+        (:func:`scifm.featurizers.featurizer_from_name`).
+    params
+        LightGBM hyper-parameters (``params.lightgbm``).
+    features
+        Feature set (``model.features``; ``auto``: the modality's default).
     seed
         ``random_state`` of the boosters.
     class_weight
         ``"balanced"`` to weight classes inversely to frequency (``ModelConfig.class_weight``).
+    n_jobs
+        Threads (``model.n_jobs``; 0 = all cores).
     """
 
     family = "lightgbm"
@@ -58,21 +62,26 @@ class LightGBMPredictor:
         self,
         task: TaskSpec,
         modality: str,
-        config: LightGBMConfig,
+        params: LightGBMParams,
+        features: str = "auto",
         seed: int = 0,
         class_weight: Literal["balanced"] | None = None,
+        n_jobs: int = 0,
     ) -> None:
         self.task = task
         self.modality = modality
-        self.config = config
+        self.params = params
+        self.features = features
         self.seed = seed
         self.class_weight = class_weight
+        self.n_jobs = n_jobs
         self.featurizer: Featurizer | None = None
         self.model: LGBMTaskModel | None = None
         self.history_: list[dict[str, Any]] = []
 
-    def _estimator(self) -> LGBMTaskModel:
-        c = self.config
+    def estimator(self) -> LGBMTaskModel:
+        """A fresh unfitted estimator for numeric features (used by fit and by tuning)."""
+        c = self.params
         return LGBMTaskModel(
             task_type=self.task.task_type,
             n_classes=len(self.task.classes) if self.task.task_type == "multiclass" else None,
@@ -85,7 +94,7 @@ class LightGBMPredictor:
             reg_lambda=c.reg_lambda,
             class_weight=self.class_weight,
             early_stopping_rounds=c.early_stopping_rounds,
-            n_jobs=c.n_jobs,
+            n_jobs=self.n_jobs,
             random_state=self.seed,
         )
 
@@ -105,13 +114,13 @@ class LightGBMPredictor:
     ) -> LightGBMPredictor:
         """Fit the featurizer on ``x_train``, then the boosters (early-stopped on val)."""
         y_train = self._y(y_train)
-        featurizer = featurizer_from_name(self.config.features, self.modality).fit(x_train)
+        featurizer = featurizer_from_name(self.features, self.modality).fit(x_train)
         X = featurizer(x_train)
         logger.info("lightgbm: %s features %s", featurizer.name, X.shape)
         X_val = yv = None
         if x_val is not None and y_val is not None and len(x_val) > 0:
             X_val, yv = featurizer(x_val), self._y(y_val)
-        self.model = self._estimator().fit(X, y_train, X_val, yv)
+        self.model = self.estimator().fit(X, y_train, X_val, yv)
         self.featurizer = featurizer
         self.history_ = self.model.history_
         return self
@@ -139,7 +148,9 @@ class LightGBMPredictor:
             "family": self.family,
             "modality": self.modality,
             "task": self.task.to_dict(),
-            "lightgbm": self.config.model_dump(mode="json"),
+            "params": self.params.model_dump(mode="json"),
+            "features": self.features,
+            "n_jobs": self.n_jobs,
             "class_weight": self.class_weight,
             "best_iterations": list(self.model.best_iterations_),
             "seed": self.seed,
@@ -160,12 +171,18 @@ class LightGBMPredictor:
         try:
             if meta.get("family") != cls.family:
                 raise ValueError(f"family is {meta.get('family')!r}, not 'lightgbm'")
+            if "lightgbm" in meta:  # saved before the family registry: one section
+                legacy = dict(meta["lightgbm"])
+                meta = {**meta, "features": legacy.pop("features", "auto"),
+                        "n_jobs": legacy.pop("n_jobs", 0), "params": legacy}
             self = cls(
                 task=TaskSpec.from_dict(meta["task"]),
                 modality=str(meta["modality"]),
-                config=LightGBMConfig.model_validate(meta["lightgbm"]),
+                params=LightGBMParams.model_validate(meta["params"]),
+                features=str(meta["features"]),
                 seed=int(meta.get("seed", 0)),
                 class_weight=meta.get("class_weight"),
+                n_jobs=int(meta.get("n_jobs", 0)),
             )
             best = [int(b) for b in meta["best_iterations"]]
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -186,7 +203,7 @@ class LightGBMPredictor:
                 raise RunDirError(f"cannot read LightGBM model {file}: {err}") from None
         if not boosters:
             raise RunDirError(f"{path / MODEL_META} lists no boosters")
-        est = self._estimator()
+        est = self.estimator()
         params = {k: v for k, v in est.get_params().items() if k != "n_classes"}
         self.model = LGBMTaskModel.from_boosters(boosters, best, n_classes=est.n_classes,
                                                  **params)

@@ -43,45 +43,36 @@ from typing import Any
 import numpy as np
 import optuna
 
-from scifm.config.load import save_config
+from scifm.config.applicability import check_applicable
 from scifm.config.schema import ExperimentConfig
-from scifm.errors import ConfigError, ScifmError
-from scifm.evaluation.metrics import evaluate_predictions, paired_bootstrap, primary_metric
+from scifm.data.clean import CleanDataset
+from scifm.data.prepare import load_clean, split_and_audit
+from scifm.errors import ScifmError
+from scifm.evaluation.metrics import paired_bootstrap, primary_metric
 from scifm.evaluation.report import write_report
-from scifm.models import load_predictor
+from scifm.evaluation.scoring import FamilyResult, build_report_data
 from scifm.models.ensemble import EnsemblePredictor
-from scifm.recipes.common import attach_run_log, update_model_meta
-from scifm.recipes.train import (
-    FamilyResult,
-    build_report_data,
-    fit_family,
-    load_clean,
-    promote,
-    split_and_audit,
-)
-from scifm.recipes.tune import (
-    TUNABLE,
-    _configured_features,
-    _log_trial,
-    _pruner,
-    _storage_url,
-    open_study,
-    with_params,
-)
-from scifm.rundir import RunDir
-from scifm.tracking.mlflow import log_run, log_trials
+from scifm.models.fitting import fit_family, save_and_score
+from scifm.models.registry import auto_families, load_predictor
+from scifm.rundir import RunContext, RunDir
+from scifm.tasks import TaskSpec
 from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
 from scifm.tuning.objective import CVObjective, cv_folds
 from scifm.tuning.parallel import optimize
 from scifm.tuning.search_spaces import default_trial, space_for
+from scifm.tuning.study import (
+    fixed_features,
+    log_trial,
+    make_pruner,
+    open_study,
+    storage_url,
+    with_params,
+)
 from scifm.utils.io import atomic_write_json, atomic_write_with
-from scifm.utils.seed import seed_everything
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FAMILIES = ("linear", "knn", "lightgbm", "xgboost", "rf", "extratrees", "svm")
-"""Searched by default, cheapest first (the time budget is shared out in this order)."""
 ENSEMBLE = "ensemble"
 LEADERBOARD = "leaderboard.csv"
 OOF_DIR = "oof"
@@ -115,50 +106,78 @@ class AutoResult:
 
 def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
     """Search every family by cross-validation, refit, ensemble, evaluate on test, report."""
-    run = RunDir(Path(cfg.out))
-    run.root.mkdir(parents=True, exist_ok=True)
-    detach_log = attach_run_log(run.log)
-    try:
-        return _auto(cfg, run, command)
-    finally:
-        detach_log()
-
-
-def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
     tc, ac = cfg.automl.tune, cfg.automl.auto
-    families = list(ac.families or DEFAULT_FAMILIES)
-    unknown = [f for f in families if f not in TUNABLE]
-    if unknown or not families:
-        raise ConfigError(f"automl.auto.families: cannot search {unknown or families}; expected "
-                          f"some of {TUNABLE} (the transformer: scifm train --model transformer)")
-    save_config(cfg, run.config)
-    seed_everything(cfg.seed)
+    families = list(ac.families or auto_families())
+    check_applicable(cfg, recipe="auto", families=families)
+    with RunContext.open(cfg, command) as ctx:
+        run = ctx.run
 
-    # 1. Data and split, as in train.
-    cleaned = load_clean(cfg, run)
-    ds, task = cleaned.dataset, cleaned.dataset.task
-    splits, leakage = split_and_audit(cfg, ds, run)
-    metric, higher = primary_metric(task)
+        # 1. Data and split, as in train.
+        cleaned = load_clean(cfg, run)
+        ds, task = cleaned.dataset, cleaned.dataset.task
+        splits, leakage = split_and_audit(cfg, ds, run)
+        metric, higher = primary_metric(task)
 
-    # 2. Cross-validation folds on train+val only.
-    pool, folds = cv_folds(ds, splits, cfg, tc.folds)
+        # 2.-3. Cross-validation folds on train+val only; one study per family.
+        pool, folds = cv_folds(ds, splits, cfg, tc.folds)
+        searches = search_families(cfg, run, families, ds, pool, folds)
+
+        # 4. Ensemble of the top-k families vs the best single family, out of fold.
+        ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
+        top = ranked[:ac.top_k]
+        choice = choose_ensemble(task, ds.y[pool], {f: searches[f].oof for f in top}, metric,
+                                 higher, folds, ac.ensemble_rounds) if ac.ensemble \
+            else EnsembleChoice({})
+        winner = ENSEMBLE if choice.keep else ranked[0]
+
+        # 5. Refit on train (early stopping on val) and evaluate on test: the ensemble's
+        #    members and the two best single families (for the paired comparisons), or all.
+        needed = set(choice.weights) | set(ranked[:2])
+        results: dict[str, FamilyResult] = {}
+        for family in [f for f in ranked if ac.refit == "all" or f in needed]:
+            fam_cfg = with_params(cfg, family, searches[family].best.params)
+            results[family] = fit_family(family, fam_cfg, ds, splits, run.family(family))
+        if choice.weights and len(choice.weights) > 1:
+            results[ENSEMBLE] = fit_ensemble(choice.weights, results, cfg, ds, splits,
+                                             run.family(ENSEMBLE))
+
+        # 6. The winner goes to the top of the run directory; leaderboard and metrics.
+        run.promote(results[winner].run)
+        metrics, board, cv_of = summarise(cfg, run, task, searches, results, choice, winner,
+                                          ranked, ds.y[splits["test"]])
+
+        # 7. Report and tracking.
+        data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
+        data.extra_notes[:] = [_selection_note(winner, choice, metric, ranked[0], cv_of)]
+        data.leaderboard = board.to_dict(orient="records")
+        write_report(run.report, data)
+        run_id = ctx.track(
+            histories={f: r.history for f, r in results.items()},
+            final_metrics={"test": metrics["test"], "val": metrics.get("val", {}),
+                           "cv": {"mean": metrics["cv"]["mean"]}},
+            artifacts=[run.report, run.metrics, run.config, run.root / LEADERBOARD, run.model],
+            trials=trial_records({f: s.study for f, s in searches.items()}))
+        return AutoResult(run.root, winner, metrics, searches, choice, run_id)
+
+
+def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds: CleanDataset,
+                    pool: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+                    ) -> dict[str, FamilySearch]:
+    """One study per family in one storage; the time budget is shared out as it goes (a family
+    that finishes early leaves its time to the next ones)."""
+    tc, task = cfg.automl.tune, ds.task
     x_pool, y_pool = [ds.inputs[i] for i in pool], ds.y[pool]
-
-    # 3. One study per family in one storage; the time budget is shared out as we go.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage_url(cfg, run)
     deadline = time.monotonic() + tc.time_budget if tc.time_budget else None
     searches: dict[str, FamilySearch] = {}
     features_of_pool: OrderedDict[str, Any] = OrderedDict()  # shared by the families
     for i, family in enumerate(families):
-        fam_cfg = cfg.model_copy(deep=True)
-        fam_cfg.automl.tune.family = family
-        fam_cfg.automl.tune.study_name = f"{tc.study_name or 'scifm-auto'}-{family}"
-        fixed = None if tc.tune_features else _configured_features(cfg, family)
+        fixed = fixed_features(cfg, family)
         objective = CVObjective(family, task, cfg.data.modality, x_pool, y_pool, folds,
                                 space_for(family, task.task_type), fixed, cfg,
                                 oof_dir=run.root / OOF_DIR, feature_cache=features_of_pool)
-        study = open_study(fam_cfg, run, objective.direction)
+        study = open_study(cfg, run, objective.direction,
+                           name=f"{tc.study_name or 'scifm-auto'}-{family}")
         if not study.trials:  # start from the family's defaults, then explore
             study.enqueue_trial(default_trial(family, task.task_type, cfg.data.modality,
                                               tune_features=fixed is None))
@@ -167,9 +186,9 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
         objective.deadline = None if timeout is None else time.time() + timeout
         logger.info("searching %s: %s trials, %s s (%d workers)", family, tc.n_trials,
                     None if timeout is None else round(timeout), tc.workers)
-        optimize(study, storage, objective, n_trials=tc.n_trials, timeout=timeout,
-                 workers=tc.workers, seed=cfg.seed, pruner=_pruner(tc.pruner),
-                 callbacks=[_log_trial])
+        optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
+                 timeout=timeout, workers=tc.workers, seed=cfg.seed,
+                 pruner=make_pruner(tc.pruner), callbacks=[log_trial])
         found = _best_with_oof(study, objective)
         if found is None:
             logger.warning("%s: no trial completed; left out", family)
@@ -177,41 +196,30 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
         searches[family] = FamilySearch(family, study, *found)
     if not searches:
         raise ScifmError(f"no family completed a trial; see {LEADERBOARD}")
+    return searches
 
-    # 4. Ensemble of the top-k families vs the best single family, out of fold.
-    ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
-    top = ranked[:ac.top_k]
-    choice = choose_ensemble(task, y_pool, {f: searches[f].oof for f in top}, metric, higher,
-                             folds, ac.ensemble_rounds) if ac.ensemble else EnsembleChoice({})
-    winner = ENSEMBLE if choice.keep else ranked[0]
 
-    # 5. Refit on train (early stopping on val) and evaluate on test: the ensemble's members and
-    #    the two best single families (for the paired comparisons), or every family.
-    needed = set(choice.weights) | set(ranked[:2])
-    results: dict[str, FamilyResult] = {}
-    for family in [f for f in ranked if ac.refit == "all" or f in needed]:
-        fam_cfg = with_params(cfg, family, searches[family].best.params)
-        results[family] = fit_family(family, fam_cfg, cleaned, splits, run.family(family))
-    if choice.weights and len(choice.weights) > 1:
-        results[ENSEMBLE] = fit_ensemble(choice.weights, results, cfg, cleaned, splits,
-                                         run.family(ENSEMBLE))
-
-    # 6. The winner goes to the top of the run directory; leaderboard and metrics.
-    promote(results[winner].run, run)
+def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
+              searches: dict[str, FamilySearch], results: dict[str, FamilyResult],
+              choice: EnsembleChoice, winner: str, ranked: list[str], y_test: np.ndarray,
+              ) -> tuple[dict[str, Any], Any, dict[str, tuple[float, Any]]]:
+    """Write ``leaderboard.csv``, ``metrics.json`` and ``history.json``; returns the metrics,
+    the leaderboard and each family's (CV mean, CV std)."""
+    metric, higher = primary_metric(task)
     cv_of = {f: (_cv(s), s.best.user_attrs.get("cv_std")) for f, s in searches.items()}
     if ENSEMBLE in results:
         cv_of[ENSEMBLE] = (choice.cv_mean, choice.cv_std)
     order = sorted(cv_of, key=lambda f: cv_of[f][0] if cv_of[f][0] == cv_of[f][0]
                    else (-math.inf if higher else math.inf), reverse=higher)
-    comparisons = compare_winner(winner, order, results, ds.y[splits["test"]], task, cfg)
+    comparisons = compare_winner(winner, order, results, y_test, task, cfg)
     board = auto_leaderboard({f: s.study for f, s in searches.items()},
                              {f: s.best.number for f, s in searches.items()},
                              {f: r.metrics.get("test", {}) for f, r in results.items()},
                              metric, winner, choice, results, higher)
     atomic_write_with(run.root / LEADERBOARD, lambda p: board.to_csv(p, index=False))
     metrics = {**results[winner].metrics, "model": winner,
-               "cv": {"metric": metric, "folds": tc.folds, "mean": cv_of[winner][0],
-                      "std": cv_of[winner][1]},
+               "cv": {"metric": metric, "folds": cfg.automl.tune.folds,
+                      "mean": cv_of[winner][0], "std": cv_of[winner][1]},
                "selection": {"winner": winner, "kind": ENSEMBLE if winner == ENSEMBLE
                              else "single", "by": f"out-of-fold {metric} on train+val",
                              "ensemble_weights": choice.weights,
@@ -223,24 +231,7 @@ def _auto(cfg: ExperimentConfig, run: RunDir, command: str) -> AutoResult:
                "comparison": comparisons}
     atomic_write_json(run.metrics, metrics)
     atomic_write_json(run.history, {f: r.history for f, r in results.items()})
-
-    # 7. Report and tracking.
-    data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
-    data.extra_notes[:] = [_selection_note(winner, choice, metric, ranked[0], cv_of)]
-    data.leaderboard = board.to_dict(orient="records")
-    write_report(run.report, data)
-    run_id = None
-    if cfg.tracking.enabled:
-        run_id = log_run(
-            run_dir=run.root, uri=cfg.tracking.uri, experiment=cfg.tracking.experiment,
-            run_name=run.root.name, params=cfg.model_dump(mode="json"),
-            histories={f: r.history for f, r in results.items()},
-            final_metrics={"test": metrics["test"], "val": metrics.get("val", {}),
-                           "cv": {"mean": cv_of[winner][0]}},
-            artifacts=[run.report, run.metrics, run.config, run.root / LEADERBOARD, run.model])
-        log_trials(uri=cfg.tracking.uri, run_dir=run.root, parent_run_id=run_id,
-                   trials=trial_records({f: s.study for f, s in searches.items()}))
-    return AutoResult(run.root, winner, metrics, searches, choice, run_id)
+    return metrics, board, cv_of
 
 
 def _cv(search: FamilySearch) -> float:
@@ -265,33 +256,16 @@ def _best_with_oof(study: optuna.Study, objective: CVObjective
 
 
 def fit_ensemble(weights: dict[str, float], results: dict[str, FamilyResult],
-                 cfg: ExperimentConfig, cleaned: Any, splits: dict[str, np.ndarray],
+                 cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray],
                  run: RunDir) -> FamilyResult:
     """The weighted average of the refitted members: saved (members + weights), evaluated."""
-    from scifm.evaluation.metrics import compute_metrics
-    from scifm.evaluation.tables import prediction_frame
-
-    ds, task = cleaned.dataset, cleaned.dataset.task
     members = {f: load_predictor(results[f].run.model) for f in weights}
-    model = EnsemblePredictor(task, cfg.data.modality, members, weights)
-    run.root.mkdir(parents=True, exist_ok=True)
-    model.save(run.model)
-    update_model_meta(run.model, data=cfg.data.model_dump(mode="json"),
-                      split=cfg.split.model_dump(mode="json"))
-    te, va = splits["test"], splits["val"]
-    y_test = model.predict([ds.inputs[i] for i in te])
+    model = EnsemblePredictor(ds.task, cfg.data.modality, members, weights)
     fit_s = sum(results[f].fit_seconds for f in weights)
-    metrics: dict[str, Any] = {"fit_seconds": round(fit_s, 2), "weights": model.weights}
-    if len(va):
-        metrics["val"] = compute_metrics(task, ds.y[va], model.predict([ds.inputs[i]
-                                                                         for i in va]))
-    metrics["test"] = evaluate_predictions(task, ds.y[te], y_test, n_bootstrap=cfg.eval.n_bootstrap,
-                                           ci=cfg.eval.ci, seed=cfg.seed) if len(te) else {}
-    atomic_write_json(run.metrics, metrics)
-    frame = prediction_frame(task, [ds.ids[i] for i in te], [ds.inputs[i] for i in te], y_test,
-                             ds.y[te])
-    atomic_write_with(run.predictions_test, lambda p: frame.to_csv(p, index=False))
-    return FamilyResult(ENSEMBLE, run, metrics, [], y_test, fit_s)
+    result = save_and_score(ENSEMBLE, model, cfg, ds, splits, run, fit_s,
+                            extra={"weights": model.weights})
+    result.history = []
+    return result
 
 
 def compare_winner(winner: str, order: list[str], results: dict[str, FamilyResult],

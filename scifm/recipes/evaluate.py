@@ -1,4 +1,11 @@
-"""Recipe: evaluate — a trained run directory + new labelled data -> metrics and a report."""
+"""Recipe: evaluate — a trained run directory + new labelled data -> metrics and a report.
+
+Writes ``OUT/metrics.json``, ``predictions.csv``, ``rejected.csv`` and ``report.html`` (default
+``OUT``: ``RUN_DIR/evaluations/<data file stem>/``). Token-classification runs read labelled
+token data as they were trained on (CoNLL files for NER, a table with the label string and the
+optional mask for per-residue labels) and report entity F1 / Q3 with bootstrap intervals over
+sentences / sequences.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from scifm.config.schema import DataConfig
+from scifm.config.schema import DataConfig, SplitConfig
 from scifm.data.clean import clean_table
 from scifm.data.io import read_table
+from scifm.data.tokens import load_token_data, rejected_frame, saved_data_config
 from scifm.evaluation.metrics import evaluate_predictions
 from scifm.evaluation.report import ModelResult, ReportData, write_report
 from scifm.evaluation.tables import prediction_frame
+from scifm.evaluation.token_metrics import evaluate_tokens
+from scifm.evaluation.token_report import render_token_report
+from scifm.evaluation.token_tables import token_prediction_frame
 from scifm.models import load_predictor
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
-from scifm.utils.io import atomic_write_json, atomic_write_with
+from scifm.utils.io import atomic_write_json, atomic_write_text, atomic_write_with
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +46,9 @@ def evaluate(
     """
     run = RunDir(Path(run_dir))
     meta = run.model_meta()
+    out_dir = Path(out) if out else run.root / "evaluations" / Path(data).name.split(".")[0]
+    if meta.get("task") == "token_classification":  # NER / per-residue labels
+        return _evaluate_tokens(run, meta, Path(data), out_dir, input_col, seed, n_bootstrap)
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     updates: dict[str, Any] = {"path": Path(data), "target_cols": task.target_cols,
@@ -42,7 +56,6 @@ def evaluate(
     if input_col:
         updates["input_col"] = input_col
     data_cfg = data_cfg.model_copy(update=updates)
-    out_dir = Path(out) if out else run.root / "evaluations" / Path(data).name.split(".")[0]
     out_dir.mkdir(parents=True, exist_ok=True)
 
     cleaned = clean_table(read_table(data, data_cfg.format), data_cfg, source=str(data),
@@ -66,5 +79,29 @@ def evaluate(
                                             y_pred=y_pred, fit_seconds=None, n_parameters=None)},
         comparisons=[], config_yaml=run.config.read_text() if run.config.exists() else "",
         extra_notes=[f"Model: {run.model}"]))
+    logger.info("evaluation written to %s", out_dir)
+    return metrics
+
+
+def _evaluate_tokens(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Path,
+                     input_col: str | None, seed: int, n_bootstrap: int) -> dict[str, Any]:
+    """Score a token-classification run on labelled token data (entity F1 / Q3 with CIs)."""
+    updates: dict[str, Any] = {"path": data} | ({"input_col": input_col} if input_col else {})
+    data_cfg = saved_data_config(meta.get("data"), meta["modality"], **updates)
+    tokens = load_token_data(data_cfg, SplitConfig())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_with(out_dir / "rejected.csv",
+                      lambda p: rejected_frame(tokens).to_csv(p, index=False))
+    model = load_predictor(run.model)
+    pred = model.predict(tokens.words)
+    metrics = {"model": meta["family"], "task": "token_classification", "kind": tokens.kind,
+               "n_rejected": len(tokens.rejected),
+               "test": evaluate_tokens(tokens.kind, tokens.tags, pred, n_bootstrap, seed=seed)}
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    frame = token_prediction_frame(tokens.kind, tokens.ids, tokens.words, tokens.tags, pred)
+    atomic_write_with(out_dir / "predictions.csv", lambda p: frame.to_csv(p, index=False))
+    atomic_write_text(out_dir / "report.html", render_token_report(
+        metrics, [], source=f"{data.name} with {run.root.name}", modality=meta["modality"],
+        config_yaml=run.config.read_text() if run.config.exists() else ""))
     logger.info("evaluation written to %s", out_dir)
     return metrics

@@ -1,8 +1,14 @@
 """Recipe: predict — a trained run directory + a data file -> one prediction row per input row.
 
 The input is streamed in chunks, so memory does not grow with the file size. Invalid inputs are
-not a crash: their row carries ``status=invalid`` and the reason in ``error``. Token-classification
-runs (NER, per-residue labels) are handled by :mod:`scifm.recipes.predict_tokens`.
+not a crash: their row carries ``status=invalid`` and the reason in ``error``.
+
+Token-classification runs (``family: token``; NER, per-residue labels) write one row per sentence
+/ sequence: ``row_id``, ``id``, ``input``, ``status``, ``error``, ``pred`` (NER: one tag per
+token, space-separated; residues: one label per residue, as a string of the sequence's length)
+and, for NER, ``entities`` (:mod:`scifm.evaluation.token_tables`). Their inputs are a CoNLL-style
+file (NER; one token per line, the tag column may be absent) or a table whose text column is split
+on whitespace / whose sequence column is read residue by residue.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import pandas as pd
 
 from scifm.config.schema import DataConfig
 from scifm.data.io import iter_table, require_columns
-from scifm.data.validate import validate_inputs
+from scifm.data.tokens import iter_token_inputs, saved_data_config
+from scifm.data.validate import validate_records
 from scifm.evaluation.tables import prediction_columns
+from scifm.evaluation.token_tables import tag_chunk
 from scifm.models import load_predictor
 from scifm.models.base import Predictor
+from scifm.models.registry import get_family
 from scifm.models.token import FAMILY as TOKEN_FAMILY
-from scifm.recipes.predict_tokens import predict_tokens
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_path
@@ -66,13 +74,13 @@ def predict(
     run = RunDir(Path(run_dir))
     meta = run.model_meta()
     if meta["family"] == TOKEN_FAMILY:  # NER / per-residue runs: one tag per token
-        n_rows, n_invalid = predict_tokens(run, data, out, input_col, id_col, fmt, chunksize)
-        return PredictSummary(Path(out), n_rows, n_invalid)
+        return _predict_tokens(run, meta, Path(data), out, input_col, id_col, fmt, chunksize)
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
-    col = input_col or data_cfg.input_col
+    col = input_col or data_cfg.input_cols[0]
     if workers <= 0:
-        workers = (os.cpu_count() or 1) if meta["family"] != "transformer" else 1
+        # families whose kernels use every core already (torch) predict in one process
+        workers = (os.cpu_count() or 1) if get_family(meta["family"]).uses_n_jobs else 1
     job = _ChunkJob(run.model, task, data_cfg, col, id_col)
     n_rows = n_invalid = 0
     with atomic_path(out) as tmp:
@@ -85,6 +93,23 @@ def predict(
     if n_invalid:
         logger.warning("%d of %d rows were invalid; see the 'error' column of %s", n_invalid,
                        n_rows, out)
+    return PredictSummary(Path(out), n_rows, n_invalid)
+
+
+def _predict_tokens(run: RunDir, meta: dict, data: Path, out: str | Path, input_col: str | None,
+                    id_col: str | None, fmt: str, chunksize: int) -> PredictSummary:
+    """Tag every sentence / sequence of ``data`` with a token-classification run's model."""
+    model = load_predictor(run.model)
+    data_cfg = saved_data_config(meta.get("data"), meta["modality"])
+    col = input_col or data_cfg.input_cols[0]
+    n_rows = n_invalid = 0
+    with atomic_path(out) as tmp:
+        for chunk in iter_token_inputs(data, model.kind, fmt, col, id_col, chunksize):
+            frame = tag_chunk(model, data_cfg, chunk, n_rows)
+            frame.to_csv(tmp, mode="a", header=n_rows == 0, index=False)
+            n_rows += len(frame)
+            n_invalid += int((frame["status"] == "invalid").sum())
+            logger.info("tagged %d rows (%d invalid so far)", n_rows, n_invalid)
     return PredictSummary(Path(out), n_rows, n_invalid)
 
 
@@ -121,7 +146,7 @@ def _limit_threads(n: int) -> None:
 def _predict_chunks(job: _ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
                     source: str) -> Iterator[pd.DataFrame]:
     """Predicted frames in input order; a bounded window of chunks runs in worker processes."""
-    cols = [job.col] + ([job.id_col] if job.id_col else [])
+    cols = [job.col, *job.data_cfg.input_cols[1:]] + ([job.id_col] if job.id_col else [])
     start = 0
     if workers == 1:
         job.predictor = load_predictor(job.model_dir)
@@ -149,11 +174,12 @@ def predict_chunk(predictor: Predictor, task: TaskSpec, data_cfg: DataConfig, ch
                   col: str, id_col: str | None, start: int) -> pd.DataFrame:
     """Validate, canonicalise and predict one chunk; invalid rows keep their place."""
     raw = chunk[col].tolist()
-    canonical, reasons = validate_inputs(raw, data_cfg.modality, data_cfg)
-    ok = np.array([c is not None for c in canonical], dtype=bool)
+    records, reasons = validate_records(chunk, data_cfg, [col, *data_cfg.input_cols[1:]])
+    canonical = [None if r is None else r.primary for r in records]
+    ok = np.array([r is not None for r in records], dtype=bool)
     y = np.full((len(raw), task.n_outputs), np.nan)
     if ok.any():
-        y[ok] = predictor.predict([c for c in canonical if c is not None])
+        y[ok] = predictor.predict([r for r in records if r is not None])
     out: dict[str, object] = {"row_id": np.arange(start, start + len(raw))}
     if id_col:
         out["id"] = chunk[id_col].tolist()

@@ -3,8 +3,8 @@
 One streamed pass over the corpus counts and validates it (``rejected.csv``,
 ``data_report.json``), keeps a bounded sample to train a tokenizer and the held-out items to
 evaluate on; then ``transformers.Trainer`` trains a BERT masked-LM on the training items, streamed
-and masked dynamically, for ``pretrain.max_steps`` steps, evaluating on the held-out items every
-``pretrain.eval_steps``. The run directory::
+and masked dynamically, for ``train.max_steps`` steps (default 1,000), evaluating on the
+held-out items every ``pretrain.eval_steps``. The run directory::
 
     RUN_DIR/
       config.yaml, log.txt, data_report.json, rejected.csv
@@ -30,30 +30,29 @@ from typing import Any
 from torch.utils.data import Dataset
 from transformers import (
     AutoTokenizer,
+    PreTrainedTokenizerBase,
     ProgressCallback,
     Trainer,
-    TrainingArguments,
 )
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
-from scifm.config.load import save_config
+from scifm.config.applicability import check_applicable
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import ExperimentConfig
+from scifm.config.training import pretrain_max_steps
 from scifm.data.corpus import CorpusReader, CorpusScan, MlmStreamDataset, scan_corpus
 from scifm.errors import ConfigError, DataError
 from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, prepare_inputs
-from scifm.models.backbones import checkpoint_max_length, load_mlm_backbone
+from scifm.models.backbones import Backbone, checkpoint_max_length
 from scifm.models.base import MODEL_META
-from scifm.recipes.common import attach_run_log
-from scifm.rundir import RunDir
-from scifm.tracking.mlflow import log_run
-from scifm.training.args import speed_args, trainer_history
+from scifm.rundir import RunContext, RunDir
+from scifm.training.args import trainer_history, training_arguments
 from scifm.training.callbacks import StepLogProgress
 from scifm.training.device import resolve_bf16
-from scifm.training.distributed import backend, barrier, is_main_process, world_size
+from scifm.training.distributed import backend, barrier, world_size
 from scifm.training.masking import MlmCollator, argmax_logits, mlm_accuracy, premask
 from scifm.utils.io import atomic_write_json, atomic_write_text
-from scifm.utils.seed import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -87,29 +86,71 @@ class _ListDataset(Dataset):
 
 def pretrain(cfg: ExperimentConfig, command: str = "") -> PretrainResult:
     """Pretrain a masked-language model on ``cfg.data.path``; returns the run directory."""
-    run = RunDir(Path(cfg.out))
-    run.root.mkdir(parents=True, exist_ok=True)
-    detach_log = attach_run_log(run.log) if is_main_process() else (lambda: None)
-    hf_logging.disable_progress_bar()
-    try:
-        return _pretrain(cfg, run, command)
-    finally:
-        hf_logging.enable_progress_bar()
-        detach_log()
-
-
-def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResult:
     pc, mc, tc, dc = cfg.pretrain, cfg.model, cfg.train, cfg.data
     if dc.path is None:
         raise ConfigError("no corpus: pass --data FILE (or data.path in the config)")
-    main = is_main_process()  # several processes: rank 0 alone writes the run directory
-    if main:
-        save_config(cfg, run.config)
-        logger.info("run directory: %s", run.root)
-    seed_everything(cfg.seed)
+    check_applicable(cfg, recipe="pretrain")
+    hf_logging.disable_progress_bar()
+    with RunContext.open(cfg, command) as ctx:
+        run, main = ctx.run, ctx.is_main
+        try:
+            # 1. One streamed pass: validate and count, quarantine invalid items, keep bounded
+            #    samples (tokenizer training, held-out items).
+            corpus = CorpusReader(dc.path, dc.modality, dc, fmt=dc.format,
+                                  input_col=dc.input_col)
+            scan = _scan(cfg, corpus, run, main)
 
-    # 1. One streamed pass: validate and count, quarantine invalid items, keep bounded samples.
-    corpus = CorpusReader(dc.path, dc.modality, dc, fmt=dc.format, input_col=dc.input_col)
+            # 2. Tokenizer (trained on the sample, the checkpoint's own, or the resumed one)
+            #    and model.
+            ckpt_dir = run.root / "checkpoints"
+            last = get_last_checkpoint(str(ckpt_dir)) if tc.resume and ckpt_dir.is_dir() \
+                else None
+            if last is None and ckpt_dir.is_dir() and main:
+                shutil.rmtree(ckpt_dir)  # never mix a new run's checkpoints with an earlier one's
+            dna_kmer = (checkpoint_dna_kmer(Path(mc.init)) if mc.init else None) or mc.dna_kmer
+            tokenizer = _tokenizer(cfg, last, scan, dna_kmer)
+            scan.tokenizer_sample = []  # no longer needed
+            model = Backbone.mlm().load(mc, vocab_size=len(tokenizer),
+                                        pad_token_id=tokenizer.pad_token_id)
+            max_length = checkpoint_max_length(model.config, mc.max_length)
+            tokenizer.model_max_length = max_length
+
+            # 3.-4. Data (training items streamed and masked anew at every step; held-out
+            #       items masked once); the Trainer owns the loop, checkpoints every eval_steps.
+            span = pc.mask_span or MODALITIES.get(dc.modality).mask_span(dna_kmer)
+            trainer = _trainer(cfg, model, tokenizer, corpus, scan, ckpt_dir, max_length,
+                               dna_kmer, span)
+            trainer.train(resume_from_checkpoint=last)
+            final = trainer.evaluate()
+            if backend() is not None:
+                logger.info("pretrained by %d processes (%s)", world_size(), backend())
+
+            # 5. The checkpoint, metrics and model card (main process; Trainer saves once).
+            trainer.save_model(str(run.model))
+            n_steps = int(trainer.state.global_step)
+            metrics = _metrics(final, model.num_parameters(), n_steps, scan)
+            barrier()  # every process is done with the checkpoints; the model folder is whole
+            if not main:
+                return PretrainResult(run.root, metrics)
+            history = _save(cfg, run, trainer, metrics, dna_kmer, max_length, span)
+            run_id = ctx.track(
+                histories={FAMILY: [{**row, "epoch": row["step"]} for row in history]},
+                final_metrics={"test": metrics["test"]},
+                artifacts=[run.metrics, run.config, run.data_report, run.model])
+            return PretrainResult(run.root, metrics, run_id)
+        finally:
+            hf_logging.enable_progress_bar()
+
+
+def _scan(cfg: ExperimentConfig, corpus: CorpusReader, run: RunDir, main: bool) -> CorpusScan:
+    """Validate and count the corpus in one pass (``rejected.csv``, ``data_report.json``).
+
+    Raises
+    ------
+    DataError
+        No training or no held-out items.
+    """
+    pc, dc = cfg.pretrain, cfg.data
     scan = scan_corpus(corpus, pc.holdout_fraction, run.rejected if main else None,
                        pc.tokenizer_sample, pc.max_eval_items)
     if main:
@@ -118,50 +159,42 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
         raise DataError(f"{Path(dc.path).name}: {scan.n_train} training and {scan.n_holdout} "
                         f"held-out items (of {scan.n_valid} valid); need both (see "
                         f"{run.rejected.name}, pretrain.holdout_fraction)")
+    return scan
 
-    # 2. Tokenizer (trained on the sample, the checkpoint's own, or the resumed one) and model.
-    ckpt_dir = run.root / "checkpoints"
-    last = get_last_checkpoint(str(ckpt_dir)) if tc.resume and ckpt_dir.is_dir() else None
-    if last is None and ckpt_dir.is_dir() and main:
-        shutil.rmtree(ckpt_dir)  # never mix a new run's checkpoints with an earlier run's
-    dna_kmer = (checkpoint_dna_kmer(Path(mc.init)) if mc.init else None) or mc.dna_kmer
+
+def _tokenizer(cfg: ExperimentConfig, last: str | None, scan: CorpusScan,
+               dna_kmer: int) -> PreTrainedTokenizerBase:
+    """The resumed checkpoint's tokenizer, or one built on the corpus sample (or model.init's)."""
     if last is not None:
         logger.info("resuming from %s", last)
-        tokenizer = AutoTokenizer.from_pretrained(last)
-    else:
-        sample = prepare_inputs(dc.modality, scan.tokenizer_sample, dna_kmer)
-        tokenizer = build_tokenizer(dc.modality, sample, mc.model_copy(update={"dna_kmer":
-                                                                             dna_kmer}))
-    scan.tokenizer_sample = []  # no longer needed
-    model = load_mlm_backbone(mc, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
-    max_length = checkpoint_max_length(model.config, mc.max_length)
-    tokenizer.model_max_length = max_length
+        return AutoTokenizer.from_pretrained(last)
+    sample = prepare_inputs(cfg.data.modality, scan.tokenizer_sample, dna_kmer)
+    return build_tokenizer(cfg.data.modality, sample,
+                           cfg.model.model_copy(update={"dna_kmer": dna_kmer}))
 
-    # 3. Data: training items streamed and masked anew at every step; held-out items masked once.
+
+def _trainer(cfg: ExperimentConfig, model: Any, tokenizer: PreTrainedTokenizerBase,
+             corpus: CorpusReader, scan: CorpusScan, ckpt_dir: Path, max_length: int,
+             dna_kmer: int, span: int) -> Trainer:
+    """The MLM Trainer: streamed, dynamically masked training items; held-out items masked
+    once (seeded), scored by masked-token accuracy."""
+    pc, tc, dc = cfg.pretrain, cfg.train, cfg.data
     train_ds = MlmStreamDataset(corpus, tokenizer, dc.modality, max_length, pc.holdout_fraction,
                                 split="train", dna_kmer=dna_kmer,
                                 shuffle_buffer=pc.shuffle_buffer, seed=cfg.seed)
     holdout_ids = tokenizer(prepare_inputs(dc.modality, scan.holdout, dna_kmer), truncation=True,
                             max_length=max_length, return_token_type_ids=False,
                             return_attention_mask=False)["input_ids"]
-    span = pc.mask_span or (dna_kmer if dc.modality == "dna" else 1)
     eval_ds = _ListDataset(premask([{"input_ids": ids} for ids in holdout_ids], tokenizer,
                                    pc.mask_prob, seed=cfg.seed + 1, span=span))
-
-    # 4. Train: Trainer owns the loop, checkpoints every eval_steps (resumable).
-    bf16 = resolve_bf16(tc.bf16)
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir), max_steps=pc.max_steps, learning_rate=tc.lr,
-        per_device_train_batch_size=tc.batch_size, per_device_eval_batch_size=tc.batch_size,
-        weight_decay=tc.weight_decay, eval_strategy="steps", eval_steps=pc.eval_steps,
-        save_strategy="steps", save_steps=pc.eval_steps, save_total_limit=2,
-        logging_strategy="steps", logging_steps=pc.eval_steps, seed=cfg.seed,
-        data_seed=cfg.seed, report_to="none", label_names=["labels"],
+    args = training_arguments(
+        ckpt_dir, tc, cfg.seed, resolve_bf16(tc.bf16), eval_steps=pc.eval_steps,
+        max_steps=pretrain_max_steps(tc),
+        group_by_length=False,  # streamed: no length grouping; the collator pads per batch
         # several processes: each reads the stream and keeps its own slice of every batch
         # (accelerate's IterableDatasetShard); dispatching from rank 0 cannot concatenate
         # batches that the collator padded to different lengths
         accelerator_config={"dispatch_batches": False},
-        **speed_args(tc, bf16),  # streamed: no length grouping; the collator pads per batch
     )
     trainer = Trainer(
         model=model, args=args, data_collator=MlmCollator(tokenizer, pc.mask_prob, cfg.seed, span),
@@ -170,22 +203,17 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(StepLogProgress)
-    trainer.train(resume_from_checkpoint=last)
-    final = trainer.evaluate()
-    if backend() is not None:
-        logger.info("pretrained by %d processes (%s)", world_size(), backend())
+    return trainer
 
-    # 5. Write the checkpoint, metrics and model card; track (rank 0; Trainer saves once).
-    trainer.save_model(str(run.model))
-    n_steps = int(trainer.state.global_step)
-    metrics = _metrics(final, model.num_parameters(), n_steps, scan)
-    barrier()  # every process is done with the checkpoints and the model folder is complete
-    if not main:
-        return PretrainResult(run.root, metrics)
+
+def _save(cfg: ExperimentConfig, run: RunDir, trainer: Trainer, metrics: dict[str, Any],
+          dna_kmer: int, max_length: int, span: int) -> list[dict[str, Any]]:
+    """Write ``scifm.json``, the model card, metrics and history; returns the history."""
+    mc, dc = cfg.model, cfg.data
     (run.model / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml has it all
     atomic_write_json(run.model / MODEL_META, {
         "family": FAMILY, "modality": dc.modality, "dna_kmer": dna_kmer, "max_length": max_length,
-        "mask_prob": pc.mask_prob, "mask_span": span, "n_steps": n_steps,
+        "mask_prob": cfg.pretrain.mask_prob, "mask_span": span, "n_steps": metrics["n_steps"],
         "n_parameters": metrics["n_parameters"],
         "init": str(mc.init) if mc.init else None, "data": dc.model_dump(mode="json"),
     })
@@ -193,20 +221,12 @@ def _pretrain(cfg: ExperimentConfig, run: RunDir, command: str) -> PretrainResul
     atomic_write_json(run.metrics, metrics)
     history = trainer_history(trainer.state.log_history, by="step")
     atomic_write_json(run.history, {FAMILY: history})
-    if not tc.keep_checkpoints:
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if not cfg.train.keep_checkpoints:
+        shutil.rmtree(run.root / "checkpoints", ignore_errors=True)
     logger.info("held-out: mlm_accuracy %.4f, perplexity %.4g after %d steps; model in %s",
                 metrics["test"]["mlm_accuracy"]["value"], metrics["test"]["perplexity"]["value"],
-                n_steps, run.model)
-    run_id = None
-    if cfg.tracking.enabled:
-        run_id = log_run(
-            run_dir=run.root, uri=cfg.tracking.uri, experiment=cfg.tracking.experiment,
-            run_name=run.root.name, params=cfg.model_dump(mode="json"),
-            histories={FAMILY: [{**row, "epoch": row["step"]} for row in history]},
-            final_metrics={"test": metrics["test"]},
-            artifacts=[run.metrics, run.config, run.data_report, run.model])
-    return PretrainResult(run.root, metrics, run_id)
+                metrics["n_steps"], run.model)
+    return history
 
 
 def _metrics(final: dict[str, float], n_parameters: int, n_steps: int,
@@ -230,7 +250,8 @@ def model_card(cfg: ExperimentConfig, metrics: dict[str, Any], max_length: int,
     test, data = metrics["test"], metrics["data"]
     start = f"continued from `{cfg.model.init}`" if cfg.model.init else \
         f"fresh BERT, size preset `{cfg.model.size}`"
-    kmer = f" (DNA as overlapping {dna_kmer}-mers)" if cfg.data.modality == "dna" and \
+    spec = MODALITIES.get(cfg.data.modality)
+    kmer = f" ({spec.label} as overlapping {dna_kmer}-mers)" if spec.kmer_tokens and \
         dna_kmer > 1 else ""
     return "\n".join([
         "---", "library_name: transformers", "pipeline_tag: fill-mask", "tags: [scifm, "

@@ -79,15 +79,7 @@ def log_run(
     tracking_uri = resolve_tracking_uri(uri, run_dir)
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            artifact_root = None
-            if tracking_uri.startswith("sqlite:///"):
-                db = Path(tracking_uri.removeprefix("sqlite:///"))
-                artifact_root = (db.parent / "mlartifacts").resolve().as_uri()
-            exp_id = client.create_experiment(experiment, artifact_location=artifact_root)
-        else:
-            exp_id = exp.experiment_id
+        exp_id = _experiment_id(client, experiment, tracking_uri)
         run = client.create_run(exp_id, run_name=run_name, tags={"scifm.run_dir": str(run_dir)})
         run_id = run.info.run_id
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
@@ -95,16 +87,7 @@ def log_run(
         for i in range(0, len(items), 100):
             client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in
                                              items[i:i + 100]])
-        metric_entities = []
-        for family, history in histories.items():
-            for row in history:
-                step = int(row.get("epoch", 0) or 0)
-                for key, value in row.items():
-                    if key != "epoch" and isinstance(value, (int, float)) and value == value:
-                        metric_entities.append(
-                            mlflow.entities.Metric(f"{family}.{key}", float(value), 0, step))
-        for key, value in scalar_metrics(final_metrics, "").items():
-            metric_entities.append(mlflow.entities.Metric(key, value, 0, 0))
+        metric_entities = _metric_entities(histories, final_metrics)
         for i in range(0, len(metric_entities), 500):
             client.log_batch(run_id, metrics=metric_entities[i:i + 500])
         for path in artifacts:
@@ -119,6 +102,35 @@ def log_run(
         logger.warning("MLflow tracking failed (%s: %s); the run directory is complete",
                        type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         return None
+
+
+def _experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
+    """The id of ``experiment``, created (artifacts beside a SQLite database) if missing."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    artifact_root = None
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        artifact_root = (db.parent / "mlartifacts").resolve().as_uri()
+    return client.create_experiment(experiment, artifact_location=artifact_root)
+
+
+def _metric_entities(histories: Mapping[str, list[dict[str, Any]]],
+                     final_metrics: Mapping[str, Any]) -> list[Any]:
+    """Per-epoch metrics (``<family>.<key>``, step = epoch) and the final scalars."""
+    import mlflow
+
+    out = []
+    for family, history in histories.items():
+        for row in history:
+            step = int(row.get("epoch", 0) or 0)
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)) and value == value:
+                    out.append(mlflow.entities.Metric(f"{family}.{key}", float(value), 0, step))
+    for key, value in scalar_metrics(final_metrics, "").items():
+        out.append(mlflow.entities.Metric(key, value, 0, 0))
+    return out
 
 
 def log_trials(*, uri: str | None, run_dir: Path, parent_run_id: str | None,

@@ -1,4 +1,7 @@
-"""Training support for the transformer family: masked losses and device / precision choices.
+"""Fine-tuning components for ``transformers.Trainer``: the Trainer arguments (``args``), the
+tokenizer rule (``tokenizer``), tokenised data (``data``), heads with their labels, losses and
+validation metrics (``heads``, ``losses``), PEFT (``peft``), MLM masking (``masking``), device and
+precision choices (``device``) and the fine-tuning steps themselves (``finetune``).
 
 ``transformers.Trainer`` owns the loop; this package supplies the pieces it is handed.
 """

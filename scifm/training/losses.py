@@ -10,7 +10,7 @@ set, so the model's built-in loss (which would choke on NaN) is never computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from scifm.tasks import TaskSpec
+from scifm.training.masking import IGNORE_INDEX
 
 LossFunc = Callable[..., torch.Tensor]
 
@@ -120,6 +121,39 @@ def balanced_class_weights(task: TaskSpec, y: np.ndarray) -> torch.Tensor | None
         w = np.where(counts > 0, len(obs) / (k * np.maximum(counts, 1)), 1.0)
         return torch.tensor(w, dtype=torch.float32)
     return None
+
+
+def balanced_token_weights(tags: Sequence[Sequence[str | None]],
+                           labels: Sequence[str]) -> torch.Tensor:
+    """Token class weights ``n / (n_labels * n_c)`` over the scored tags (``None`` skipped);
+    labels absent from ``tags`` get weight 1. Shape ``n_labels``."""
+    index = {name: i for i, name in enumerate(labels)}
+    obs = np.asarray([index[t] for row in tags for t in row if t is not None], dtype=int)
+    counts = np.bincount(obs, minlength=len(labels)).astype(float)
+    w = np.where(counts > 0, len(obs) / (len(labels) * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def make_token_loss(class_weights: torch.Tensor) -> LossFunc:
+    """``compute_loss_func`` for token classification with class weights.
+
+    The weighted mean cross-entropy over positions whose label is not :data:`IGNORE_INDEX`
+    (logits ``batch x seq x n_labels``, labels ``batch x seq``); like :func:`make_compute_loss`,
+    a per-batch mean (set ``trainer.loss_is_scaled_for_ga = False``).
+    """
+
+    def compute_loss(
+        outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None, **_: Any
+    ) -> torch.Tensor:
+        logits = _logits(outputs).float()
+        labels = labels.to(logits.device).reshape(-1)
+        if not (labels != IGNORE_INDEX).any():
+            return _zero_like(logits)
+        return F.cross_entropy(logits.reshape(labels.numel(), -1), labels,
+                               weight=class_weights.to(logits.device, logits.dtype),
+                               ignore_index=IGNORE_INDEX)
+
+    return compute_loss
 
 
 def _logits(outputs: Any) -> torch.Tensor:

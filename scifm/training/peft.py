@@ -27,15 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-from transformers import (
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-    TrainerCallback,
-)
+from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback
 
 from scifm.config.schema import PeftConfig
 from scifm.errors import ConfigError
+from scifm.models.backbones import Backbone, HeadKind
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +122,10 @@ def _targets(model: PreTrainedModel, cfg: PeftConfig, peft: Any) -> list[str] | 
     return guess
 
 
-def _peft_config(model: PreTrainedModel, cfg: PeftConfig, total_steps: int, peft: Any) -> Any:
-    common = {"task_type": peft.TaskType.SEQ_CLS, "modules_to_save": head_modules(model)}
+def _peft_config(model: PreTrainedModel, cfg: PeftConfig, total_steps: int, peft: Any,
+                 head: HeadKind) -> Any:
+    task_type = peft.TaskType.TOKEN_CLS if head == "token" else peft.TaskType.SEQ_CLS
+    common = {"task_type": task_type, "modules_to_save": head_modules(model)}
     if cfg.method == "prompt_tuning":
         return peft.PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, **common)
     targets = _targets(model, cfg, peft)
@@ -145,17 +143,20 @@ def _peft_config(model: PreTrainedModel, cfg: PeftConfig, total_steps: int, peft
     raise ConfigError(f"peft.method: unknown method {cfg.method!r}")
 
 
-def apply_peft(model: PreTrainedModel, cfg: PeftConfig, total_steps: int) -> nn.Module:
+def apply_peft(model: PreTrainedModel, cfg: PeftConfig, total_steps: int,
+               head: HeadKind = "sequence") -> nn.Module:
     """Wrap ``model`` for the configured method (or freeze part of it); head stays trainable.
 
     Parameters
     ----------
     model
-        A sequence-classification model.
+        A sequence- or token-classification model.
     cfg
         The ``peft`` section.
     total_steps
         Planned optimiser steps (AdaLoRA's rank-allocation schedule).
+    head
+        ``sequence`` or ``token``: the kind of head on ``model`` (peft's task type).
 
     Returns
     -------
@@ -170,7 +171,8 @@ def apply_peft(model: PreTrainedModel, cfg: PeftConfig, total_steps: int) -> nn.
     else:
         peft = _import_peft()
         try:
-            model = peft.get_peft_model(model, _peft_config(model, cfg, total_steps, peft))
+            model = peft.get_peft_model(model, _peft_config(model, cfg, total_steps, peft,
+                                                             head))
         except ValueError as err:
             raise ConfigError(f"peft.method {cfg.method}: {str(err).splitlines()[0]}") from err
     trainable, total = parameter_counts(model)
@@ -268,9 +270,11 @@ def is_adapter_dir(path: Path) -> bool:
     return (path / ADAPTER_CONFIG).is_file() and (path / BASE_DIR / "config.json").is_file()
 
 
-def load_adapter_model(path: Path) -> nn.Module:
-    """Base model from ``path/base`` with the adapter and trained head from ``path`` (inference)."""
+def load_adapter_model(path: Path, head: HeadKind = "sequence") -> nn.Module:
+    """Base model from ``path/base`` with the adapter and trained head from ``path`` (inference).
+
+    ``head``: ``sequence`` or ``token``, the kind of model the adapter was trained on.
+    """
     peft = _import_peft()
-    base = AutoModelForSequenceClassification.from_pretrained(str(Path(path) / BASE_DIR),
-                                                              local_files_only=True)
+    base = Backbone(head).from_checkpoint(Path(path) / BASE_DIR)
     return peft.PeftModel.from_pretrained(base, str(path), is_trainable=False)

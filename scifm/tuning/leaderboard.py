@@ -83,16 +83,43 @@ def _test_cells(test: Mapping[str, Any] | None, metric: str) -> dict[str, Any]:
             f"test_{metric}_ci_high": ci[1]}
 
 
+def trial_record(trial: optuna.trial.FrozenTrial, number: int | str,
+                 params: Mapping[str, Any]) -> dict[str, Any]:
+    """One trial as :func:`scifm.tracking.mlflow.log_trials` takes it."""
+    return {"number": number, "state": trial.state.name, "params": dict(params),
+            "metrics": {k: trial.user_attrs[k] for k in ("cv_mean", "cv_std", "fit_seconds")
+                        if isinstance(trial.user_attrs.get(k), (int, float))},
+            "fold_scores": trial.user_attrs.get("fold_scores", [])}
+
+
 def trial_records(studies: Mapping[str, optuna.Study]) -> list[dict[str, Any]]:
-    """Every trial as :func:`scifm.tracking.mlflow.log_trials` takes it (``family`` in params,
-    run name ``trial-<family>-<number>``)."""
-    out = []
-    for family, study in studies.items():
-        for t in study.trials:
-            out.append({"number": f"{family}-{t.number}", "state": t.state.name,
-                        "params": {"family": family, **t.params},
-                        "metrics": {k: t.user_attrs[k] for k in ("cv_mean", "cv_std",
-                                                                 "fit_seconds")
-                                    if isinstance(t.user_attrs.get(k), (int, float))},
-                        "fold_scores": t.user_attrs.get("fold_scores", [])})
-    return out
+    """Every trial of several studies (``family`` in params, run name
+    ``trial-<family>-<number>``)."""
+    return [trial_record(t, f"{family}-{t.number}", {"family": family, **t.params})
+            for family, study in studies.items() for t in study.trials]
+
+
+def study_trial_records(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every trial of one study."""
+    return [trial_record(t, t.number, t.params) for t in study.trials]
+
+
+def study_leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial, best first: number, state, cv mean / std, fit seconds, parameters."""
+    rows = []
+    for t in study.trials:
+        rows.append({"trial": t.number, "state": t.state.name,
+                     "cv_mean": t.user_attrs.get("cv_mean"), "cv_std": t.user_attrs.get("cv_std"),
+                     "folds_done": t.user_attrs.get("n_folds_done"),
+                     "fit_seconds": t.user_attrs.get("fit_seconds"),
+                     **{f"param_{k}": v for k, v in t.params.items()}})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+    frame["_complete"] = frame["state"] == "COMPLETE"
+    frame = frame.sort_values(["_complete", "cv_mean"], ascending=[False, ascending],
+                              na_position="last", kind="stable")
+    return frame.drop(columns="_complete").reset_index(drop=True)
+
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,14 +23,16 @@ from typing import Any
 import numpy as np
 import optuna
 
-from scifm.config.schema import ExperimentConfig, LightGBMConfig
+from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import CleanDataset
 from scifm.data.splitting import kfold_indices
 from scifm.evaluation.metrics import compute_metrics, primary_metric
 from scifm.featurizers import BaseFeaturizer, Featurizer, featurizer_from_name
 from scifm.featurizers.base import Features
+from scifm.models.registry import build_predictor, get_family
 from scifm.tasks import TaskSpec
-from scifm.tuning.search_spaces import FEATURE_CHOICES, Spec, sample_params
+from scifm.tuning.search_spaces import Spec, feature_choices, sample_params
+from scifm.tuning.study import with_params
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +94,28 @@ def featurize(featurizer: Featurizer, xs: Sequence[str]) -> Features:
 
 def task_estimator(family: str, features: str, params: dict[str, Any], task: TaskSpec,
                    modality: str, cfg: ExperimentConfig) -> Any:
-    """An unfitted estimator on numeric features: ``fit(X, y, X_val, y_val)`` / ``predict``."""
-    class_weight = "balanced" if cfg.model.class_weight == "balanced" else None
-    if family == "lightgbm":
-        from scifm.models.lightgbm import LightGBMPredictor
+    """An unfitted estimator on numeric features, ``fit(X, y, X_val, y_val)`` / ``predict``,
+    from the family's registered ``estimator`` with ``params`` and ``features`` applied."""
+    spec = get_family(family)
+    if spec.estimator is None:
+        raise ValueError(f"family {family!r} has no estimator on numeric features")
+    return spec.estimator(task, with_params(cfg, family, {**params, "features": features}))
 
-        lgb_cfg = LightGBMConfig.model_validate({**cfg.lightgbm.model_dump(), **params,
-                                                 "features": features})
-        return LightGBMPredictor(task, modality, lgb_cfg, cfg.seed, class_weight)._estimator()
-    from scifm.models.feature import FeaturePredictor
 
-    return FeaturePredictor(family, task, modality, features, params, cfg.seed, class_weight,
-                            cfg.automl.n_jobs).estimator()
+class _PredictorOnInputs:
+    """A whole predictor of a family without a numeric-feature ``estimator``: fitted per fold
+    on raw inputs (the objective then skips its shared feature matrices)."""
+
+    def __init__(self, family: str, task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                 work_dir: Path) -> None:
+        self.predictor = build_predictor(family, task, modality, cfg, work_dir)
+
+    def fit(self, x: Sequence[Any], y: np.ndarray) -> _PredictorOnInputs:
+        self.predictor.fit(list(x), y)
+        return self
+
+    def predict(self, x: Sequence[Any]) -> np.ndarray:
+        return self.predictor.predict(list(x))
 
 
 class CVObjective:
@@ -121,7 +134,8 @@ class CVObjective:
     space
         Parameter specs (:func:`scifm.tuning.search_spaces.space_for`).
     features
-        A fixed feature set, or ``None`` to search :data:`FEATURE_CHOICES` of the modality.
+        A fixed feature set, or ``None`` to search the modality's
+        :func:`~scifm.tuning.search_spaces.feature_choices`.
     cfg
         The experiment config (seed, class weights, threads, defaults of unsearched params).
     oof_dir
@@ -176,8 +190,15 @@ class CVObjective:
 
     def _fold_predictions(self, features: str, params: dict[str, Any], tr: np.ndarray,
                           va: np.ndarray) -> np.ndarray:
-        X_tr, X_va = self._matrices(features, tr, va)
-        est = task_estimator(self.family, features, params, self.task, self.modality, self.cfg)
+        if get_family(self.family).estimator is None:  # no numeric-feature estimator
+            cfg = with_params(self.cfg, self.family, {**params, "features": features})
+            est: Any = _PredictorOnInputs(self.family, self.task, self.modality, cfg,
+                                          Path(tempfile.gettempdir()))
+            X_tr, X_va = [self.x[i] for i in tr], [self.x[i] for i in va]
+        else:
+            X_tr, X_va = self._matrices(features, tr, va)
+            est = task_estimator(self.family, features, params, self.task, self.modality,
+                                 self.cfg)
         est.fit(X_tr, self.y[tr])
         return np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
 
@@ -201,7 +222,7 @@ class CVObjective:
         trial.set_user_attr("worker", worker_tag())
         params = sample_params(trial, self.space)
         features = self.features or trial.suggest_categorical(
-            "features", FEATURE_CHOICES[self.modality])
+            "features", feature_choices(self.modality))
         scores: list[float] = []
         oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()

@@ -71,11 +71,6 @@ def _missing(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
 
-def is_single_machine(url: str) -> bool:
-    """Whether ``url`` is a storage only processes of one machine can share (SQLite, journal)."""
-    return url.startswith(("sqlite:", JOURNAL_PREFIX))
-
-
 def trial_shares(n_trials: int | None, workers: int) -> list[int | None]:
     """Split ``n_trials`` over ``workers`` (exact total; ``None`` = until the time budget)."""
     if n_trials is None:
@@ -124,14 +119,7 @@ def optimize(study: optuna.Study, storage_url: str, objective: Callable[[optuna.
     if storage_url.startswith("sqlite:"):
         logger.warning("%d workers share the SQLite storage %s: fine on one machine; for workers "
                        "on other machines use --storage postgresql://...", workers, storage_url)
-    ctx = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    procs = [ctx.Process(target=_worker, name=f"optuna-worker-{i}",
-                         args=(storage_url, study.study_name, objective, shares[i], timeout,
-                               seed + 1000 * i + len(study.trials), pruner, catch, threads))
-             for i in range(1, workers) if shares[i] != 0]
-    for p in procs:
-        p.start()
+    procs = _start_workers(study, storage_url, objective, shares, timeout, seed, pruner, catch)
     logger.info("study %r: %d worker processes (this one + %d)", study.study_name, workers,
                 len(procs))
     try:
@@ -145,6 +133,22 @@ def optimize(study: optuna.Study, storage_url: str, objective: Callable[[optuna.
     if failed:
         logger.warning("worker processes %s exited with an error; their trials may be missing",
                        failed)
+
+
+def _start_workers(study: optuna.Study, storage_url: str,
+                   objective: Callable[[optuna.Trial], float], shares: list[int | None],
+                   timeout: float | None, seed: int, pruner: optuna.pruners.BasePruner | None,
+                   catch: tuple[type[Exception], ...]) -> list[multiprocessing.process.BaseProcess]:
+    """Spawn one process per extra worker with a share of trials (cores split between them)."""
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // len(shares))
+    procs = [ctx.Process(target=_worker, name=f"optuna-worker-{i}",
+                         args=(storage_url, study.study_name, objective, shares[i], timeout,
+                               seed + 1000 * i + len(study.trials), pruner, catch, threads))
+             for i in range(1, len(shares)) if shares[i] != 0]
+    for p in procs:
+        p.start()
+    return procs
 
 
 def _worker(storage_url: str, study_name: str, objective: Callable[[optuna.Trial], float],

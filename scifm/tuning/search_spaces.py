@@ -8,9 +8,10 @@ A spec is a tuple:
 
 An options dict may also hold ``"task": "classification" | "regression"`` to restrict a
 parameter to one kind of task (``linear``: ``C`` for logistic regression, ``alpha`` for ridge).
-Feature sets are searched as one more categorical, ``features``, with choices per modality
-(:data:`FEATURE_CHOICES`). Parameter names are those of ``LightGBMConfig`` (``lightgbm``) and of
-:data:`scifm.models.estimators.DEFAULT_PARAMS` (the others).
+Feature sets are searched as one more categorical, ``features``, with the modality plug-in's
+choices (:func:`feature_choices`). Each family's space is part of its registration
+(:attr:`scifm.models.registry.FamilySpec.search_space`, built-ins in :mod:`scifm.models.families`);
+parameter names are those of the family's typed section (:mod:`scifm.models.params`).
 """
 
 from __future__ import annotations
@@ -20,66 +21,20 @@ from typing import Any
 
 import optuna
 
+from scifm.config.registry import MODALITIES
+from scifm.models.registry import get_family
+
 logger = logging.getLogger(__name__)
 
 Spec = tuple[Any, ...]
 """``(kind, ...)`` as described in the module docstring."""
 
-_LOG = {"log": True}
 
-SEARCH_SPACES: dict[str, dict[str, Spec]] = {
-    "lightgbm": {
-        "n_estimators": ("int", 50, 1000, _LOG),
-        "learning_rate": ("float", 0.01, 0.3, _LOG),
-        "num_leaves": ("int", 8, 256, _LOG),
-        "min_child_samples": ("int", 2, 50, _LOG),
-        "colsample_bytree": ("float", 0.1, 1.0),
-        "subsample": ("float", 0.5, 1.0),
-        "reg_lambda": ("float", 1e-3, 10.0, _LOG),
-    },
-    "xgboost": {
-        "n_estimators": ("int", 50, 1000, _LOG),
-        "learning_rate": ("float", 0.01, 0.3, _LOG),
-        "max_depth": ("int", 2, 10),
-        "min_child_weight": ("float", 0.5, 10.0, _LOG),
-        "subsample": ("float", 0.5, 1.0),
-        "colsample_bytree": ("float", 0.1, 1.0),
-        "reg_lambda": ("float", 1e-3, 10.0, _LOG),
-        "reg_alpha": ("float", 1e-4, 1.0, _LOG),
-    },
-    "rf": {
-        "n_estimators": ("int", 100, 500, _LOG),
-        "max_features": ("categorical", ["sqrt", "log2", 0.2, 0.5]),
-        "min_samples_leaf": ("int", 1, 10, _LOG),
-    },
-    "extratrees": {
-        "n_estimators": ("int", 100, 500, _LOG),
-        "max_features": ("categorical", ["sqrt", "log2", 0.2, 0.5]),
-        "min_samples_leaf": ("int", 1, 10, _LOG),
-    },
-    "linear": {
-        "C": ("float", 1e-3, 1e2, {"log": True, "task": "classification"}),
-        "alpha": ("float", 1e-3, 1e3, {"log": True, "task": "regression"}),
-    },
-    "knn": {
-        "n_neighbors": ("int", 1, 30, _LOG),
-        "weights": ("categorical", ["uniform", "distance"]),
-    },
-    "svm": {
-        "C": ("float", 1e-2, 1e3, _LOG),
-        "gamma": ("float", 1e-5, 1.0, _LOG),
-        "epsilon": ("float", 1e-3, 1.0, {"log": True, "task": "regression"}),
-    },
-}
-"""The search space of every tunable family."""
-
-FEATURE_CHOICES: dict[str, list[str]] = {
-    "smiles": ["ecfp", "ecfp6", "maccs", "ecfp+maccs", "ecfp+rdkit2d", "maccs+rdkit2d"],
-    "protein": ["kmer", "protdesc", "kmer+protdesc", "kmer3"],
-    "dna": ["kmer3", "kmer4", "kmer5", "kmer6"],
-    "text": ["tfidf"],
-}
-"""Feature sets searched per modality (names of :mod:`scifm.featurizers.sets`)."""
+def feature_choices(modality: str) -> list[str]:
+    """Feature sets searched for ``modality`` (its plug-in's ``tune_features``; when it lists
+    none, its single-model default)."""
+    spec = MODALITIES.get(modality)
+    return list(spec.tune_features) or [spec.default_features]
 
 
 def space_for(family: str, task_type: str) -> dict[str, Spec]:
@@ -91,7 +46,9 @@ def space_for(family: str, task_type: str) -> dict[str, Spec]:
         ``family`` has no search space.
     """
     kind = "regression" if task_type == "regression" else "classification"
-    space = SEARCH_SPACES[family]
+    space = get_family(family).search_space
+    if not space:
+        raise KeyError(f"family {family!r} has no search space")
     return {name: spec for name, spec in space.items() if _options(spec).get("task", kind) == kind}
 
 
@@ -117,11 +74,6 @@ def sample_params(trial: optuna.Trial, space: dict[str, Spec]) -> dict[str, Any]
     return {name: suggest(trial, name, spec) for name, spec in space.items()}
 
 
-DEFAULT_FEATURES: dict[str, str] = {"smiles": "ecfp+rdkit2d", "protein": "kmer+protdesc",
-                                    "dna": "kmer5", "text": "tfidf"}
-"""The feature set of the first (default) trial per modality."""
-
-
 def default_trial(family: str, task_type: str, modality: str,
                   tune_features: bool = True) -> dict[str, Any]:
     """The family's default configuration as Optuna parameters, clipped into its search space.
@@ -129,14 +81,7 @@ def default_trial(family: str, task_type: str, modality: str,
     Enqueued as trial 0 of every new study, so that a short budget starts from the defaults
     that work well (``scifm train``'s) instead of a random point; TPE explores from there.
     """
-    if family == "lightgbm":
-        from scifm.config.schema import LightGBMConfig
-
-        defaults: dict[str, Any] = LightGBMConfig().model_dump()
-    else:
-        from scifm.models.estimators import DEFAULT_PARAMS
-
-        defaults = dict(DEFAULT_PARAMS.get(family, {}))
+    defaults: dict[str, Any] = get_family(family).params().model_dump()
     params: dict[str, Any] = {}
     for name, spec in space_for(family, task_type).items():
         value = defaults.get(name)
@@ -147,6 +92,7 @@ def default_trial(family: str, task_type: str, modality: str,
             low, high = spec[1], spec[2]
             clipped = min(max(value, low), high)
             params[name] = int(round(clipped)) if spec[0] == "int" else float(clipped)
-    if tune_features and DEFAULT_FEATURES.get(modality) in FEATURE_CHOICES.get(modality, []):
-        params["features"] = DEFAULT_FEATURES[modality]
+    first = MODALITIES.get(modality).tune_default_features  # the plug-in's first trial
+    if tune_features and first in feature_choices(modality):
+        params["features"] = first
     return params

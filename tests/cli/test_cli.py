@@ -18,7 +18,7 @@ def _train(tmp_path, data, *extra):
     return runner.invoke(app, ["train", "--data", str(data), "--input-col", "smiles",
                                "--target-col", "active", "--model", "lightgbm",
                                "--out", str(tmp_path / "run"), "--no-track",
-                               "--set", "lightgbm.n_estimators=100",
+                               "--set", "params.lightgbm.n_estimators=100",
                                "--set", "eval.n_bootstrap=50", *extra])
 
 
@@ -123,3 +123,45 @@ def test_predict_on_non_run_directory(tmp_path, molecules_csv):
     res = runner.invoke(app, ["predict", str(tmp_path), "--data", str(molecules_csv),
                               "--out", str(tmp_path / "p.csv")])
     assert "not a scifm run directory" in _one_error_line(res)
+
+
+@pytest.fixture
+def loaded(monkeypatch):
+    """The config a command loads (the command stops before running its recipe)."""
+    from scifm.config.load import load_config
+
+    seen = {}
+
+    def capture(*args, **kwargs):
+        seen["cfg"] = load_config(*args, **kwargs)
+        raise SystemExit(0)
+
+    for command in ("train", "tune", "auto", "pretrain"):
+        monkeypatch.setattr(f"scifm.cli.{command}.load_config", capture)
+    return seen
+
+
+def test_target_col_is_repeatable_and_keeps_commas_in_a_name(tmp_path, loaded):
+    res = runner.invoke(app, ["train", "--data", "x.csv", "--target-col", "hepatic, cardiac",
+                              "--target-col", "renal", "--split", "column:fold"])
+    assert res.exit_code == 0, res.output
+    cfg = loaded["cfg"]
+    assert cfg.data.target_cols == ["hepatic, cardiac", "renal"]
+    assert (cfg.split.method, cfg.split.column) == ("predefined", "fold")
+
+
+@pytest.mark.parametrize("split", ["predefined", "column:split", "random"])
+def test_split_flag_takes_the_yaml_forms(tmp_path, loaded, split):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"split: {split}\n")
+    assert runner.invoke(app, ["tune", "-c", str(spec)]).exit_code == 0
+    from_yaml = loaded["cfg"].split
+    assert runner.invoke(app, ["tune", "--split", split]).exit_code == 0
+    assert loaded["cfg"].split == from_yaml
+
+
+def test_pretrain_steps_flag_and_set_are_one_key(loaded):
+    assert runner.invoke(app, ["pretrain", "--max-steps", "200"]).exit_code == 0
+    assert loaded["cfg"].train.max_steps == 200
+    assert runner.invoke(app, ["pretrain", "--set", "train.max_steps=200"]).exit_code == 0
+    assert loaded["cfg"].train.max_steps == 200

@@ -24,9 +24,9 @@ FAMILIES = ["linear", "knn", "rf"]
 def _cfg(data, out, **extra):
     flags = {"data.path": str(data), "data.target_cols": ["active"], "out": str(out),
              "automl.auto.families": FAMILIES, "automl.tune.n_trials": 3,
-             "automl.tune.folds": 3, "automl.n_jobs": 1, "eval.n_bootstrap": 50,
+             "automl.tune.folds": 3, "model.n_jobs": 1, "eval.n_bootstrap": 50,
              "tracking.enabled": False, **extra}
-    return load_config(None, flags=flags, overrides=["automl.params={}"])
+    return load_config(None, flags=flags, overrides=["params={}"])
 
 
 def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monkeypatch):
@@ -127,7 +127,7 @@ def test_auto_cli_time_budget_regression(tmp_path, molecules):
     res = CliRunner().invoke(app, [
         "auto", "--data", str(data), "--target-col", "logp", "--families", "linear,knn",
         "--time-budget", "6", "--folds", "2", "--out", str(out), "--no-track",
-        "--set", "eval.n_bootstrap=20", "--set", "automl.n_jobs=1"])
+        "--set", "eval.n_bootstrap=20", "--set", "model.n_jobs=1"])
     assert res.exit_code == 0, res.output
     assert "selected" in res.output and "leaderboard" in res.output
     board = pd.read_csv(out / "leaderboard.csv")

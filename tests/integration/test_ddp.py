@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,34 @@ def test_pretrain_on_two_cpu_processes(tmp_path):
 
     model = AutoModelForMaskedLM.from_pretrained(out / "model")
     assert model.num_parameters() > 0
+
+
+def test_finetune_tokens_on_two_cpu_processes(tmp_path):
+    """``scifm finetune`` NER under torchrun: the main process trains the WordPiece vocabulary
+    and shares it, both processes train, one run directory is written once and predicts."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from token_fixtures import ner_sentences, write_conll
+
+    paths = {name: write_conll(tmp_path / f"{name}.conll", ner_sentences(n, seed))
+             for name, n, seed in (("train", 24, 0), ("dev", 6, 1), ("test", 6, 2))}
+    out = tmp_path / "ner"
+    proc = _torchrun(["finetune", "--data", str(paths["train"]), "--modality", "text",
+                      "--task", "token_classification", "--set",
+                      f"data.val_path={paths['dev']}", "--set", f"data.test_path={paths['test']}",
+                      "--out", str(out), "--no-track", "--set", "model.size=tiny",
+                      "--set", "model.max_length=48", "--set", "model.text_vocab_size=200",
+                      "--set", "train.batch_size=4", "--epochs", "2", "--set",
+                      "eval.n_bootstrap=20", "--set", "train.bf16=off"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.rglob("metrics.json")) == ["metrics.json"]
+    assert [p.parent.name for p in tmp_path.rglob("scifm.json")] == ["model"]
+    assert not (out / "checkpoints").exists()
+    log = (out / "log.txt").read_text()
+    assert "on 2 process(es)" in log and log.count("run directory:") == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and np.isfinite(metrics["test"]["entity_f1"]["value"])
+
+    from scifm.models import load_predictor
+
+    tags = load_predictor(out / "model").predict([["the", "patient", "with", "asthma"]])
+    assert len(tags[0]) == 4

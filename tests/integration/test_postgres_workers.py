@@ -92,7 +92,7 @@ def postgres_url() -> Iterator[str]:
 def _cfg(data: Path, out: Path, **extra: object):
     flags = {"data.path": str(data), "data.target_cols": ["active"], "out": str(out),
              "automl.tune.family": "linear", "automl.tune.folds": 2, "automl.tune.pruner": "none",
-             "automl.n_jobs": 1, "eval.n_bootstrap": 20, "tracking.enabled": False, **extra}
+             "model.n_jobs": 1, "eval.n_bootstrap": 20, "tracking.enabled": False, **extra}
     return load_config(None, flags=flags)
 
 
@@ -126,7 +126,7 @@ def test_two_cli_processes_join_one_postgres_study(tmp_path, molecules, postgres
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "scifm", "-q", "tune", "--data", str(data), "--target-col",
            "active", "--family", "linear", "--n-trials", "3", "--folds", "2", "--no-track",
-           "--storage", postgres_url, "--study-name", "pg-cli", "--set", "automl.n_jobs=1",
+           "--storage", postgres_url, "--study-name", "pg-cli", "--set", "model.n_jobs=1",
            "--set", "eval.n_bootstrap=10", "--set", "automl.tune.pruner=none"]
     t0 = time.monotonic()
     procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"m{i}")], env=env,

@@ -36,7 +36,7 @@ def _corpus(path: Path, n: int = 300) -> Path:
 
 def _pt_cfg(tmp: Path, data: Path, **flags: object):
     base = {"data.path": str(data), "data.modality": "smiles", "out": str(tmp),
-            "model.size": "tiny", "model.max_length": 64, "pretrain.max_steps": 20,
+            "model.size": "tiny", "model.max_length": 64, "train.max_steps": 20,
             "pretrain.eval_steps": 10, "train.batch_size": 16, "train.lr": 1e-3,
             "train.bf16": "off", "tracking.enabled": False}
     base.update(flags)
@@ -83,7 +83,7 @@ def test_finetune_from_pretrain_reuses_its_tokenizer(pretrained, tmp_path, molec
 
     cfg = load_config(flags={
         "data.path": str(molecules_csv), "data.target_cols": ["active"],
-        "model.family": "transformer", "model.init": str(pretrained.model_dir),
+        "model.families": "transformer", "model.init": str(pretrained.model_dir),
         "out": str(tmp_path / "ft"), "split.method": "random", "train.max_steps": 6,
         "train.batch_size": 16, "train.bf16": "off", "eval.n_bootstrap": 50,
         "tracking.enabled": False})
@@ -120,7 +120,7 @@ def test_dna_kmer_pretrain_carries_kmer_to_finetuning(tmp_path) -> None:
     seqs = ["".join(rng.choice(list("ACGT"), size=30)) for _ in range(80)]
     (tmp_path / "dna.txt").write_text("\n".join(seqs) + "\n")
     pt = pretrain(_pt_cfg(tmp_path / "pt", tmp_path / "dna.txt", **{
-        "data.modality": "dna", "model.dna_kmer": 3, "pretrain.max_steps": 4,
+        "data.modality": "dna", "model.dna_kmer": 3, "train.max_steps": 4,
         "pretrain.eval_steps": 4, "pretrain.holdout_fraction": 0.2}))
     meta = json.loads((pt.model_dir / "scifm.json").read_text())
     assert meta["dna_kmer"] == 3 and meta["mask_span"] == 3  # k-mers are masked in spans of k
@@ -128,7 +128,7 @@ def test_dna_kmer_pretrain_carries_kmer_to_finetuning(tmp_path) -> None:
     pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
     cfg = load_config(flags={
         "data.path": str(tmp_path / "d.csv"), "data.input_col": "sequence",
-        "data.modality": "dna", "data.target_cols": ["label"], "model.family": "transformer",
+        "data.modality": "dna", "data.target_cols": ["label"], "model.families": "transformer",
         "model.init": str(pt.model_dir), "out": str(tmp_path / "ft"), "split.method": "random",
         "train.max_steps": 2, "train.bf16": "off", "eval.n_bootstrap": 20,
         "tracking.enabled": False})
@@ -149,7 +149,7 @@ def test_lora_on_real_minilm_checkpoint_predicts_in_fresh_process(tmp_path) -> N
         tmp_path / "t.csv", index=False)
     cfg = load_config(flags={
         "data.path": str(tmp_path / "t.csv"), "data.input_col": "text", "data.modality": "text",
-        "data.target_cols": ["label"], "model.family": "transformer", "model.init": str(init),
+        "data.target_cols": ["label"], "model.families": "transformer", "model.init": str(init),
         "model.max_length": 32, "peft.method": "lora", "out": str(tmp_path / "run"),
         "split.method": "random", "train.max_steps": 3, "train.batch_size": 8,
         "train.bf16": "off", "eval.n_bootstrap": 20, "tracking.enabled": False})

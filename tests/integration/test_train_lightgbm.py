@@ -22,8 +22,8 @@ REG_METRICS = ["rmse", "mae", "r2", "pearson", "spearman"]
 
 def _cfg(tmp_path, data, **flags):
     base = {"data.path": str(data), "data.input_col": "smiles", "data.target_cols": ["active"],
-            "model.family": "lightgbm", "out": str(tmp_path / "run"), "split.method": "scaffold",
-            "eval.n_bootstrap": 200, "lightgbm.n_estimators": 200}
+            "model.families": "lightgbm", "out": str(tmp_path / "run"), "split.method": "scaffold",
+            "eval.n_bootstrap": 200, "params.lightgbm.n_estimators": 200}
     base.update(flags)
     return load_config(flags=base)
 

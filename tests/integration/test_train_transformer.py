@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def _cfg(tmp_path, data, **flags):
     base = {"data.path": str(data), "data.input_col": "smiles", "data.target_cols": ["logp"],
-            "model.family": "transformer", "model.size": "tiny", "model.max_length": 64,
+            "model.families": "transformer", "model.size": "tiny", "model.max_length": 64,
             "out": str(tmp_path / "run"), "split.method": "random", "train.epochs": 3,
             "train.batch_size": 16, "train.lr": 1e-3, "eval.n_bootstrap": 100,
             "tracking.enabled": False}

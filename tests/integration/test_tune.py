@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def _cfg(data, out, **extra):
     flags = {"data.path": str(data), "data.target_cols": ["active"], "out": str(out),
              "automl.tune.family": "xgboost", "automl.tune.n_trials": 4, "automl.tune.folds": 3,
-             "automl.n_jobs": 1, "eval.n_bootstrap": 50, "tracking.enabled": False, **extra}
+             "model.n_jobs": 1, "eval.n_bootstrap": 50, "tracking.enabled": False, **extra}
     return load_config(None, flags=flags)
 
 
@@ -47,8 +47,9 @@ def test_tune_writes_run_dir_leaderboard_and_resumes(tmp_path, molecules, monkey
     assert "roc_auc" in metrics["test"]
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     best = {k: v for k, v in res.best_params.items() if k != "features"}
-    assert cfg["model"]["family"] == "xgboost" and cfg["automl"]["params"] == best
-    assert cfg["automl"]["features"] == res.best_params["features"]
+    assert cfg["model"]["families"] == ["xgboost"]
+    assert best.items() <= cfg["params"]["xgboost"].items()  # best trial in the typed section
+    assert cfg["model"]["features"] == res.best_params["features"]
     # the search never featurised a test row
     split_ids = json.loads((out / "splits.json").read_text())
     assert set(SPLITS) <= set(split_ids)
@@ -79,7 +80,7 @@ def test_tune_cli(tmp_path, molecules):
     res = CliRunner().invoke(app, [
         "tune", "--data", str(data), "--target-col", "logp", "--family", "linear",
         "--n-trials", "2", "--folds", "2", "--out", str(out), "--no-track",
-        "--study-name", "mine", "--set", "eval.n_bootstrap=20", "--set", "automl.n_jobs=1"])
+        "--study-name", "mine", "--set", "eval.n_bootstrap=20", "--set", "model.n_jobs=1"])
     assert res.exit_code == 0, res.output
     assert "leaderboard" in res.output
     study = json.loads((out / "study.json").read_text())

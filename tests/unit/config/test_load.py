@@ -3,8 +3,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scifm.config.load import config_to_yaml, load_config, parse_override, save_config
+from scifm.config.load import (
+    config_to_yaml,
+    explicit_keys,
+    load_config,
+    parse_override,
+    save_config,
+)
 from scifm.config.schema import ExperimentConfig
+from scifm.config.training import PRETRAIN_DEFAULT_STEPS, pretrain_max_steps
 from scifm.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parents[3] / "configs").rglob("*.yaml"))
@@ -49,9 +56,54 @@ def test_invalid_config_names_field_and_allowed(override, field, allowed):
     assert "\n" not in msg
 
 
-def test_target_cols_accept_comma_string():
-    cfg = load_config(flags={"data.target_cols": "a, b"})
+def test_target_cols_accept_a_list_and_keep_commas_in_a_name():
+    cfg = load_config(flags={"data.target_cols": ["a", "b"]})  # several targets: a list
     assert cfg.data.target_cols == ["a", "b"]
+    one = load_config(flags={"data.target_cols": "hepatic, cardiac"})  # a string: one column
+    assert one.data.target_cols == ["hepatic, cardiac"]
+
+
+@pytest.mark.parametrize("layer", ["yaml", "yaml_method", "flag", "set", "set_section"])
+def test_split_column_form_is_one_syntax_everywhere(tmp_path, layer):
+    spec = tmp_path / "s.yaml"
+    spec.write_text({"yaml": "split: column:fold\n",
+                     "yaml_method": "split: {method: 'column:fold', sizes: [0.7, 0.2, 0.1]}\n"}
+                    .get(layer, "seed: 1\n"))
+    cfg = load_config(spec, flags={"split.method": "column:fold"} if layer == "flag" else None,
+                      overrides={"set": ["split.method=column:fold"],
+                                 "set_section": ["split=column:fold"]}.get(layer, []))
+    assert (cfg.split.method, cfg.split.column) == ("predefined", "fold")
+    long = load_config(overrides=["split.method=predefined", "split.column=fold"])
+    assert long.split == cfg.split.model_copy(update={"sizes": long.split.sizes})
+
+
+def test_split_method_alone_and_later_layers_win(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("split: column:fold\n")
+    assert load_config(spec, flags={"split.method": "random"}).split.method == "random"
+    cfg = load_config(spec, flags={"split.method": "column:other"})
+    assert (cfg.split.method, cfg.split.column) == ("predefined", "other")
+    spec.write_text("split: scaffold\n")
+    assert load_config(spec, overrides=["split.sizes=[0.6, 0.2, 0.2]"]).split.sizes[0] == 0.6
+    with pytest.raises(ConfigError, match="needs a column name"):
+        load_config(overrides=["split.method=column:"])
+    assert ExperimentConfig(split="column:fold").split.column == "fold"
+
+
+def test_explicit_keys_are_those_given_in_any_layer(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("train: {lr: 0.001}\ndata: {smiles: {neutralize: true}}\n")
+    cfg = load_config(spec, flags={"seed": 3, "data.path": None}, overrides=["split=random"])
+    assert explicit_keys(cfg) == {"train.lr", "data.smiles.neutralize", "seed", "split.method"}
+    assert explicit_keys(cfg.model_copy(update={"out": "x"})) >= explicit_keys(cfg)
+    assert load_config() == load_config(overrides=["seed=0"])  # not part of equality
+
+
+def test_pretrain_steps_are_train_max_steps():
+    assert pretrain_max_steps(load_config().train) == PRETRAIN_DEFAULT_STEPS == 1000
+    assert pretrain_max_steps(load_config(overrides=["train.max_steps=200"]).train) == 200
+    with pytest.raises(ConfigError, match="pretrain.max_steps is now train.max_steps"):
+        load_config(overrides=["pretrain.max_steps=200"])
 
 
 def test_resolved_config_round_trips(tmp_path):

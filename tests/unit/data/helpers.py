@@ -18,6 +18,22 @@ def make_dataset(frame: pd.DataFrame, **cfg) -> CleanDataset:
     return clean_table(frame, DataConfig(**cfg)).dataset
 
 
+def dataset_frame(ds: CleanDataset) -> pd.DataFrame:
+    """``row_id``, ``id``, ``input`` and the targets as decoded values (class names)."""
+    df = pd.DataFrame({"row_id": ds.row_ids, "id": ds.ids, "input": [str(x) for x in ds.inputs]})
+    for j, col in enumerate(ds.task.target_cols):
+        v = ds.y[:, j]
+        if ds.task.is_classification:
+            names = np.asarray(ds.task.classes or ["0", "1"], dtype=object)
+            dec = np.full(len(v), None, dtype=object)
+            ok = ~np.isnan(v)
+            dec[ok] = names[v[ok].astype(int)]
+            df[col] = dec
+        else:
+            df[col] = v
+    return df
+
+
 
 def mutants(n_families: int, length: int, alphabet: str, per_family: int = 3,
             seed: int = 0) -> tuple[list[str], list[int]]:

@@ -13,6 +13,8 @@ from scifm.data.clean import clean_table
 from scifm.errors import ConfigError, DataError
 from scifm.utils.io import to_json
 
+from .helpers import dataset_frame
+
 
 def _cfg(**kw) -> DataConfig:
     kw.setdefault("target_cols", ["y"])
@@ -43,7 +45,7 @@ def test_every_row_is_accounted_for():
     assert reasons[8].startswith("invalid SMILES valence")
     assert reasons[1] == reasons[6] == "duplicate of row 0 (merged: mean)"
     # the three ethanol rows are merged into row 0 with the mean label
-    frame = ds.to_frame().set_index("row_id")
+    frame = dataset_frame(ds).set_index("row_id")
     assert frame.loc[0, "input"] == "CCO" and frame.loc[0, "y"] == pytest.approx(2.0)
     assert frame.loc[0, "id"] == "m0"
     assert ds.extra.columns.tolist() == ["name", "split"] and len(ds.extra) == len(ds)
@@ -69,7 +71,7 @@ def test_regression_duplicate_policies(policy, label, n_out):
     res = clean_table(_messy(), _cfg(duplicates=policy))
     assert len(res.dataset) + len(res.rejected) == 10
     assert len(res.dataset) == n_out
-    frame = res.dataset.to_frame().set_index("row_id")
+    frame = dataset_frame(res.dataset).set_index("row_id")
     if label is None:
         assert 0 not in frame.index
         why = res.rejected.set_index("row_id")["reason"]
@@ -86,7 +88,7 @@ def test_classification_duplicates_majority_ties_and_drop():
     })
     res = clean_table(df, _cfg())
     assert res.dataset.task.classes == ["a", "b"]
-    frame = res.dataset.to_frame().set_index("row_id")
+    frame = dataset_frame(res.dataset).set_index("row_id")
     assert frame.loc[0, "y"] == "a"  # 2 vs 1 majority
     assert 3 not in frame.index and 4 not in frame.index  # 1 vs 1 tie -> dropped
     why = res.rejected.set_index("row_id")["reason"]

@@ -71,38 +71,6 @@ def test_fasta_multiline_records_and_key_values(tmp_path):
         read_table(_write(tmp_path / "no.fa", "MKT\n>P1\nAAA\n"))
 
 
-def _sdf_with_broken_block(tmp_path):
-    from rdkit import Chem
-
-    blocks = []
-    for smi, name, act in [("CCO", "ethanol", "1.5"), ("c1ccccc1", "benzene", "2.5")]:
-        mol = Chem.MolFromSmiles(smi)
-        mol.SetProp("_Name", name)
-        mol.SetProp("activity", act)
-        sio = __import__("io").StringIO()
-        w = Chem.SDWriter(sio)
-        w.write(mol)
-        w.close()
-        blocks.append(sio.getvalue())
-    # a carbon with five bonds: RDKit rejects it at sanitisation
-    bad = Chem.MolToMolBlock(Chem.MolFromSmiles("CC(C)(C)(C)C", sanitize=False))
-    blocks.insert(1, bad.replace("\n", "\n", 1) + ">  <activity>\n9.9\n\n$$$$\n")
-    p = tmp_path / "m.sdf"
-    p.write_text("".join(blocks), encoding="utf-8")
-    return p
-
-
-def test_sdf_quarantines_broken_block(tmp_path):
-    df = read_table(_sdf_with_broken_block(tmp_path))
-    assert len(df) == 3
-    assert df["smiles"].tolist()[0] == "CCO" and df["smiles"].tolist()[2] == "c1ccccc1"
-    assert df.loc[1, "smiles"] == ""
-    assert "record 2" in df.loc[1, "_parse_error"]
-    assert pd.isna(df.loc[0, "_parse_error"])
-    assert df["activity"].tolist() == ["1.5", "9.9", "2.5"]
-    assert df.loc[2, "_name"] == "benzene"
-
-
 def test_iter_table_chunks_concatenate_to_read_table(tmp_path):
     rows = "".join(f"C{'C' * i}O,{i}\n" for i in range(11))
     csv = _write(tmp_path / "d.csv", "smiles,y\n" + rows)
@@ -114,38 +82,6 @@ def test_iter_table_chunks_concatenate_to_read_table(tmp_path):
         assert all(len(c) <= 3 for c in chunks)
         assert [c.index[0] for c in chunks] == list(range(0, sum(map(len, chunks)), 3))
         pd.testing.assert_frame_equal(pd.concat(chunks), read_table(p))
-
-
-def test_non_utf8_bytes_name_the_line(tmp_path):
-    p = tmp_path / "latin.csv"
-    p.write_bytes("smiles,y\nCCO,1\nC,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin.csv: line 3 is not valid UTF-8.*re-encode"):
-        read_table(p)
-    fa = tmp_path / "latin.fasta"
-    fa.write_bytes(b">a\nAC\n>b \xff\nGT\n")
-    with pytest.raises(DataError, match="line 3 is not valid UTF-8"):
-        read_table(fa)
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "pattern"),
-    [
-        ("empty.csv", b"", r"empty.csv is empty"),
-        ("blank.csv", b"\n\n  \n", r"blank.csv is empty"),
-        ("header.csv", b"smiles,y\n", r"header.csv has no data rows \(columns: smiles, y\)"),
-        ("img.csv", b"\x89PNG\r\n\x1a\n" + bytes(100), r"img.csv is not a CSV.*PNG image"),
-        ("arch.csv", b"PK\x03\x04" + bytes(50), r"zip archive"),
-        ("fake.parquet", b"smiles,y\nCCO,1\n", r"fake.parquet is not a Parquet file"),
-        ("bin.jsonl", b"ab\x00\x01cd", r"binary file"),
-        ("empty.fasta", b"", r"empty"),
-    ],
-)
-def test_bad_files_raise_one_line_errors(tmp_path, name, content, pattern):
-    p = tmp_path / name
-    p.write_bytes(content)
-    with pytest.raises(DataError, match=pattern) as info:
-        read_table(p)
-    assert "\n" not in str(info.value)
 
 
 def test_missing_file_unknown_suffix_and_malformed_csv(tmp_path):

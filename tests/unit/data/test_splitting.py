@@ -16,9 +16,9 @@ from scifm.data.splitting import (
     load_splits,
     make_split,
     save_splits,
-    scaffolds,
 )
 from scifm.errors import ConfigError, DataError
+from scifm.modalities.smiles import scaffolds
 
 from .helpers import make_dataset, mutants
 
@@ -155,3 +155,13 @@ def test_save_and_load_splits(tmp_path, mol_frame):
         load_splits(path, ds)
     with pytest.raises(DataError, match="splits file not found"):
         load_splits(tmp_path / "none.json", ds)
+
+
+def test_data_hash_covers_further_input_columns():
+    frame = pd.DataFrame({"smiles": ["CCO", "CCN", "CCC"], "t": ["300", "310", "320"],
+                          "y": ["1.5", "2", "3"]})
+    one = make_dataset(frame, target_cols=["y"])
+    two = make_dataset(frame, input_col=["smiles", "t"], target_cols=["y"])
+    hotter = make_dataset(frame.assign(t=["301", "310", "320"]), input_col=["smiles", "t"],
+                          target_cols=["y"])
+    assert len({data_hash(one), data_hash(two), data_hash(hotter)}) == 3

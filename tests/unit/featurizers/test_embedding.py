@@ -5,15 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scifm.config.schema import LightGBMConfig, ModelConfig, TrainConfig
+from scifm.config.registry import MODALITIES
+from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.errors import ConfigError
 from scifm.featurizers import build_featurizer
-from scifm.featurizers.sets import feature_set, modalities_of
+from scifm.featurizers.sets import feature_set
+from scifm.modalities.features import applies, atoms
 from scifm.models.lightgbm import LightGBMPredictor
-from scifm.models.transformer import TransformerPredictor
+from scifm.models.params import LightGBMParams
 from scifm.tasks import TaskSpec
+from scifm.training.finetune import FineTuner
 
 SMILES = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "OCCO", "c1ccncc1", "CCCC"] * 5
+
+
+def modalities_of(name: str) -> tuple[str, ...]:
+    """Modalities every atom of ``name`` applies to."""
+    return tuple(m for m in MODALITIES.names() if all(applies(a, m) for a in atoms(name)))
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +29,8 @@ def encoder_dir(tmp_path_factory):
     """A tiny fine-tuned transformer run's model/ folder."""
     task = TaskSpec("regression", ["y"])
     y = np.array([[len(s)] for s in SMILES], dtype=float)
-    model = TransformerPredictor(task, "smiles", ModelConfig(size="tiny", max_length=32),
-                                 TrainConfig(max_steps=2, batch_size=8, bf16="off"), seed=0)
+    model = FineTuner(task, "smiles", ModelConfig(size="tiny", max_length=32),
+                      TrainConfig(max_steps=2, batch_size=8, bf16="off"), seed=0)
     model.fit(SMILES, y)
     path = tmp_path_factory.mktemp("enc") / "model"
     model.save(path)
@@ -33,7 +41,7 @@ def test_embedding_features_equal_the_models_mean_pooled_states(encoder_dir):
     path, model = encoder_dir
     feat = feature_set(f"embed:{path}", "smiles")
     x = feat(SMILES[:8])
-    assert x.shape == (8, model.model_.config.hidden_size) == (8, len(feat))
+    assert x.shape == (8, model.predictor_.model_.config.hidden_size) == (8, len(feat))
     np.testing.assert_allclose(x, model.embed(SMILES[:8]), rtol=1e-4, atol=1e-5)
     again = build_featurizer(feat.to_config())  # JSON config -> same features
     np.testing.assert_array_equal(again(SMILES[:8]), x)
@@ -44,8 +52,8 @@ def test_embedding_combines_with_fingerprints_and_trains_lightgbm(encoder_dir, t
     assert modalities_of(f"embed:{path}") == ("smiles", "protein", "dna", "text")
     task = TaskSpec("regression", ["y"])
     y = np.array([[len(s)] for s in SMILES], dtype=float)
-    cfg = LightGBMConfig(features=f"embed:{path}+ecfp", n_estimators=20)
-    model = LightGBMPredictor(task, "smiles", cfg, seed=0).fit(SMILES, y)
+    model = LightGBMPredictor(task, "smiles", LightGBMParams(n_estimators=20),
+                              features=f"embed:{path}+ecfp", seed=0).fit(SMILES, y)
     model.save(tmp_path / "lgbm")
     loaded = LightGBMPredictor.load(tmp_path / "lgbm")
     np.testing.assert_array_equal(loaded.predict(SMILES), model.predict(SMILES))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from scifm.config.schema import AutoMLConfig, LightGBMConfig
+from scifm.config.registry import MODALITIES
+from scifm.config.schema import ModelConfig
 from scifm.errors import ConfigError
 from scifm.featurizers import (
     ConcatFeaturizer,
@@ -17,9 +18,15 @@ from scifm.featurizers import (
     featurizer_from_name,
 )
 from scifm.featurizers.protein import PROTEIN_DESCRIPTOR_NAMES
-from scifm.featurizers.sets import is_fingerprint, modalities_of
+from scifm.featurizers.sets import is_fingerprint
+from scifm.modalities.features import applies, atoms
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+
+
+def modalities_of(name: str) -> tuple[str, ...]:
+    """Modalities every atom of ``name`` applies to."""
+    return tuple(m for m in MODALITIES.names() if all(applies(a, m) for a in atoms(name)))
 
 
 def test_ecfp_radii_maccs_and_combos():
@@ -68,8 +75,8 @@ def test_protein_descriptors_follow_published_scales():
 
 
 def test_config_accepts_feature_sets_and_rejects_unknown():
-    assert AutoMLConfig(features="ecfp6+maccs").features == "ecfp6+maccs"
-    assert LightGBMConfig(features="maccs+rdkit2d").features == "maccs+rdkit2d"
-    assert LightGBMConfig(features="ecfp+rdkit2d").features == "ecfp+rdkit2d"
+    assert ModelConfig(features="ecfp6+maccs").features == "ecfp6+maccs"
+    assert ModelConfig(features="maccs+rdkit2d").features == "maccs+rdkit2d"
+    assert ModelConfig(features="ecfp+rdkit2d").features == "ecfp+rdkit2d"
     with pytest.raises(ValidationError, match="unknown feature set"):
-        AutoMLConfig(features="morgan")
+        ModelConfig(features="morgan")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from scifm.config.schema import ModelConfig
 from scifm.errors import ConfigError
-from scifm.models.backbones import build_backbone_config, check_checkpoint, load_backbone
+from scifm.models.backbones import Backbone, build_backbone_config, check_checkpoint
 from scifm.tasks import TaskSpec
 
 
@@ -35,7 +35,7 @@ def test_unknown_size_is_a_config_error() -> None:
 
 def test_fresh_backbone_has_task_outputs_and_labels() -> None:
     task = TaskSpec("multiclass", ["kind"], classes=["a", "b", "c"])
-    model = load_backbone(task, ModelConfig(size="tiny"), vocab_size=30)
+    model = Backbone.sequence(task).load(ModelConfig(size="tiny"), vocab_size=30)
     out = model(input_ids=torch.tensor([[2, 7, 8, 3]]))
     assert out.logits.shape == (1, 3)
     assert model.config.id2label == {0: "a", 1: "b", 2: "c"}
@@ -52,7 +52,7 @@ def _save_tiny_bert(path, num_labels: int = 2) -> None:
 def test_init_loads_a_local_checkpoint_and_replaces_the_head(tmp_path) -> None:
     _save_tiny_bert(tmp_path, num_labels=2)
     task = TaskSpec("regression", ["a", "b", "c"])
-    model = load_backbone(task, ModelConfig(init=tmp_path, dropout=0.0))
+    model = Backbone.sequence(task).load(ModelConfig(init=tmp_path, dropout=0.0))
     assert model.config.num_labels == 3 and model.config.problem_type == "regression"
     assert model.config.hidden_dropout_prob == 0.0
     ref = BertForSequenceClassification.from_pretrained(tmp_path)
@@ -66,10 +66,34 @@ def test_missing_or_broken_checkpoint_is_one_line_config_error(tmp_path) -> None
     task = TaskSpec("binary", ["y"])
     msg = r"model.init: no Hugging Face checkpoint \(config.json\)"
     with pytest.raises(ConfigError, match=msg):
-        load_backbone(task, ModelConfig(init=tmp_path))
+        Backbone.sequence(task).load(ModelConfig(init=tmp_path))
     with pytest.raises(ConfigError):
         check_checkpoint(tmp_path / "nope")
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')  # config but no weights
     with pytest.raises(ConfigError, match="model.init") as err:
-        load_backbone(task, ModelConfig(init=tmp_path))
+        Backbone.sequence(task).load(ModelConfig(init=tmp_path))
     assert "\n" not in str(err.value)
+
+
+def test_one_loader_for_token_and_masked_lm_heads(tmp_path) -> None:
+    """Token and MLM heads: fresh from a preset, or from a checkpoint (new head when shapes
+    differ; an MLM's embeddings grow to a larger vocabulary); weights read from safetensors."""
+    token = Backbone.token(["O", "B-X", "I-X"])
+    fresh = token.load(ModelConfig(size="tiny"), vocab_size=30)
+    assert fresh(input_ids=torch.tensor([[2, 7, 8, 3]])).logits.shape == (1, 4, 3)
+    assert fresh.config.id2label == {0: "O", 1: "B-X", 2: "I-X"}
+    _save_tiny_bert(tmp_path / "seq")
+    tagger = token.load(ModelConfig(init=tmp_path / "seq", dropout=0.0))
+    assert tagger.config.num_labels == 3 and tagger.config.hidden_dropout_prob == 0.0
+    assert tagger(input_ids=torch.tensor([[2, 7, 3]])).logits.shape == (1, 3, 3)
+
+    torch.manual_seed(0)
+    BertForMaskedLM(build_backbone_config("tiny", 30, ModelConfig(max_length=32))).save_pretrained(
+        tmp_path / "mlm")
+    mlm = Backbone.mlm().load(ModelConfig(init=tmp_path / "mlm"), vocab_size=40)
+    assert mlm.get_input_embeddings().num_embeddings == 40
+    again = Backbone.mlm().from_checkpoint(tmp_path / "mlm")  # as saved, no new head
+    assert again.get_input_embeddings().num_embeddings == 30
+    (tmp_path / "mlm" / "model.safetensors").rename(tmp_path / "mlm" / "other.safetensors")
+    with pytest.raises(ConfigError, match="model.init"):  # no safetensors weights: refused
+        Backbone.mlm().load(ModelConfig(init=tmp_path / "mlm"), vocab_size=30)

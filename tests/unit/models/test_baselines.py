@@ -10,12 +10,13 @@ import scipy.sparse as sp
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from scifm.config.schema import ExperimentConfig, LightGBMConfig
+from scifm.config.schema import ExperimentConfig
 from scifm.errors import ConfigError, RunDirError
 from scifm.models import build_predictor, load_predictor
 from scifm.models.base import MODEL_META, Predictor
 from scifm.models.baselines import LGBMTaskModel
 from scifm.models.lightgbm import LightGBMPredictor
+from scifm.models.params import LightGBMParams
 from scifm.tasks import TaskSpec
 
 SMALL = {"n_estimators": 20, "min_child_samples": 2, "n_jobs": 1}
@@ -157,7 +158,7 @@ def test_balanced_class_weight_raises_minority_probability():
 
 # ----------------------------------------------------------------- LightGBMPredictor
 
-CFG = LightGBMConfig(n_estimators=60, min_child_samples=2, early_stopping_rounds=15, n_jobs=1)
+CFG = LightGBMParams(n_estimators=60, min_child_samples=2, early_stopping_rounds=15)
 
 
 def _molecules() -> tuple[list[str], np.ndarray]:
@@ -183,7 +184,7 @@ def test_predictor_smiles_fit_predict_save_load(tmp_path):
     idx = rng.permutation(len(smiles))
     tr, va, te = idx[:40], idx[40:50], idx[50:]
     task = TaskSpec("binary", ["has_oxygen"], ["no", "yes"])
-    pred = LightGBMPredictor(task, "smiles", CFG, seed=3)
+    pred = LightGBMPredictor(task, "smiles", CFG, seed=3, n_jobs=1)
     pred.fit([smiles[i] for i in tr], y[tr], [smiles[i] for i in va], y[va])
     p = pred.predict([smiles[i] for i in te])
     assert p.shape == (len(te), 1)
@@ -194,7 +195,13 @@ def test_predictor_smiles_fit_predict_save_load(tmp_path):
     meta = json.loads((tmp_path / "model" / MODEL_META).read_text())
     assert meta["family"] == "lightgbm" and meta["modality"] == "smiles"
     assert meta["task"] == task.to_dict() and meta["seed"] == 3
-    assert meta["lightgbm"]["n_estimators"] == 60
+    assert meta["params"]["n_estimators"] == 60 and meta["n_jobs"] == 1
+    # a model saved before the family registry (one "lightgbm" section) still loads
+    legacy = {k: v for k, v in meta.items() if k not in ("params", "features", "n_jobs")}
+    legacy["lightgbm"] = {**meta["params"], "features": meta["features"], "n_jobs": 1}
+    (tmp_path / "model" / MODEL_META).write_text(json.dumps(legacy))
+    np.testing.assert_array_equal(load_predictor(tmp_path / "model").predict(smiles[:5]),
+                                  loaded.predict(smiles[:5]))
     assert meta["best_iterations"] == pred.model.best_iterations_
     assert (tmp_path / "model" / "featurizer.json").exists()
     assert (tmp_path / "model" / "booster_0.txt").exists()
@@ -206,7 +213,8 @@ def test_predictor_dna_regression(tmp_path):
             for _ in range(90)]
     gc = np.array([[(s.count("G") + s.count("C")) / len(s)] for s in seqs])
     task = TaskSpec("regression", ["gc"])
-    pred = LightGBMPredictor(task, "dna", CFG.model_copy(update={"n_estimators": 200}), seed=0)
+    pred = LightGBMPredictor(task, "dna", CFG.model_copy(update={"n_estimators": 200}), seed=0,
+                             n_jobs=1)
     pred.fit(seqs[:60], gc[:60], seqs[60:75], gc[60:75])
     assert r2_score(gc[75:], pred.predict(seqs[75:])) > 0.5
     _roundtrip(pred, seqs, tmp_path)
@@ -217,7 +225,8 @@ def test_predictor_text_and_protein_multiclass(tmp_path):
     astro = ["galaxy rotation curve", "dark matter in the galaxy", "telescope observes a star"]
     texts = [t + f" sample {i}" for i in range(8) for t in bio + astro]
     y = np.array([[float(t.split()[0] in {w.split()[0] for w in bio})] for t in texts])
-    text_pred = LightGBMPredictor(TaskSpec("binary", ["bio"]), "text", CFG).fit(texts, y)
+    text_pred = LightGBMPredictor(TaskSpec("binary", ["bio"]), "text", CFG,
+                                  n_jobs=1).fit(texts, y)
     p = text_pred.predict(["a kinase enzyme", "a distant galaxy"])
     assert p[0, 0] > p[1, 0]
     _roundtrip(text_pred, texts[:10], tmp_path / "text")
@@ -228,7 +237,7 @@ def test_predictor_text_and_protein_multiclass(tmp_path):
     x = [s for s, _ in prots]
     yc = np.array([[c] for _, c in prots], dtype=float)
     task = TaskSpec("multiclass", ["family"], ["A", "K", "W"])
-    prot_pred = LightGBMPredictor(task, "protein", CFG).fit(x, yc)
+    prot_pred = LightGBMPredictor(task, "protein", CFG, n_jobs=1).fit(x, yc)
     probs = prot_pred.predict(x)
     assert probs.shape == (45, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -240,8 +249,8 @@ def test_load_errors_are_run_dir_errors(tmp_path):
     with pytest.raises(RunDirError, match="missing"):
         load_predictor(tmp_path / "nothing")
     smiles, y = _molecules()
-    pred = LightGBMPredictor(TaskSpec("binary", ["o"]), "smiles",
-                             CFG.model_copy(update={"features": "ecfp"})).fit(smiles, y)
+    pred = LightGBMPredictor(TaskSpec("binary", ["o"]), "smiles", CFG, features="ecfp",
+                             n_jobs=1).fit(smiles, y)
     pred.save(tmp_path / "m")
     (tmp_path / "m" / "booster_0.txt").write_text("garbage")
     with pytest.raises(RunDirError, match="booster_0"):
@@ -258,14 +267,14 @@ def test_load_errors_are_run_dir_errors(tmp_path):
 
 
 def test_build_predictor_and_feature_modality_mismatch(tmp_path):
-    cfg = ExperimentConfig(seed=11, lightgbm={"n_estimators": 5}, model={"class_weight":
-                                                                         "balanced"})
+    cfg = ExperimentConfig(seed=11, params={"lightgbm": {"n_estimators": 5}},
+                           model={"class_weight": "balanced"})
     task = TaskSpec("binary", ["y"])
     pred = build_predictor("lightgbm", task, "dna", cfg, tmp_path)
     assert isinstance(pred, LightGBMPredictor) and pred.seed == 11
-    assert pred.class_weight == "balanced" and pred.config.n_estimators == 5
+    assert pred.class_weight == "balanced" and pred.params.n_estimators == 5
     with pytest.raises(ConfigError):
         build_predictor("catboost", task, "dna", cfg, tmp_path)
-    bad = LightGBMPredictor(task, "dna", LightGBMConfig(features="ecfp"))
+    bad = LightGBMPredictor(task, "dna", LightGBMParams(), features="ecfp")
     with pytest.raises(ConfigError, match="does not apply"):
         bad.fit(["ACGT", "GGCC"], np.array([[0.0], [1.0]]))

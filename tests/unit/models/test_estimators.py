@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from scifm.config.schema import ExperimentConfig
 from scifm.errors import RunDirError
-from scifm.models import FEATURE_FAMILIES, build_predictor, load_predictor
+from scifm.models import build_predictor, load_predictor
 from scifm.models.base import Predictor
 from scifm.models.estimators import TaskwiseEstimator, make_estimator
 from scifm.models.feature import FeaturePredictor, _load_skops
@@ -88,11 +88,12 @@ def mols(molecules):
     return df["smiles"].tolist(), df[["active"]].to_numpy(float), df[["logp"]].to_numpy(float)
 
 
-@pytest.mark.parametrize("family", FEATURE_FAMILIES)
+@pytest.mark.parametrize("family", ["xgboost", "rf", "extratrees", "linear", "knn", "svm"])
 def test_family_learns_and_round_trips_without_pickle(family, mols, tmp_path):
     x, y_bin, y_reg = mols
     params = {"n_estimators": 60} if family in ("xgboost", "rf", "extratrees") else {}
-    cfg = ExperimentConfig(automl={"features": "ecfp+maccs", "params": params, "n_jobs": 1})
+    cfg = ExperimentConfig(model={"features": "ecfp+maccs", "n_jobs": 1},
+                           params={family: params})
     task = TaskSpec("binary", ["active"], ["0", "1"])
     pred = build_predictor(family, task, "smiles", cfg, tmp_path)
     assert isinstance(pred, Predictor) and pred.family == family

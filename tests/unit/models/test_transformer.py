@@ -1,4 +1,5 @@
-"""TransformerPredictor: tiny BERT fits trained by transformers.Trainer on generated SMILES."""
+"""The transformer family: tiny BERT fits (FineTuner, transformers.Trainer) on generated SMILES,
+and the fitted TransformerPredictor that predicts, embeds, saves and loads."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from scifm.config.schema import ModelConfig, TrainConfig
 from scifm.featurizers.tokenizers import build_tokenizer
 from scifm.models.base import MODEL_META, Predictor
-from scifm.models.transformer import TransformerPredictor
+from scifm.models.transformer import TransformerPredictor, load_transformer
 from scifm.tasks import TaskSpec
 from scifm.training.data import EncodedDataset, FloatLabelCollator
 from scifm.training.device import bf16_supported
+from scifm.training.finetune import FineTuner
 
 FRAGS = ["C", "CC", "c1ccccc1", "O", "C(=O)", "N", "Cl", "CCN", "OC", "F", "S"]
 
@@ -39,8 +41,8 @@ def cfgs(**train: object) -> tuple[ModelConfig, TrainConfig]:
 
 def predictor(task: TaskSpec, seed: int = 0, work_dir=None, model_cfg=None, **train: object):
     m, t = cfgs(**train)
-    return TransformerPredictor(task=task, modality="smiles", model_cfg=model_cfg or m,
-                                train_cfg=t, seed=seed, work_dir=work_dir)
+    return FineTuner(task=task, modality="smiles", model_cfg=model_cfg or m, train_cfg=t,
+                     seed=seed, work_dir=work_dir)
 
 
 X = make_smiles(64)
@@ -48,7 +50,7 @@ BINARY = TaskSpec("binary", ["has_n"], classes=["no", "yes"])
 
 
 @pytest.fixture(scope="module")
-def fitted_binary() -> TransformerPredictor:
+def fitted_binary() -> FineTuner:
     return predictor(BINARY, epochs=15).fit(X[:48], has_n(X[:48]), X[48:], has_n(X[48:]))
 
 
@@ -88,7 +90,7 @@ def test_save_load_identical_and_standard_hf_folder(fitted_binary, tmp_path) -> 
     assert meta["task"] == BINARY.to_dict() and meta["target_scaling"] is None
     assert meta["model"]["size"] == "tiny" and meta["train"]["epochs"] == 15
 
-    again = TransformerPredictor.load(folder)
+    again = load_transformer(folder)
     np.testing.assert_array_equal(again.predict(X), p.predict(X))
     assert again.task == BINARY
 
@@ -112,7 +114,7 @@ def test_regression_predictions_are_in_target_units() -> None:
     assert pred.shape == (64, 1)
     assert abs(pred.mean() - 100) < 5 and np.all((pred > 60) & (pred < 140))
     assert np.corrcoef(pred[:48, 0], y[:48, 0])[0, 1] > 0.5
-    assert p.target_mean_[0] == pytest.approx(y[:48].mean())
+    assert p.predictor_.target_mean_[0] == pytest.approx(y[:48].mean())
     assert 1.0 < p.history_[0]["val_rmse"] < 40  # reported in target units, not standardised
 
 
@@ -138,7 +140,7 @@ def test_multiclass_probabilities_sum_to_one() -> None:
     assert probs.shape == (64, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     assert "val_f1_macro" in p.history_[0]
-    assert p.model_.config.id2label == {0: "amine", 1: "oxy", 2: "other"}
+    assert p.predictor_.model_.config.id2label == {0: "amine", 1: "oxy", 2: "other"}
 
 
 def test_same_seed_identical_predictions_other_seed_differs() -> None:
@@ -172,15 +174,15 @@ def test_init_from_another_run_keeps_its_tokenizer_and_kmer(tmp_path) -> None:
     y = np.array([[float(s.count("A") > 3)] for s in dna])
     model_cfg = ModelConfig(size="tiny", max_length=32, dna_kmer=3)
     _, train_cfg = cfgs(epochs=1)
-    run1 = TransformerPredictor(BINARY, "dna", model_cfg, train_cfg).fit(dna, y)
+    run1 = FineTuner(BINARY, "dna", model_cfg, train_cfg).fit(dna, y)
     run1.save(tmp_path / "run1")
     assert TransformerPredictor.load(tmp_path / "run1").dna_kmer_ == 3
 
     task2 = TaskSpec("regression", ["a", "b"])
-    run2 = TransformerPredictor(task2, "dna", ModelConfig(init=tmp_path / "run1", max_length=32),
-                                train_cfg).fit(dna, np.hstack([y, 2 * y]))
-    assert run2.dna_kmer_ == 3  # from run1's scifm.json, not the config default of 1
-    assert run2.tokenizer_.get_vocab() == run1.tokenizer_.get_vocab()
+    run2 = FineTuner(task2, "dna", ModelConfig(init=tmp_path / "run1", max_length=32),
+                     train_cfg).fit(dna, np.hstack([y, 2 * y]))
+    assert run2.predictor_.dna_kmer_ == 3  # from run1's scifm.json, not the config default of 1
+    assert run2.predictor_.tokenizer_.get_vocab() == run1.predictor_.tokenizer_.get_vocab()
     assert run2.predict(dna).shape == (24, 2)
 
 
@@ -193,7 +195,7 @@ def test_other_modalities_fit_save_load(modality, inputs, tmp_path) -> None:
     y = np.array([[float(i % 2)] for i in range(len(inputs))])
     model_cfg = ModelConfig(size="tiny", max_length=16, text_vocab_size=50)
     _, train_cfg = cfgs(epochs=1)
-    p = TransformerPredictor(BINARY, modality, model_cfg, train_cfg).fit(inputs, y)
+    p = FineTuner(BINARY, modality, model_cfg, train_cfg).fit(inputs, y)
     p.save(tmp_path)
     again = TransformerPredictor.load(tmp_path)
     assert again.modality == modality
@@ -213,15 +215,15 @@ def test_collator_pads_dynamically_and_keeps_float_nan_labels() -> None:
 @pytest.mark.skipif(not bf16_supported(), reason="no bf16 on this machine")
 def test_bf16_autocast_trains() -> None:
     p = predictor(BINARY, epochs=2, bf16="on").fit(X[:32], has_n(X[:32]), X[32:], has_n(X[32:]))
-    assert p.bf16_ is True
+    assert p.predictor_.bf16_ is True
     assert all(np.isfinite(r["train_loss"]) for r in p.history_)
-    assert p.model_.dtype == torch.float32  # autocast, weights stay fp32
+    assert p.predictor_.model_.dtype == torch.float32  # autocast, weights stay fp32
     assert np.isfinite(p.predict(X)).all()
 
 
 def test_inference_is_fp32_whatever_the_training_precision(fitted_binary) -> None:
     """bf16 logits of a weak model tie (ROC-AUC collapses to 0.5): inference stays fp32."""
-    p = fitted_binary
+    p = fitted_binary.predictor_
     before = p.bf16_
     try:
         p.bf16_ = False
@@ -231,3 +233,19 @@ def test_inference_is_fp32_whatever_the_training_precision(fitted_binary) -> Non
         assert len(np.unique(fp32)) > len(X) // 2  # distinct scores, not ties
     finally:
         p.bf16_ = before
+
+
+def test_folders_saved_before_the_fine_tuning_recipe_still_load(fitted_binary, tmp_path) -> None:
+    """Old ``scifm.json``: ``model.family`` (now ``model.families``), no ``peft`` section, no
+    trainable count; the folder loads through the family loader and predicts the same."""
+    fitted_binary.save(tmp_path / "m")
+    meta_file = tmp_path / "m" / MODEL_META
+    meta = json.loads(meta_file.read_text())
+    meta["model"] = {**{k: v for k, v in meta["model"].items() if k != "families"},
+                     "family": "both"}
+    del meta["peft"], meta["n_trainable_parameters"]
+    meta_file.write_text(json.dumps(meta))
+    again = load_transformer(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict(X), fitted_binary.predict(X))
+    again.save(tmp_path / "resaved")  # and writes it back as it read it
+    assert json.loads((tmp_path / "resaved" / MODEL_META).read_text())["model"]["family"] == "both"

@@ -20,6 +20,7 @@ from scifm.errors import ConfigError
 from scifm.models.backbones import build_backbone_config
 from scifm.models.transformer import TransformerPredictor
 from scifm.tasks import TaskSpec
+from scifm.training.finetune import FineTuner
 from scifm.training.peft import BASE_DIR, freeze_backbone, head_modules, is_adapter
 
 FRAGS = ["C", "CC", "c1ccccc1", "O", "C(=O)", "N", "Cl", "CCN", "OC", "F", "S"]
@@ -32,8 +33,8 @@ TASK = TaskSpec("binary", ["has_n"], classes=["no", "yes"])
 def fit(method: str = "lora", lr: float = 1e-2, val: bool = False, **peft: object):
     train = TrainConfig(max_steps=4, lr=lr, batch_size=16, bf16="off", warmup_ratio=0.0,
                         patience=50)
-    pred = TransformerPredictor(TASK, "smiles", ModelConfig(size="tiny", max_length=64), train,
-                                seed=0, peft_cfg=PeftConfig(method=method, **peft))
+    pred = FineTuner(TASK, "smiles", ModelConfig(size="tiny", max_length=64), train, seed=0,
+                     peft_cfg=PeftConfig(method=method, **peft))
     if val:
         return pred.fit(X[:32], Y[:32], X[32:], Y[32:])
     return pred.fit(X, Y)
@@ -46,7 +47,7 @@ def tiny_bert() -> BertForSequenceClassification:
 
 
 @pytest.fixture(scope="module")
-def lora() -> TransformerPredictor:
+def lora() -> FineTuner:
     return fit("lora", val=True)
 
 
@@ -79,7 +80,7 @@ def test_freezing_options_need_method_none() -> None:
 
 
 def test_lora_trains_only_adapter_and_head(lora) -> None:
-    model = lora.model_
+    model = lora.predictor_.model_
     assert is_adapter(model)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n or "modules_to_save" in n for n in names)
@@ -92,9 +93,9 @@ def test_lora_trains_only_adapter_and_head(lora) -> None:
 
 
 def test_lora_leaves_base_weights_unchanged(lora) -> None:
-    base = load_file(str(lora.peft_base_.path / "model.safetensors"))
+    base = load_file(str(lora.predictor_.peft_base_.path / "model.safetensors"))
     checked = 0
-    for name, param in lora.model_.named_parameters():
+    for name, param in lora.predictor_.model_.named_parameters():
         if "lora_" in name or "modules_to_save" in name:
             continue
         key = (name.removeprefix("base_model.model.").replace(".base_layer", "")
@@ -102,7 +103,7 @@ def test_lora_leaves_base_weights_unchanged(lora) -> None:
         assert torch.equal(param.detach().cpu(), base[key]), key
         checked += 1
     assert checked > 10
-    lora_b = [p for n, p in lora.model_.named_parameters() if "lora_B" in n]
+    lora_b = [p for n, p in lora.predictor_.model_.named_parameters() if "lora_B" in n]
     assert any(p.abs().sum() > 0 for p in lora_b)  # initialised at zero, so it was trained
 
 
@@ -120,7 +121,7 @@ def test_lora_run_reloads_with_identical_predictions(lora, tmp_path) -> None:
 
 def test_merged_lora_is_a_plain_model_with_the_same_predictions(lora, tmp_path) -> None:
     merged = fit("lora", val=True, merge=True)
-    assert not is_adapter(merged.model_)
+    assert not is_adapter(merged.predictor_.model_)
     np.testing.assert_allclose(merged.predict(X), lora.predict(X), atol=1e-5)
     merged.save(tmp_path / "m")
     assert not (tmp_path / "m" / "adapter_config.json").exists()
@@ -139,7 +140,7 @@ def test_each_method_trains_saves_and_reloads(method, extra, tmp_path) -> None:
     change = np.abs(trained.predict_logits(X) - untouched.predict_logits(X)).max()
     assert change > 1e-4, f"{method} did not change the predictions"
     if method == "adalora":  # the rank allocator ran after the optimiser steps
-        assert trained.model_.peft_config["default"].rank_pattern
+        assert trained.predictor_.model_.peft_config["default"].rank_pattern
     trained.save(tmp_path / method)
     again = TransformerPredictor.load(tmp_path / method)
     np.testing.assert_allclose(again.predict(X), trained.predict(X), rtol=1e-6, atol=1e-7)
@@ -149,4 +150,4 @@ def test_linear_probe_trains_only_the_head() -> None:
     probe = fit("none", linear_probe=True)
     assert probe.n_trainable_parameters_ == 64 + 1
     assert all(p.requires_grad == n.startswith("classifier")
-               for n, p in probe.model_.named_parameters())
+               for n, p in probe.predictor_.model_.named_parameters())

@@ -7,13 +7,14 @@ import optuna
 
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import clean_table
-from scifm.data.splitting import make_split, scaffolds
+from scifm.data.splitting import make_split
+from scifm.modalities.smiles import scaffolds
 from scifm.tuning.objective import CVObjective, cv_folds
 from scifm.tuning.search_spaces import space_for
 
 
 def _setup(molecules, target="logp"):
-    cfg = ExperimentConfig(data={"target_cols": [target]}, automl={"n_jobs": 1})
+    cfg = ExperimentConfig(data={"target_cols": [target]}, model={"n_jobs": 1})
     ds = clean_table(molecules.head(100), cfg.data, source="mem").dataset
     splits = make_split(ds, cfg.split, seed=0)
     return cfg, ds, splits

@@ -5,19 +5,21 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from scifm.config.schema import LightGBMConfig
+from scifm.config.registry import MODALITIES
 from scifm.featurizers import featurizer_from_name
-from scifm.models.estimators import DEFAULT_PARAMS, make_estimator
+from scifm.models.estimators import make_estimator
+from scifm.models.registry import get_family, tunable_families
 from scifm.tuning.search_spaces import (
-    FEATURE_CHOICES,
-    SEARCH_SPACES,
     default_trial,
+    feature_choices,
     sample_params,
     space_for,
 )
 
+TUNABLE = tunable_families()
 
-@pytest.mark.parametrize("family", list(SEARCH_SPACES))
+
+@pytest.mark.parametrize("family", TUNABLE)
 @pytest.mark.parametrize("task_type", ["regression", "binary", "multiclass"])
 def test_samples_are_valid_params(family, task_type):
     space = space_for(family, task_type)
@@ -32,11 +34,10 @@ def test_samples_are_valid_params(family, task_type):
                 assert value in spec[1]
             else:
                 assert spec[1] <= value <= spec[2]
-        if family == "lightgbm":
-            LightGBMConfig(**params)
-        else:
-            assert set(params) <= set(DEFAULT_PARAMS[family])
-            make_estimator(family, task_type, params)
+        typed = get_family(family).params(**params)  # every draw is a valid section
+        if family != "lightgbm":
+            assert set(params) <= set(type(typed).model_fields)
+            make_estimator(family, task_type, typed.model_dump())
         study.tell(trial, 0.0)
 
 
@@ -46,19 +47,19 @@ def test_task_restricted_parameters():
     assert "epsilon" not in space_for("svm", "multiclass")
 
 
-@pytest.mark.parametrize("modality", list(FEATURE_CHOICES))
+@pytest.mark.parametrize("modality", MODALITIES.names())
 def test_feature_choices_build_for_their_modality(modality):
-    for name in FEATURE_CHOICES[modality]:
+    for name in feature_choices(modality):
         assert featurizer_from_name(name, modality) is not None
 
 
-@pytest.mark.parametrize("family", sorted(SEARCH_SPACES))
+@pytest.mark.parametrize("family", sorted(TUNABLE))
 @pytest.mark.parametrize("task_type, modality", [("binary", "smiles"), ("regression", "dna")])
 def test_default_trial_lies_inside_the_search_space(family, task_type, modality):
     params = default_trial(family, task_type, modality)
     space = space_for(family, task_type)
     assert set(params) <= set(space) | {"features"}
-    assert params.get("features") in (None, *FEATURE_CHOICES[modality])
+    assert params.get("features") in (None, *feature_choices(modality))
     for name, value in params.items():
         if name == "features":
             continue

@@ -1,24 +1,28 @@
-"""Token classification end to end: NER on CoNLL files, per-residue labels with a mask."""
+"""Token classification end to end: NER on CoNLL files, per-residue labels with a mask, through
+the fine-tuning steps (FineTuner) and the ``scifm finetune`` recipe."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from token_fixtures import ner_sentences, residue_rows, ss_label, write_conll
 
 from scifm.config.load import load_config
-from scifm.config.schema import ModelConfig, TrainConfig
+from scifm.config.schema import ModelConfig, PeftConfig, TrainConfig
 from scifm.evaluation.token_metrics import evaluate_tokens
-from scifm.models.token import TokenPredictor
+from scifm.models.transformer import load_token_model
+from scifm.recipes.finetune import finetune
 from scifm.recipes.predict import predict
-from scifm.recipes.train import train
+from scifm.training.finetune import FineTuner
 
 pytestmark = pytest.mark.integration
 
 TRAIN = TrainConfig(epochs=12, lr=3e-3, batch_size=8, patience=20, bf16="off")
+NER_MODEL = ModelConfig(size="tiny", max_length=64, text_vocab_size=200)
 
 
 def _split(pairs):
@@ -29,9 +33,9 @@ def test_ner_learns_entities_and_reloads_identically(tmp_path):
     x_tr, y_tr = _split(ner_sentences(30, seed=0))
     x_va, y_va = _split(ner_sentences(8, seed=1))
     x_te, y_te = _split(ner_sentences(20, seed=2))
-    model = TokenPredictor("ner", "text", ModelConfig(size="tiny", max_length=64,
-                                                      text_vocab_size=200), TRAIN)
+    model = FineTuner("ner", "text", NER_MODEL, TRAIN)
     model.fit(x_tr, y_tr, x_va, y_va)
+    assert model.family == "token"
     pred = model.predict(x_te)
     assert [len(p) for p in pred] == [len(w) for w in x_te]
     f1 = evaluate_tokens("ner", y_te, pred, n_bootstrap=0)["entity_f1"]["value"]
@@ -44,7 +48,7 @@ def test_ner_learns_entities_and_reloads_identically(tmp_path):
     meta = json.loads((tmp_path / "m" / "scifm.json").read_text())
     assert meta["task"] == "token_classification" and meta["kind"] == "ner"
     assert meta["labels"] == ["O", "B-Disease", "I-Disease"]
-    assert TokenPredictor.load(tmp_path / "m").predict(x_te) == pred
+    assert load_token_model(tmp_path / "m").predict(x_te) == pred
 
 
 def test_residue_labels_respect_the_mask_and_truncation():
@@ -52,27 +56,53 @@ def test_residue_labels_respect_the_mask_and_truncation():
     x = [list(r["sequence"]) for r in rows]
     y = [[None if m == "0" else s for s, m in zip(r["ss3"], r["resolved_mask"], strict=True)]
          for r in rows]
-    model = TokenPredictor("residue", "protein", ModelConfig(size="tiny", max_length=64),
-                           TRAIN)
+    model = FineTuner("residue", "protein", ModelConfig(size="tiny", max_length=64), TRAIN)
     model.fit(x[:28], y[:28], x[28:32], y[28:32])
-    assert model.labels_ == ["C", "E", "H"]  # the garbage 'X' under the mask was never seen
+    assert model.predictor_.labels_ == ["C", "E", "H"]  # the garbage 'X' under the mask: unseen
     pred = model.predict(x[32:])
     q3 = evaluate_tokens("residue", y[32:], pred, n_bootstrap=0)["q3"]["value"]
     assert q3 > 0.7, q3
     # a residue beyond max_length gets the fill label instead of a model prediction
     long = [list("AIKDE" * 30)]
     out = model.predict(long)[0]
-    assert len(out) == 150 and set(out[70:]) == {model.fill_label_}
+    assert len(out) == 150 and set(out[70:]) == {model.predictor_.fill_label_}
     assert sum(o == ss_label(r) for o, r in zip(out[1:60], long[0][1:60], strict=True)) > 40
 
 
+def test_token_tasks_gain_peft_class_weights_and_resume(tmp_path):
+    """What sequence tasks had: a LoRA adapter that saves and reloads, balanced class weights,
+    and resuming from the last checkpoint."""
+    x, y = _split(ner_sentences(24, seed=0))
+    quick = TrainConfig(max_steps=6, lr=1e-2, batch_size=8, bf16="off", warmup_ratio=0.0)
+    lora = FineTuner("ner", "text", NER_MODEL, quick, peft_cfg=PeftConfig(method="lora"))
+    lora.fit(x[:20], y[:20], x[20:], y[20:])
+    assert 0 < lora.n_trainable_parameters_ < lora.n_parameters_ / 2
+    lora.save(tmp_path / "lora")
+    assert (tmp_path / "lora" / "adapter_config.json").is_file()
+    again = load_token_model(tmp_path / "lora")
+    assert again.predict(x) == lora.predict(x)
+
+    weighted_cfg = NER_MODEL.model_copy(update={"class_weight": "balanced"})
+    weighted = FineTuner("ner", "text", weighted_cfg, quick).fit(x, y)
+    plain = FineTuner("ner", "text", NER_MODEL, quick).fit(x, y)
+    assert all(np.isfinite(r["train_loss"]) for r in weighted.history_)
+    assert weighted.history_[0]["train_loss"] != plain.history_[0]["train_loss"]
+
+    first = FineTuner("ner", "text", NER_MODEL, quick.model_copy(update={"max_steps": 3}),
+                      work_dir=tmp_path / "w").fit(x, y)  # 3 steps = 1 epoch
+    assert first.resumed_from_ is None and first.global_step_ == 3
+    resumed = FineTuner("ner", "text", NER_MODEL, quick.model_copy(update={"resume": True}),
+                        work_dir=tmp_path / "w").fit(x, y)
+    assert resumed.resumed_from_.endswith("checkpoint-3") and resumed.global_step_ == 6
+
+
 def _run(tmp_path, flags):
-    base = {"model.family": "transformer", "model.size": "tiny", "model.max_length": 64,
+    base = {"model.size": "tiny", "model.max_length": 64,
             "data.task": "token_classification", "out": str(tmp_path / "run"),
             "train.epochs": 8, "train.lr": 3e-3, "train.batch_size": 8, "train.bf16": "off",
             "eval.n_bootstrap": 100, "tracking.enabled": False, "model.text_vocab_size": 200}
     base.update(flags)
-    return train(load_config(flags=base))
+    return finetune(load_config(flags=base))
 
 
 def test_recipe_ner_on_conll_files(tmp_path):

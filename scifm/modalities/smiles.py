@@ -1,0 +1,154 @@
+"""The ``smiles`` modality: small molecules written as SMILES (RDKit).
+
+* validation: RDKit parse, optional largest fragment and neutralisation (``data.smiles``),
+  canonical SMILES;
+* split: balanced Bemis-Murcko ``scaffold`` split (the default);
+* leakage audit: ECFP4 Tanimoto similarity to the nearest train molecule;
+* features: ``ecfp+rdkit2d`` for single models (``ecfp`` for Tanimoto kNN), a search over
+  fingerprints and descriptors for ``auto``;
+* tokenizer: atom-level regex, word-level vocabulary learnt from the corpus;
+* pretraining corpus lines: the first whitespace-separated field (``.smi`` names are dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from scifm.config.registry import MODALITIES
+from scifm.data.datapoints import Inputs, InvalidInput, primary_strings
+from scifm.modalities.base import ModalitySpec, NNSimilarity
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+    from scifm.config.schema import DataConfig, ModelConfig
+
+__all__ = ["SMILES", "nn_tanimoto", "scaffold_groups", "scaffolds", "smiles_validator"]
+
+
+def _short(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _why(s: str) -> str:
+    """The reason RDKit rejects ``s``: syntax, valence, aromaticity or other chemistry."""
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        raw = Chem.MolFromSmiles(s, sanitize=False)
+        problems = Chem.DetectChemistryProblems(raw) if raw is not None else ()
+    if raw is None:
+        return f"invalid SMILES syntax: cannot parse {_short(s)!r}"
+    if not problems:
+        return f"invalid SMILES: RDKit could not sanitise {_short(s)!r}"
+    p = problems[0]
+    kind = {"AtomValenceException": "valence", "KekulizeException": "aromaticity"}.get(
+        p.GetType(), "chemistry")
+    return f"invalid SMILES {kind}: {' '.join(p.Message().split())}"
+
+
+def smiles_validator(data_cfg: DataConfig) -> Callable[[str], str]:
+    """Raw SMILES -> canonical SMILES with the options of ``data_cfg.smiles``."""
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    opts = data_cfg.smiles
+    chooser = rdMolStandardize.LargestFragmentChooser() if opts.largest_fragment else None
+    uncharger = rdMolStandardize.Uncharger() if opts.neutralize else None
+
+    def validate(value: str) -> str:
+        s = value.strip()
+        if not s:
+            raise InvalidInput("empty input")
+        with rdBase.BlockLogs():
+            mol = Chem.MolFromSmiles(s)
+            if mol is not None:
+                if chooser is not None:
+                    mol = chooser.choose(mol)
+                if uncharger is not None:
+                    mol = uncharger.uncharge(mol)
+        if mol is None:
+            raise InvalidInput(_why(s))
+        if mol.GetNumAtoms() == 0:
+            raise InvalidInput("empty input: SMILES has no atoms")
+        return Chem.MolToSmiles(mol, isomericSmiles=opts.isomeric)
+
+    return validate
+
+
+def scaffolds(smiles: Inputs) -> list[str]:
+    """Bemis-Murcko scaffold SMILES (without chirality); acyclic molecules give ``""``."""
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    out = []
+    with rdBase.BlockLogs():
+        for s in primary_strings(smiles):
+            mol = Chem.MolFromSmiles(s)
+            if mol is None:
+                out.append(s)  # keeps an unparsable input in its own group
+                continue
+            out.append(MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False))
+    return out
+
+
+def scaffold_groups(smiles: Inputs, seed: int = 0, threshold: float = 0.9) -> np.ndarray:
+    """Integer group id per molecule: equal ids share a Bemis-Murcko scaffold (in order of
+    first appearance; ``seed`` and ``threshold`` are unused)."""
+    import pandas as pd
+
+    return pd.factorize(pd.Series(scaffolds(smiles), dtype=object))[0].astype(np.int64)
+
+
+def nn_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """ECFP4 (2048 bits) Tanimoto similarity of each query molecule to its nearest reference."""
+    from rdkit import Chem, DataStructs, rdBase
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    with rdBase.BlockLogs():
+        def fps(smiles: Sequence[str]) -> list:
+            mols = (Chem.MolFromSmiles(s) for s in smiles)
+            return [gen.GetFingerprint(m if m is not None else Chem.Mol()) for m in mols]
+
+        ref = fps(primary_strings(reference))
+        return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref))
+                         for fp in fps(primary_strings(query))])
+
+
+def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
+    from scifm.featurizers.tokenizers import smiles_tokenizer
+
+    return smiles_tokenizer(corpus)
+
+
+def _first_field(line: str) -> str:
+    return line.split(None, 1)[0]
+
+
+TANIMOTO = NNSimilarity(
+    fn=nn_tanimoto, metric="ECFP4 (Morgan radius 2, 2048 bits) Tanimoto, test -> nearest train",
+    name="Tanimoto", items="molecules")
+"""The leakage audit's similarity of molecules (a plug-in of SMILES + more columns reuses it)."""
+
+SMILES = MODALITIES.register(ModalitySpec(
+    name="smiles",
+    label="SMILES",
+    validator=smiles_validator,
+    input_cols=("smiles",),
+    default_split="scaffold",
+    groups={"scaffold": scaffold_groups},
+    nn_similarity=TANIMOTO,
+    default_features="ecfp+rdkit2d",
+    family_features={"knn": "ecfp"},  # Tanimoto kNN wants fingerprints
+    tune_features=("ecfp", "ecfp6", "maccs", "ecfp+maccs", "ecfp+rdkit2d", "maccs+rdkit2d"),
+    tune_default_features="ecfp+rdkit2d",
+    feature_atoms=("ecfp", "ecfp4", "ecfp6", "maccs", "rdkit2d", "tfidf"),
+    tokenizer=_tokenizer,
+    corpus_item=_first_field,
+    description="small molecules as SMILES (RDKit)",
+))
+"""The registered spec."""

@@ -1,0 +1,201 @@
+"""The built-in model families, each registered once in :data:`scifm.config.registry.FAMILIES`.
+
+Imported by the registry the first time it is read. Family modules (LightGBM, scikit-learn,
+XGBoost, torch) are imported only when a family is built or loaded, so reading the registry (for
+config validation or ``--help``) stays light. Search spaces are data, in the format of
+:mod:`scifm.tuning.search_spaces`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scifm.config.registry import FAMILIES
+from scifm.errors import ConfigError
+from scifm.models.params import (
+    ForestParams,
+    KNNParams,
+    LightGBMParams,
+    LinearParams,
+    SVMParams,
+    XGBoostParams,
+)
+from scifm.models.registry import FamilySpec, family_params
+
+if TYPE_CHECKING:
+    from scifm.config.schema import ExperimentConfig
+    from scifm.models.base import Predictor
+    from scifm.tasks import TaskSpec
+
+_LOG = {"log": True}
+
+TRANSFORMER_KEYS = ("model.size", "model.init", "model.max_length", "model.dna_kmer",
+                    "model.text_vocab_size", "model.dropout", "train", "peft")
+"""Config keys read by the transformer families (and by no feature-based family)."""
+FEATURE_KEYS = ("model.features", "model.n_jobs")
+"""Config keys read by the feature-based families."""
+
+
+def _class_weight(cfg: ExperimentConfig) -> str | None:
+    return "balanced" if cfg.model.class_weight == "balanced" else None
+
+
+# ---------------------------------------------------------------- lightgbm
+def _build_lightgbm(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                    work_dir: Path) -> Predictor:
+    from scifm.models.lightgbm import LightGBMPredictor
+
+    return LightGBMPredictor(task, modality, family_params(cfg, "lightgbm"),
+                             features=cfg.model.features, seed=cfg.seed,
+                             class_weight=_class_weight(cfg), n_jobs=cfg.model.n_jobs)
+
+
+def _load_lightgbm(path: Path) -> Predictor:
+    from scifm.models.lightgbm import LightGBMPredictor
+
+    return LightGBMPredictor.load(path)
+
+
+def _lightgbm_estimator(task: TaskSpec, cfg: ExperimentConfig) -> Any:
+    return _build_lightgbm(task, cfg.data.modality, cfg, Path(".")).estimator()
+
+
+# ------------------------------------------------------ scikit-learn / xgboost
+def _feature_family(name: str) -> tuple[Any, Any, Any]:
+    def build(task: TaskSpec, modality: str, cfg: ExperimentConfig, work_dir: Path) -> Predictor:
+        from scifm.models.feature import FeaturePredictor
+
+        return FeaturePredictor(name, task, modality, features=cfg.model.features,
+                                params=family_params(cfg, name).model_dump(), seed=cfg.seed,
+                                class_weight=_class_weight(cfg), n_jobs=cfg.model.n_jobs)
+
+    def load(path: Path) -> Predictor:
+        from scifm.models.feature import FeaturePredictor
+
+        return FeaturePredictor.load(path)
+
+    def estimator(task: TaskSpec, cfg: ExperimentConfig) -> Any:
+        return build(task, cfg.data.modality, cfg, Path(".")).estimator()
+
+    return build, load, estimator
+
+
+# ---------------------------------------------------------------- transformers
+def _build_transformer(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                       work_dir: Path) -> Predictor:
+    from scifm.training.finetune import build_transformer
+
+    return build_transformer(task, modality, cfg, work_dir)
+
+
+def _load_transformer(path: Path) -> Predictor:
+    from scifm.models.transformer import load_transformer
+
+    return load_transformer(path)
+
+
+def _build_token(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                 work_dir: Path) -> Predictor:
+    raise ConfigError("token classification is fine-tuned by `scifm finetune` "
+                      "(data.task: token_classification), not by `scifm train`")
+
+
+def _load_token(path: Path) -> Predictor:
+    from scifm.models.transformer import load_token_model
+
+    return load_token_model(path)
+
+
+# ---------------------------------------------------------------- ensemble
+def _build_ensemble(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                    work_dir: Path) -> Predictor:
+    raise ConfigError("the ensemble is built by `scifm auto` from its searched families")
+
+
+def _load_ensemble(path: Path) -> Predictor:
+    from scifm.models.ensemble import EnsemblePredictor
+
+    return EnsemblePredictor.load(path)
+
+
+SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "lightgbm": {
+        "n_estimators": ("int", 50, 1000, _LOG),
+        "learning_rate": ("float", 0.01, 0.3, _LOG),
+        "num_leaves": ("int", 8, 256, _LOG),
+        "min_child_samples": ("int", 2, 50, _LOG),
+        "colsample_bytree": ("float", 0.1, 1.0),
+        "subsample": ("float", 0.5, 1.0),
+        "reg_lambda": ("float", 1e-3, 10.0, _LOG),
+    },
+    "xgboost": {
+        "n_estimators": ("int", 50, 1000, _LOG),
+        "learning_rate": ("float", 0.01, 0.3, _LOG),
+        "max_depth": ("int", 2, 10),
+        "min_child_weight": ("float", 0.5, 10.0, _LOG),
+        "subsample": ("float", 0.5, 1.0),
+        "colsample_bytree": ("float", 0.1, 1.0),
+        "reg_lambda": ("float", 1e-3, 10.0, _LOG),
+        "reg_alpha": ("float", 1e-4, 1.0, _LOG),
+    },
+    "forest": {
+        "n_estimators": ("int", 100, 500, _LOG),
+        "max_features": ("categorical", ["sqrt", "log2", 0.2, 0.5]),
+        "min_samples_leaf": ("int", 1, 10, _LOG),
+    },
+    "linear": {
+        "C": ("float", 1e-3, 1e2, {"log": True, "task": "classification"}),
+        "alpha": ("float", 1e-3, 1e3, {"log": True, "task": "regression"}),
+    },
+    "knn": {
+        "n_neighbors": ("int", 1, 30, _LOG),
+        "weights": ("categorical", ["uniform", "distance"]),
+    },
+    "svm": {
+        "C": ("float", 1e-2, 1e3, _LOG),
+        "gamma": ("float", 1e-5, 1.0, _LOG),
+        "epsilon": ("float", 1e-3, 1.0, {"log": True, "task": "regression"}),
+    },
+}
+"""The search space of each built-in family (format: :mod:`scifm.tuning.search_spaces`)."""
+
+FEATURE_FAMILIES: list[tuple[str, Any, str, int, str]] = [
+    # name, typed parameters, search space, auto order (cheapest first), description
+    ("xgboost", XGBoostParams, "xgboost", 40, "XGBoost gradient-boosted trees (hist)"),
+    ("rf", ForestParams, "forest", 50, "random forest (scikit-learn)"),
+    ("extratrees", ForestParams, "forest", 60, "extremely randomised trees (scikit-learn)"),
+    ("linear", LinearParams, "linear", 10, "logistic / ridge regression, standardised features"),
+    ("knn", KNNParams, "knn", 20, "k nearest neighbours (Tanimoto on fingerprints)"),
+    ("svm", SVMParams, "svm", 70, "support vector machine (RBF kernel)"),
+]
+"""The feature-based families built by :class:`scifm.models.feature.FeaturePredictor`."""
+
+
+def _register_builtins() -> None:
+    FAMILIES.register(FamilySpec(
+        "lightgbm", _build_lightgbm, _load_lightgbm, params=LightGBMParams,
+        estimator=_lightgbm_estimator, search_space=SEARCH_SPACES["lightgbm"], auto_cost=30,
+        config_keys=FEATURE_KEYS,
+        description="LightGBM gradient-boosted trees on a feature set (early stopping on val)"))
+    for name, params, space, cost, text in FEATURE_FAMILIES:
+        build, load, estimator = _feature_family(name)
+        FAMILIES.register(FamilySpec(name, build, load, params=params, estimator=estimator,
+                                     search_space=SEARCH_SPACES[space], auto_cost=cost,
+                                     description=text, config_keys=FEATURE_KEYS))
+    FAMILIES.register(FamilySpec(
+        "transformer", _build_transformer, _load_transformer, uses_features=False,
+        distributed=True, uses_n_jobs=False, in_auto=False, auto_cost=100,
+        config_keys=TRANSFORMER_KEYS,
+        description="BERT-style encoder fine-tuned by transformers.Trainer (fresh or model.init)"))
+    FAMILIES.register(FamilySpec(
+        "token", _build_token, _load_token, tasks=("token_classification",),
+        uses_features=False, distributed=True, uses_n_jobs=False, in_auto=False,
+        trainable=False, config_keys=TRANSFORMER_KEYS,
+        description="token classification (NER, per-residue labels): scifm finetune"))
+    FAMILIES.register(FamilySpec(
+        "ensemble", _build_ensemble, _load_ensemble, in_auto=False, trainable=False,
+        description="weighted average of other families (built by scifm auto)"))
+
+
+_register_builtins()
