@@ -14,6 +14,7 @@
       predictions_test.csv   id, input, true, predicted, probabilities
       history.json           per-epoch training log of each family
       families/<family>/     with several families: each family's model, metrics, predictions
+      leaderboard.csv        ``tune`` / ``auto``: every trial (and the finals)
       report.html            self-contained report
 
 :class:`RunContext` is the prologue and epilogue every recipe shares: it creates the run
@@ -96,6 +97,10 @@ class RunDir:
     def report(self) -> Path:
         return self.root / "report.html"
 
+    @property
+    def leaderboard(self) -> Path:
+        return self.root / "leaderboard.csv"
+
     def family(self, name: str) -> RunDir:
         """Sub-run directory of one model family (used when several families are trained)."""
         return RunDir(self.root / "families" / name)
@@ -116,6 +121,40 @@ class RunDir:
             raise RunDirError(f"{self.root} is not a scifm run directory: {meta} is missing "
                               "(train one with `scifm train`)")
         return json.loads(meta.read_text(encoding="utf-8"))
+
+
+@dataclass
+class RunResult:
+    """What a recipe returns: the run directory it wrote (the outcome; :class:`RunDir` names its
+    files) and, in the subclasses, the headline numbers."""
+
+    run_dir: Path
+
+    @property
+    def report(self) -> Path:
+        return RunDir(self.run_dir).report
+
+    @property
+    def leaderboard(self) -> Path:
+        return RunDir(self.run_dir).leaderboard
+
+    @property
+    def model_dir(self) -> Path:
+        return RunDir(self.run_dir).model
+
+
+@dataclass
+class TrainResult(RunResult):
+    """What the training recipes (``train``, ``finetune``) return."""
+
+    selected: str
+    """The run's model: the family selected on validation (``model/``)."""
+    metrics: dict[str, Any]
+    """``metrics.json`` of the selected model."""
+    families: dict[str, Any] = field(default_factory=dict)
+    """Each trained family's :class:`~scifm.evaluation.scoring.FamilyResult` (empty when only
+    ``metrics`` is known, e.g. token classification or a non-main process)."""
+    mlflow_run_id: str | None = None
 
 
 def attach_run_log(path: Path) -> Callable[[], None]:

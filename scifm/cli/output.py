@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from scifm.recipes.train import TrainResult
+    from scifm.rundir import TrainResult
 
 console = Console()
 

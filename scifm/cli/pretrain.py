@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import console
 from scifm.config.load import load_config
@@ -15,20 +16,19 @@ from scifm.config.load import load_config
 @app.command()
 @friendly_errors
 def pretrain(
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML experiment spec."),
+    config: opt.Config = None,
     data: Path | None = typer.Option(None, "--data", help="Corpus: text (one item per line, "
                                      ".gz too), CSV/TSV/Parquet/JSONL column or FASTA "
                                      "(data.path)."),
     input_col: str | None = typer.Option(None, help="Column of a table corpus "
                                          "(data.input_col)."),
-    modality: str | None = typer.Option(None, help="smiles|protein|dna|text (data.modality)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (out)."),
+    modality: opt.Modality = None,
+    out: opt.Out = None,
     max_steps: int | None = typer.Option(None, help="Optimiser steps (train.max_steps; "
                                          "default 1000)."),
-    seed: int | None = typer.Option(None, help="Random seed (seed)."),
-    resume: bool = typer.Option(False, "--resume", help="Resume from the last checkpoint "
-                                "(train.resume)."),
-    no_track: bool = typer.Option(False, "--no-track", help="Skip MLflow (tracking.enabled)."),
+    seed: opt.Seed = None,
+    resume: opt.Resume = False,
+    no_track: opt.NoTrack = False,
     set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE, "
                                           "e.g. --set pretrain.mask_prob=0.2 (repeatable)."),
 ) -> None:

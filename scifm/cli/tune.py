@@ -11,21 +11,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
-from scifm.cli.options import (
-    ConfigOpt,
-    DataOpt,
-    InputColOpt,
-    ModalityOpt,
-    NoTrackOpt,
-    OutOpt,
-    SeedOpt,
-    SetOpt,
-    SplitOpt,
-    TargetColOpt,
-    TaskOpt,
-    data_flags,
-)
 from scifm.config.load import load_config
 from scifm.models.registry import tunable_families
 
@@ -35,44 +22,37 @@ console = Console()
 @app.command()
 @friendly_errors
 def tune(
-    config: ConfigOpt = None,
-    data: DataOpt = None,
-    input_col: InputColOpt = None,
-    target_col: TargetColOpt = None,
-    modality: ModalityOpt = None,
-    task: TaskOpt = None,
-    split: SplitOpt = None,
+    config: opt.Config = None,
+    data: opt.Data = None,
+    input_col: opt.InputCol = None,
+    target_col: opt.TargetCol = None,
+    modality: opt.Modality = None,
+    task: opt.Task = None,
+    split: opt.Split = None,
     family: str | None = typer.Option(
         None, help=f"Family to tune (automl.tune.family): {'|'.join(tunable_families())}."),
-    n_trials: int | None = typer.Option(None, help="Trials to run (automl.tune.n_trials)."),
-    time_budget: float | None = typer.Option(
-        None, help="Stop starting trials after SECONDS (automl.tune.time_budget)."),
-    folds: int | None = typer.Option(None, help="Cross-validation folds on train+val "
-                                     "(automl.tune.folds, default 5)."),
-    storage: str | None = typer.Option(None, help="Optuna storage URL, default "
-                                       "sqlite:///OUT/optuna.db (automl.tune.storage)."),
-    study_name: str | None = typer.Option(None, help="Study name; same storage + name resumes "
-                                          "(automl.tune.study_name)."),
-    workers: int | None = typer.Option(
-        None, help="Processes sharing the study on this machine (automl.tune.workers); "
-        "with --storage postgresql://... run the same command on other machines to add more."),
-    out: OutOpt = None,
-    seed: SeedOpt = None,
-    no_track: NoTrackOpt = False,
-    set_: SetOpt = None,
+    n_trials: opt.NTrials = None,
+    time_budget: opt.TimeBudget = None,
+    folds: opt.CvFolds = None,
+    storage: opt.Storage = None,
+    study_name: opt.StudyName = None,
+    workers: opt.Workers = None,
+    out: opt.Out = None,
+    seed: opt.Seed = None,
+    no_track: opt.NoTrack = False,
+    set_: opt.Set = None,
 ) -> None:
     """Tune one model family by cross-validation, refit the best, evaluate on test."""
     flags: dict[str, Any] = {
-        **data_flags(data=data, input_col=input_col, target_col=target_col, modality=modality,
-                     task=task, split=split, out=out, seed=seed, no_track=no_track),
-        "automl.tune.family": family, "automl.tune.n_trials": n_trials,
-        "automl.tune.time_budget": time_budget, "automl.tune.folds": folds,
-        "automl.tune.storage": storage, "automl.tune.study_name": study_name,
-        "automl.tune.workers": workers,
+        **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
+                         modality=modality, task=task, split=split, out=out, seed=seed,
+                         no_track=no_track),
+        "automl.tune.family": family,
+        **opt.search_flags(n_trials=n_trials, time_budget=time_budget, folds=folds,
+                           storage=storage, study_name=study_name, workers=workers),
     }
-    # --time-budget without --n-trials: the time is the only budget
-    untrialled = ["automl.tune.n_trials=null"] if time_budget and n_trials is None else []
-    cfg = load_config(config, flags=flags, overrides=[*untrialled, *(set_ or [])])
+    cfg = load_config(config, flags=flags,
+                      overrides=opt.search_overrides(time_budget, n_trials, set_))
     from scifm.recipes.tune import tune as run_tune  # heavy: after the config
 
     result = run_tune(cfg, command="scifm tune")

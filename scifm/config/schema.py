@@ -7,9 +7,9 @@ Precedence: these defaults, then the YAML file, then CLI flags, then dotted ``--
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from scifm.config.base import Strict as _Strict
 from scifm.config.split import SplitConfig
@@ -20,6 +20,18 @@ __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "PeftConfig", "PeftM
            "PretrainConfig", "SplitConfig", "TrainConfig"]
 
 TaskKind = Literal["auto", "regression", "binary", "multiclass", "token_classification"]
+
+
+def comma_list(v: object) -> object:
+    """A comma-separated string (``--model lightgbm,xgboost``) as the list of its non-blank,
+    stripped items; any other value unchanged."""
+    if isinstance(v, str):
+        return [c.strip() for c in v.split(",") if c.strip()]
+    return v
+
+
+NameList = Annotated[list[str], BeforeValidator(comma_list)]
+"""A list of names, also accepted as one comma-separated string."""
 
 
 
@@ -144,7 +156,7 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     """Which model families, their shared settings and, for transformers, the backbone."""
 
-    families: list[str] = Field(default_factory=lambda: ["lightgbm", "transformer"])
+    families: NameList = Field(default_factory=lambda: ["lightgbm", "transformer"])
     """Families trained side by side on the same split and compared in the report; any
     registered family (``scifm.config.registry.FAMILIES``: ``lightgbm``, ``transformer``,
     ``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn``, ``svm``, ...). The one with the best
@@ -179,13 +191,6 @@ class ModelConfig(_Strict):
             return check_feature_name(v)
         except ConfigError as err:  # -> the ValueError pydantic reports
             raise ValueError(str(err)) from None
-
-    @field_validator("families", mode="before")
-    @classmethod
-    def _family_list(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [c.strip() for c in v.split(",") if c.strip()]
-        return v
 
     @field_validator("families")
     @classmethod
@@ -264,7 +269,7 @@ class AutoConfig(_Strict):
     The budget (``automl.tune.n_trials`` per family, ``automl.tune.time_budget`` seconds for the
     whole search), folds, pruner, storage and workers come from ``automl.tune``."""
 
-    families: list[str] | None = None
+    families: NameList | None = None
     """Families to search; None: every tunable family (``lightgbm``, ``xgboost``, ``rf``,
     ``extratrees``, ``linear``, ``knn``, ``svm``). The transformer is not searched by ``auto``."""
     top_k: int = 5
@@ -277,13 +282,6 @@ class AutoConfig(_Strict):
     kept only when its cross-fitted out-of-fold score beats the best single family."""
     ensemble_rounds: int = 25
     """Greedy (Caruana) selection rounds; weights are selection counts / rounds."""
-
-    @field_validator("families", mode="before")
-    @classmethod
-    def _split_commas(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [c.strip() for c in v.split(",") if c.strip()]
-        return v
 
     @field_validator("families")
     @classmethod

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scifm.config.registry import MODALITIES
-from scifm.modalities.base import ModalitySpec
-from scifm.modalities.sequence import Alphabet, kmer_groups, kmer_similarity, sequence_validator
+from scifm.modalities.sequence import Alphabet, sequence_modality
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -41,15 +40,8 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
     return kmer_tokenizer(corpus, model_cfg.dna_kmer)
 
 
-DNA = MODALITIES.register(ModalitySpec(
-    name="dna",
-    label="DNA",
-    validator=sequence_validator(DNA_LETTERS),
-    input_cols=("sequence",),
-    default_split="similarity",
-    groups={"similarity": kmer_groups(K)},
-    nn_similarity=kmer_similarity(K),
-    default_features="kmer",
+DNA = MODALITIES.register(sequence_modality(
+    "dna", DNA_LETTERS, K,
     tune_features=("kmer3", "kmer4", "kmer5", "kmer6"),
     tune_default_features="kmer5",
     feature_atoms=("kmer", "kmer1", "kmer2", "kmer3", "kmer4", "kmer5", "kmer6", "tfidf"),

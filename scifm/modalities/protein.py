@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scifm.config.registry import MODALITIES
-from scifm.modalities.base import ModalitySpec
-from scifm.modalities.sequence import Alphabet, kmer_groups, kmer_similarity, sequence_validator
+from scifm.modalities.sequence import Alphabet, sequence_modality
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -41,15 +40,9 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
 
     return char_tokenizer(PROTEIN_ALPHABET)
 
-PROTEIN = MODALITIES.register(ModalitySpec(
-    name="protein",
-    label="protein",
-    validator=sequence_validator(PROTEIN_LETTERS),
-    input_cols=("sequence",),
-    default_split="similarity",
-    groups={"similarity": kmer_groups(K)},
-    nn_similarity=kmer_similarity(K),
-    default_features="kmer",
+
+PROTEIN = MODALITIES.register(sequence_modality(
+    "protein", PROTEIN_LETTERS, K,
     tune_features=("kmer", "protdesc", "kmer+protdesc", "kmer3"),
     tune_default_features="kmer+protdesc",
     feature_atoms=("kmer", "kmer1", "kmer2", "kmer3", "protdesc", "tfidf"),

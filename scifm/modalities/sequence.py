@@ -1,17 +1,18 @@
-"""Shared parts of the biological-sequence plug-ins (protein, DNA): the alphabet validator and
-the k-mer similarity used by both the ``similarity`` split and the leakage audit."""
+"""Shared parts of the biological-sequence plug-ins (protein, DNA): the alphabet validator, the
+k-mer similarity used by both the ``similarity`` split and the leakage audit, and the spec fields
+every sequence modality has in common (:func:`sequence_modality`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scifm.data.datapoints import InvalidInput
-from scifm.modalities.base import GroupFn, NNSimilarity
+from scifm.modalities.base import GroupFn, ModalitySpec, NNSimilarity
 
 if TYPE_CHECKING:
     from scifm.config.schema import DataConfig
@@ -106,3 +107,28 @@ def kmer_similarity(k: int) -> NNSimilarity:
     return NNSimilarity(fn=nearest, metric=f"{k}-mer Jaccard similarity, test -> nearest train",
                         name=f"{k}-mer Jaccard", items="sequences")
 
+
+
+def sequence_modality(name: str, alphabet: Alphabet, k: int, **fields: Any) -> ModalitySpec:
+    """The spec of a biological-sequence modality.
+
+    What every sequence modality shares is filled in: the label (``alphabet.label``), the
+    validator of ``alphabet``, the ``sequence`` input column, the ``similarity`` split (the
+    default) and the leakage audit on ``k``-mer Jaccard similarity, and k-mer features by default.
+
+    Parameters
+    ----------
+    name
+        ``data.modality``.
+    alphabet
+        Accepted letters and how messages name them.
+    k
+        k of the k-mer similarity (split groups and leakage audit).
+    **fields
+        The other :class:`~scifm.modalities.base.ModalitySpec` fields (features searched,
+        feature atoms, k-mer alphabet, tokenizer, ...).
+    """
+    return ModalitySpec(name=name, label=alphabet.label, validator=sequence_validator(alphabet),
+                        input_cols=("sequence",), default_split="similarity",
+                        groups={"similarity": kmer_groups(k)}, nn_similarity=kmer_similarity(k),
+                        default_features="kmer", **fields)

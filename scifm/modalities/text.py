@@ -51,7 +51,6 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
 
 TEXT = MODALITIES.register(ModalitySpec(
     name="text",
-    label="text",
     validator=text_validator,
     input_cols=("text",),
     default_split="stratified",

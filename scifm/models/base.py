@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from scifm.errors import RunDirError
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json
 
@@ -57,3 +58,22 @@ def update_model_meta(model_dir: Path, **entries: Any) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta.update(entries)
     atomic_write_json(meta_path, meta)
+
+
+def read_model_json(file: Path) -> dict[str, Any]:
+    """The JSON object in ``file`` of a saved model folder (``scifm.json``, ``featurizer.json``).
+
+    Raises
+    ------
+    RunDirError
+        The file is missing, unreadable or does not hold a JSON object.
+    """
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"model file missing: {file}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(f"cannot read {file}: {err}") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{file} does not hold a JSON object")
+    return data

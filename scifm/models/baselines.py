@@ -1,11 +1,11 @@
-"""The LightGBM baseline family: a multi-task gradient-boosting estimator and its predictor.
+"""The estimator of the ``lightgbm`` family: multi-task gradient boosting on numeric features.
 
-* :class:`LGBMTaskModel` — a scikit-learn estimator on a numeric matrix (dense or CSR): one
-  LightGBM booster per task, each trained only on the rows where that task is labelled
-  (``NaN`` = missing), early-stopped on that task's labelled validation rows.
-* :class:`LightGBMPredictor` — the :class:`~scifm.models.base.Predictor` of family ``lightgbm``:
-  featurizer (:mod:`scifm.featurizers`) + :class:`LGBMTaskModel`, saved as JSON and LightGBM's
-  text model format (no pickle).
+:class:`LGBMTaskModel` is a scikit-learn estimator on a numeric matrix (dense or CSR): one
+LightGBM booster per task, each trained only on the rows where that task is labelled
+(``NaN`` = missing), early-stopped on that task's labelled validation rows. The family's
+predictor is :class:`~scifm.models.feature.FeaturePredictor` (featurizer + this estimator), which
+saves it through :class:`~scifm.models.stores.BoosterStore` (LightGBM's text model format, no
+pickle).
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.metrics import r2_score
-from sklearn.utils import ClassifierTags, RegressorTags, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, validate_data
 
-from scifm.models.multitask import check_labels, loss_history, multiclass_count
+from scifm.models.multitask import (
+    TaskOutputsMixin,
+    check_labels,
+    loss_history,
+    multiclass_count,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +35,7 @@ _OBJECTIVE = {"regression": "regression", "binary": "binary", "multiclass": "mul
 _METRIC = {"regression": "l2", "binary": "binary_logloss", "multiclass": "multi_logloss"}
 
 
-def _check_X(est: LGBMTaskModel, X: Any, reset: bool) -> Any:
-    """Validate ``X`` (NaN allowed, CSR accepted) and set/check ``n_features_in_``."""
-    X = validate_data(est, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32],
-                      ensure_all_finite="allow-nan")
-    return sp.csr_matrix(X) if sp.issparse(X) and not isinstance(X, sp.csr_matrix) else X
-
-
-class LGBMTaskModel(BaseEstimator):
+class LGBMTaskModel(TaskOutputsMixin, BaseEstimator):
     """One LightGBM booster per task on a numeric feature matrix; NaN labels are skipped.
 
     Parameters
@@ -107,21 +103,6 @@ reg_lambda
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = self.task_type != "multiclass"
-        if self.task_type == "regression":
-            tags.estimator_type = "regressor"
-            tags.regressor_tags = RegressorTags()
-        elif self.task_type == "binary":
-            # binary-only targets; deliberately no estimator_type="classifier": predict returns
-            # probabilities (scifm.tasks), not the class labels sklearn classifiers return
-            tags.classifier_tags = ClassifierTags(multi_class=False)
-        return tags
-
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
         if self.task_type not in _OBJECTIVE:
@@ -180,14 +161,14 @@ reg_lambda
         self
         """
         self._check_params()
-        X = _check_X(self, X, reset=True)
+        X = self._check_X(X, reset=True)
         y2 = check_labels(y, type(self).__name__)
         check_consistent_length(X, y2)
         self.output_1d_ = np.ndim(np.asarray(y)) == 1
         self.n_tasks_ = y2.shape[1]
         has_val = X_val is not None and y_val is not None
         if has_val:
-            X_val = _check_X(self, X_val, reset=False)
+            X_val = self._check_X(X_val, reset=False)
             y_val = check_labels(y_val, type(self).__name__)
             check_consistent_length(X_val, y_val)
             if y_val.shape[1] != self.n_tasks_:
@@ -250,49 +231,21 @@ reg_lambda
         return booster, best, curve
 
     # --------------------------------------------------------------- prediction
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict, following :mod:`scifm.tasks`.
+    def _check_X(self, X: Any, reset: bool) -> Any:
+        """Validate ``X`` (NaN allowed, CSR accepted) and set/check ``n_features_in_``."""
+        X = validate_data(self, X, reset=reset, accept_sparse="csr",
+                          dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+        return sp.csr_matrix(X) if sp.issparse(X) and not isinstance(X, sp.csr_matrix) else X
 
-        Returns
-        -------
-        ndarray
-            regression: values, binary: positive-class probabilities, both ``n x n_tasks``
-            (``(n,)`` when ``y`` was 1-D at fit); multiclass: ``n x n_classes`` probabilities.
-        """
-        check_is_fitted(self, "boosters_")
-        X = _check_X(self, X, reset=False)
+    def _predict_tasks(self, X: Any) -> list[np.ndarray]:
         threads = int(self.n_jobs) if self.n_jobs and self.n_jobs > 0 else 0
         outs = [
             np.asarray(b.predict(X, num_iteration=it, num_threads=threads), dtype=np.float64)
             for b, it in zip(self.boosters_, self.best_iterations_, strict=True)
         ]
         if self.task_type == "multiclass":
-            return outs[0].reshape(X.shape[0], self.n_classes_)
-        pred = np.column_stack(outs) if outs else np.empty((X.shape[0], 0))
-        return pred[:, 0] if self.output_1d_ else pred
-
-    @available_if(lambda est: est.task_type != "regression")
-    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
-        """Class probabilities in scikit-learn's layout.
-
-        Returns
-        -------
-        ndarray or list of ndarray
-            multiclass: ``n x n_classes``; binary fitted on 1-D ``y``: ``n x 2``; binary
-            multi-task: one ``n x 2`` array per task. (:meth:`predict` gives the positive
-            class only, as :mod:`scifm.tasks` wants.)
-        """
-        p = self.predict(X)
-        if self.task_type == "multiclass":
-            return p
-        if self.output_1d_:
-            return np.column_stack([1.0 - p, p])
-        return [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
-
-    @available_if(lambda est: est.task_type == "regression")
-    def score(self, X: Any, y: Any) -> float:
-        """R² of the predictions (regression only), averaged over tasks."""
-        return float(r2_score(y, self.predict(X)))
+            return [outs[0].reshape(X.shape[0], self.n_classes_)]
+        return outs
 
     @classmethod
     def from_boosters(

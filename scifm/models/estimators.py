@@ -20,18 +20,20 @@ from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
-from sklearn.utils import ClassifierTags, RegressorTags, get_tags
+from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_consistent_length,
-    check_is_fitted,
     validate_data,
 )
 
-from scifm.models.multitask import check_labels, loss_history, multiclass_count
+from scifm.models.multitask import (
+    TaskOutputsMixin,
+    check_labels,
+    loss_history,
+    multiclass_count,
+)
 from scifm.models.sklearn_families import make_estimator
 from scifm.tasks import TaskType
 
@@ -58,7 +60,7 @@ def _fit_accepts(est: BaseEstimator, name: str) -> str | None:
     return f"{est.steps[-1][0]}__{name}" if isinstance(est, Pipeline) else name
 
 
-class TaskwiseEstimator(BaseEstimator):
+class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
     """One clone of ``estimator`` per task, each fitted on that task's labelled rows.
 
     Parameters
@@ -100,19 +102,9 @@ class TaskwiseEstimator(BaseEstimator):
         self.n_classes = n_classes
         self.class_weight = class_weight
 
-    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags
-        tags = super().__sklearn_tags__()
+    def _input_tags(self) -> tuple[bool, bool]:
         inner = get_tags(self._inner())
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan or _imputes(self._inner())
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = self.task_type != "multiclass"
-        if self.task_type == "regression":
-            tags.estimator_type = "regressor"
-            tags.regressor_tags = RegressorTags()
-        elif self.task_type == "binary":  # predict gives probabilities, not sklearn labels
-            tags.classifier_tags = ClassifierTags(multi_class=False)
-        return tags
+        return inner.input_tags.allow_nan or _imputes(self._inner()), inner.input_tags.sparse
 
     def _inner(self) -> BaseEstimator:
         if self.estimator is not None:
@@ -242,22 +234,8 @@ class TaskwiseEstimator(BaseEstimator):
         named = dict(zip(("train", "val"), evals.values(), strict=False))
         return {name: list(next(iter(m.values()))) for name, m in named.items() if m}
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict following :mod:`scifm.tasks`.
-
-        Returns
-        -------
-        ndarray
-            regression: values, binary: positive-class probabilities, both ``n x n_tasks``
-            (``(n,)`` when ``y`` was 1-D at fit); multiclass: ``n x n_classes`` probabilities.
-        """
-        check_is_fitted(self, "estimators_")
-        X = self._check_X(X, reset=False)
-        outs = [self._predict_task(j, X) for j in range(self.n_tasks_)]
-        if self.task_type == "multiclass":
-            return outs[0]
-        pred = np.column_stack(outs)
-        return pred[:, 0] if self.output_1d_ else pred
+    def _predict_tasks(self, X: Any) -> list[np.ndarray]:
+        return [self._predict_task(j, X) for j in range(self.n_tasks_)]
 
     def _predict_task(self, j: int, X: Any) -> np.ndarray:
         est, n = self.estimators_[j], X.shape[0]
@@ -271,19 +249,3 @@ class TaskwiseEstimator(BaseEstimator):
         full = np.zeros((n, self.n_classes_))
         full[:, self.classes_per_task_[j]] = proba
         return full[:, 1] if self.task_type == "binary" else full
-
-    @available_if(lambda est: est.task_type != "regression")
-    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
-        """Class probabilities in scikit-learn's layout (see ``LGBMTaskModel.predict_proba``)."""
-        p = self.predict(X)
-        if self.task_type == "multiclass":
-            return p
-        if self.output_1d_:
-            return np.column_stack([1.0 - p, p])
-        return [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
-
-    @available_if(lambda est: est.task_type == "regression")
-    def score(self, X: Any, y: Any) -> float:
-        """R² of the predictions (regression only), averaged over tasks."""
-        return float(r2_score(y, self.predict(X)))
-

@@ -41,39 +41,27 @@ def _class_weight(cfg: ExperimentConfig) -> str | None:
     return "balanced" if cfg.model.class_weight == "balanced" else None
 
 
-# ---------------------------------------------------------------- lightgbm
-def _build_lightgbm(task: TaskSpec, modality: str, cfg: ExperimentConfig,
-                    work_dir: Path) -> Predictor:
-    from scifm.models.lightgbm import LightGBMPredictor
+# ------------------------------------------- feature-based (lightgbm, sklearn, xgboost)
+def _predictor_class(name: str) -> type:
+    """:class:`~scifm.models.feature.FeaturePredictor`, or its named ``lightgbm`` subclass."""
+    if name == "lightgbm":
+        from scifm.models.lightgbm import LightGBMPredictor
 
-    return LightGBMPredictor(task, modality, family_params(cfg, "lightgbm"),
-                             features=cfg.model.features, seed=cfg.seed,
-                             class_weight=_class_weight(cfg), n_jobs=cfg.model.n_jobs)
+        return LightGBMPredictor
+    from scifm.models.feature import FeaturePredictor
 
-
-def _load_lightgbm(path: Path) -> Predictor:
-    from scifm.models.lightgbm import LightGBMPredictor
-
-    return LightGBMPredictor.load(path)
+    return FeaturePredictor
 
 
-def _lightgbm_estimator(task: TaskSpec, cfg: ExperimentConfig) -> Any:
-    return _build_lightgbm(task, cfg.data.modality, cfg, Path(".")).estimator()
-
-
-# ------------------------------------------------------ scikit-learn / xgboost
 def _feature_family(name: str) -> tuple[Any, Any, Any]:
     def build(task: TaskSpec, modality: str, cfg: ExperimentConfig, work_dir: Path) -> Predictor:
-        from scifm.models.feature import FeaturePredictor
-
-        return FeaturePredictor(name, task, modality, features=cfg.model.features,
-                                params=family_params(cfg, name).model_dump(), seed=cfg.seed,
-                                class_weight=_class_weight(cfg), n_jobs=cfg.model.n_jobs)
+        return _predictor_class(name)(
+            family=name, task=task, modality=modality, features=cfg.model.features,
+            params=family_params(cfg, name), seed=cfg.seed, class_weight=_class_weight(cfg),
+            n_jobs=cfg.model.n_jobs)
 
     def load(path: Path) -> Predictor:
-        from scifm.models.feature import FeaturePredictor
-
-        return FeaturePredictor.load(path)
+        return _predictor_class(name).load(path)
 
     def estimator(task: TaskSpec, cfg: ExperimentConfig) -> Any:
         return build(task, cfg.data.modality, cfg, Path(".")).estimator()
@@ -162,6 +150,8 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
 
 FEATURE_FAMILIES: list[tuple[str, Any, str, int, str]] = [
     # name, typed parameters, search space, auto order (cheapest first), description
+    ("lightgbm", LightGBMParams, "lightgbm", 30,
+     "LightGBM gradient-boosted trees on a feature set (early stopping on val)"),
     ("xgboost", XGBoostParams, "xgboost", 40, "XGBoost gradient-boosted trees (hist)"),
     ("rf", ForestParams, "forest", 50, "random forest (scikit-learn)"),
     ("extratrees", ForestParams, "forest", 60, "extremely randomised trees (scikit-learn)"),
@@ -173,11 +163,6 @@ FEATURE_FAMILIES: list[tuple[str, Any, str, int, str]] = [
 
 
 def _register_builtins() -> None:
-    FAMILIES.register(FamilySpec(
-        "lightgbm", _build_lightgbm, _load_lightgbm, params=LightGBMParams,
-        estimator=_lightgbm_estimator, search_space=SEARCH_SPACES["lightgbm"], auto_cost=30,
-        config_keys=FEATURE_KEYS,
-        description="LightGBM gradient-boosted trees on a feature set (early stopping on val)"))
     for name, params, space, cost, text in FEATURE_FAMILIES:
         build, load, estimator = _feature_family(name)
         FAMILIES.register(FamilySpec(name, build, load, params=params, estimator=estimator,

@@ -1,52 +1,40 @@
-"""The feature-based families: featurizer + :class:`~scifm.models.estimators.TaskwiseEstimator`.
+"""The feature-based families: a featurizer + an estimator on the numeric features.
 
-:class:`FeaturePredictor` implements :class:`~scifm.models.base.Predictor` for ``xgboost``,
-``rf``, ``extratrees``, ``linear``, ``knn`` and ``svm``. Saved without pickle:
+:class:`FeaturePredictor` implements :class:`~scifm.models.base.Predictor` for every feature-based
+family: ``lightgbm``, ``xgboost``, ``rf``, ``extratrees``, ``linear``, ``knn`` and ``svm``. What
+differs per family (how the estimator is built from the typed parameters, how it is saved and
+loaded) is its store (:mod:`scifm.models.stores`). Saved without pickle:
 
-* ``scifm.json`` - family, modality, task, feature set, hyper-parameters, per-task classes;
+* ``scifm.json`` - family, modality, task, feature set, hyper-parameters, seed, threads, history
+  and the store's entries (e.g. LightGBM's best iterations, per-task classes);
 * ``featurizer.json`` - the featurizer's config and fitted state (:mod:`scifm.featurizers`);
-* ``xgboost``: ``xgb_<task>.json`` per task (XGBoost's native JSON model format);
-* other families: ``estimators.skops`` - the per-task scikit-learn estimators in the ``skops``
-  secure format. Loading refuses any type outside :data:`SKOPS_TRUSTED` plus the scikit-learn /
-  numpy types skops trusts by default; nothing is ever unpickled.
+* the estimator's files (``booster_<task>.txt``, ``xgb_<task>.json`` or ``estimators.skops``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sklearn.exceptions import NotFittedError
 
 from scifm.config.registry import MODALITIES
 from scifm.errors import ConfigError, RunDirError
 from scifm.featurizers import Featurizer, build_featurizer, featurizer_from_name
-from scifm.models.base import MODEL_META
-from scifm.models.estimators import TaskwiseEstimator, make_estimator
+from scifm.models.base import MODEL_META, read_model_json
 from scifm.models.registry import get_family
+from scifm.models.stores import store_for
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
 FEATURIZER_FILE = "featurizer.json"
-SKOPS_FILE = "estimators.skops"
 
-SKOPS_TRUSTED = [
-    "numpy.dtype",
-    "scifm.models.knn.KNNClassifier",
-    "scifm.models.knn.KNNRegressor",
-    "scipy.sparse._csr.csr_matrix",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.tree._tree.Tree",
-]
-"""Types beyond skops' defaults that ``estimators.skops`` may hold (what our families produce)."""
 
 def resolve_features(family: str, features: str, modality: str) -> str:
     """The concrete feature-set name of ``features``: ``auto`` is what the modality's plug-in
@@ -56,36 +44,57 @@ def resolve_features(family: str, features: str, modality: str) -> str:
     return MODALITIES.get(modality).features_for(family)
 
 
-def resolve_params(family: str, features: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    """``params`` plus data-dependent defaults (kNN: Tanimoto on fingerprints, else euclidean)."""
-    out = dict(params or {})
-    if family == "knn" and out.get("metric", "auto") == "auto":
-        from scifm.featurizers.sets import is_fingerprint
+def resolve_params(family: str, features: str, params: BaseModel) -> BaseModel:
+    """``params`` with data-dependent defaults filled in (kNN: Tanimoto on fingerprints, else
+    euclidean)."""
+    if family != "knn" or getattr(params, "metric", "auto") != "auto":
+        return params
+    from scifm.featurizers.sets import is_fingerprint
 
-        try:
-            out["metric"] = "tanimoto" if is_fingerprint(features) else "euclidean"
-        except ConfigError:  # legacy names such as ecfp+rdkit2d are not all fingerprints
-            out["metric"] = "euclidean"
-    return out
+    try:
+        metric = "tanimoto" if is_fingerprint(features) else "euclidean"
+    except ConfigError:  # legacy names such as ecfp+rdkit2d are not all fingerprints
+        metric = "euclidean"
+    return params.model_copy(update={"metric": metric})
+
+
+def typed_params(family: str, params: BaseModel | dict[str, Any] | None) -> BaseModel:
+    """``params`` as ``family``'s typed section (defaults filled in, unknown keys refused).
+
+    Raises
+    ------
+    ConfigError
+        A value or key the section refuses.
+    """
+    section = get_family(family).params
+    if isinstance(params, section):
+        return params
+    try:
+        return section.model_validate(dict(params or {}))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"params.{family}: {first['msg']} "
+                          f"({'.'.join(map(str, first['loc']))})") from None
 
 
 class FeaturePredictor:
-    """Featurizer + per-task scikit-learn (or XGBoost) estimators.
+    """Featurizer + an estimator on numeric features (the family's store builds it).
 
     Parameters
     ----------
     family
-        A registered feature-based family (``xgboost``, ``rf``, ``extratrees``, ``linear``,
-        ``knn``, ``svm``).
+        A registered feature-based family (``lightgbm``, ``xgboost``, ``rf``, ``extratrees``,
+        ``linear``, ``knn``, ``svm``).
     task
         What is predicted (shapes: :mod:`scifm.tasks`).
     modality
-        ``smiles``, ``protein``, ``dna`` or ``text``.
+        The input modality; with ``features`` it picks the featurizer
+        (:func:`scifm.featurizers.featurizer_from_name`).
     features
-        Feature set (:mod:`scifm.featurizers.sets`) or ``auto``.
+        Feature set (:mod:`scifm.featurizers.sets`) or ``auto`` (the modality's choice).
     params
-        Hyper-parameters overriding the family's defaults (its typed section,
-        :mod:`scifm.models.params`).
+        Hyper-parameters: the family's typed section (:mod:`scifm.models.params`) or a dict of
+        overrides of its defaults.
     seed
         ``random_state`` of the estimators.
     class_weight
@@ -100,36 +109,27 @@ class FeaturePredictor:
         task: TaskSpec,
         modality: str,
         features: str = "auto",
-        params: dict[str, Any] | None = None,
+        params: BaseModel | dict[str, Any] | None = None,
         seed: int = 0,
         class_weight: Literal["balanced"] | None = None,
         n_jobs: int = 0,
     ) -> None:
-        try:  # the family's typed section fills in defaults and refuses unknown keys
-            typed = get_family(family).params.model_validate(dict(params or {}))
-        except ValidationError as err:
-            raise ConfigError(f"params.{family}: {err.errors()[0]['msg']} "
-                              f"({'.'.join(map(str, err.errors()[0]['loc']))})") from None
         self.family = family
         self.task = task
         self.modality = modality
         self.features = resolve_features(family, features, modality)
-        self.params = resolve_params(family, self.features, typed.model_dump())
+        self.params = resolve_params(family, self.features, typed_params(family, params))
         self.seed = seed
         self.class_weight = class_weight
         self.n_jobs = n_jobs
         self.featurizer: Featurizer | None = None
-        self.model: TaskwiseEstimator | None = None
+        self.model: Any = None
         self.history_: list[dict[str, Any]] = []
 
-    def estimator(self) -> TaskwiseEstimator:
+    def estimator(self) -> Any:
         """A fresh unfitted estimator for numeric features (used by fit and by tuning)."""
-        return TaskwiseEstimator(
-            make_estimator(self.family, self.task.task_type, self.params, self.seed, self.n_jobs),
-            task_type=self.task.task_type,
-            n_classes=len(self.task.classes) if self.task.task_type == "multiclass" else None,
-            class_weight=self.class_weight,
-        )
+        return store_for(self.family).build(self.family, self.task, self.params, self.seed,
+                                            self.class_weight, self.n_jobs)
 
     def _y(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
@@ -138,15 +138,10 @@ class FeaturePredictor:
             raise ValueError(f"y must have shape n x {self.task.n_tasks}, got {y.shape}")
         return y
 
-    def fit(
-        self,
-        x_train: Sequence[str],
-        y_train: np.ndarray,
-        x_val: Sequence[str] | None = None,
-        y_val: np.ndarray | None = None,
-    ) -> FeaturePredictor:
-        """Fit the featurizer on ``x_train``, then one estimator per task (early stopping on val
-        where the family supports it)."""
+    def fit(self, x_train: Sequence[str], y_train: np.ndarray, x_val: Sequence[str] | None = None,
+            y_val: np.ndarray | None = None) -> FeaturePredictor:
+        """Fit the featurizer on ``x_train``, then the estimator (early stopping on val where the
+        family supports it)."""
         y_train = self._y(y_train)
         featurizer = featurizer_from_name(self.features, self.modality).fit(x_train)
         X = featurizer(x_train)
@@ -159,44 +154,35 @@ class FeaturePredictor:
         self.history_ = self.model.history_
         return self
 
+    def _check_fitted(self) -> None:
+        if self.model is None or self.featurizer is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+
     def predict(self, x: Sequence[str]) -> np.ndarray:
         """Predictions of shape ``n x task.n_outputs`` (see :mod:`scifm.tasks`)."""
-        if self.model is None or self.featurizer is None:
-            raise NotFittedError("FeaturePredictor is not fitted")
+        self._check_fitted()
         if len(x) == 0:
             return np.empty((0, self.task.n_outputs))
         pred = self.model.predict(self.featurizer(x))
         return pred.reshape(len(x), self.task.n_outputs)
 
     def save(self, path: Path) -> None:
-        """Write ``featurizer.json``, the estimators and (last) ``scifm.json`` into ``path``."""
-        if self.model is None or self.featurizer is None:
-            raise NotFittedError("FeaturePredictor is not fitted")
+        """Write ``featurizer.json``, the estimator's files and (last) ``scifm.json``."""
+        self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path / FEATURIZER_FILE, self.featurizer.to_config())
-        m = self.model
-        if self.family == "xgboost":
-            for j, est in enumerate(m.estimators_):
-                if est is not None:
-                    est.save_model(str(path / f"xgb_{j}.json"))
-        else:
-            import skops.io as sio
-
-            sio.dump(m.estimators_, path / SKOPS_FILE)
+        entries = store_for(self.family).save(self.model, path)
         atomic_write_json(path / MODEL_META, {
             "family": self.family,
             "modality": self.modality,
             "task": self.task.to_dict(),
             "features": self.features,
-            "params": self.params,
+            "params": self.params.model_dump(mode="json"),
             "seed": self.seed,
             "class_weight": self.class_weight,
             "n_jobs": self.n_jobs,
-            "n_features": int(m.n_features_in_),
-            "classes_per_task": m.classes_per_task_,
-            "constants": [None if c is None else c.tolist() for c in m.constants_],
-            "has_estimator": [e is not None for e in m.estimators_],
+            **entries,
             "history": self.history_,
         })
 
@@ -207,88 +193,26 @@ class FeaturePredictor:
         Raises
         ------
         RunDirError
-            A file is missing, unreadable, or holds untrusted types.
+            A file is missing, unreadable, invalid, or holds untrusted types.
         """
         path = Path(path)
-        meta = _read_json(path / MODEL_META)
+        meta = read_model_json(path / MODEL_META)
+        family = str(meta.get("family"))
+        store = store_for(family)
+        meta = store.upgrade(meta)
         try:
-            self = cls(family=meta["family"], task=TaskSpec.from_dict(meta["task"]),
+            self = cls(family=family, task=TaskSpec.from_dict(meta["task"]),
                        modality=str(meta["modality"]), features=str(meta["features"]),
                        params=dict(meta["params"]), seed=int(meta.get("seed", 0)),
                        class_weight=meta.get("class_weight"), n_jobs=int(meta.get("n_jobs", 0)))
-            has = [bool(h) for h in meta["has_estimator"]]
-            classes = meta["classes_per_task"]
-            constants = [None if c is None else np.asarray(c, dtype=np.float64)
-                         for c in meta["constants"]]
-            n_features = int(meta["n_features"])
-        except (KeyError, TypeError, ValueError, ConfigError) as err:
+            state = store.read_state(meta)
+        except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as err:
             msg = " ".join(str(err).split())
-            raise RunDirError(f"{path / MODEL_META} is not a valid feature model: {msg}") from None
+            raise RunDirError(f"{path / MODEL_META} is not a valid {family} model: {msg}") from None
         try:
-            self.featurizer = build_featurizer(_read_json(path / FEATURIZER_FILE))
+            self.featurizer = build_featurizer(read_model_json(path / FEATURIZER_FILE))
         except ConfigError as err:
             raise RunDirError(f"{path / FEATURIZER_FILE} is invalid: {err}") from err
-        estimators = (self._load_xgboost(path, has) if self.family == "xgboost"
-                      else _load_skops(path / SKOPS_FILE))
-        if len(estimators) != len(has):
-            raise RunDirError(f"{path}: {len(estimators)} estimators saved, {len(has)} expected")
-        model = self.estimator()
-        model.estimators_ = estimators
-        model.classes_per_task_ = classes
-        model.constants_ = constants
-        model.n_features_in_ = n_features
-        model.n_tasks_ = len(estimators)
-        model.n_classes_ = (len(self.task.classes) if self.task.task_type == "multiclass"
-                            else 2 if self.task.task_type == "binary" else None)
-        model.output_1d_ = False
-        model.history_ = list(meta.get("history") or [])
-        self.model, self.history_ = model, model.history_
+        self.model = store.load(self.estimator(), path, state)
+        self.history_ = self.model.history_ = list(meta.get("history") or [])
         return self
-
-    def _load_xgboost(self, path: Path, has: list[bool]) -> list[Any]:
-        import xgboost as xgb
-
-        cls = xgb.XGBRegressor if self.task.task_type == "regression" else xgb.XGBClassifier
-        out: list[Any] = []
-        for j, present in enumerate(has):
-            if not present:
-                out.append(None)
-                continue
-            file = path / f"xgb_{j}.json"
-            if not file.is_file():
-                raise RunDirError(f"model file missing: {file}")
-            est = cls()
-            try:
-                est.load_model(str(file))
-            except (xgb.core.XGBoostError, ValueError, OSError) as err:
-                raise RunDirError(f"cannot read XGBoost model {file}: {err}") from None
-            out.append(est)
-        return out
-
-
-def _load_skops(file: Path) -> list[Any]:
-    import skops.io as sio
-
-    if not file.is_file():
-        raise RunDirError(f"model file missing: {file}")
-    try:
-        untrusted = set(sio.get_untrusted_types(file=file)) - set(SKOPS_TRUSTED)
-        if untrusted:
-            raise RunDirError(f"{file} holds types scifm does not trust: {sorted(untrusted)}")
-        return list(sio.load(file, trusted=SKOPS_TRUSTED))
-    except RunDirError:
-        raise
-    except Exception as err:  # noqa: BLE001 - skops raises many kinds on a corrupt file
-        raise RunDirError(f"cannot read {file}: {type(err).__name__}: {err}") from None
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"model file missing: {file}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(f"cannot read {file}: {err}") from None
-    if not isinstance(data, dict):
-        raise RunDirError(f"{file} does not hold a JSON object")
-    return data

@@ -4,6 +4,8 @@
 
 Labels are ``n`` or ``n x n_tasks`` floats with NaN for a missing label; multiclass labels are
 class indices of one task; a fitted model keeps about ten points of its task-averaged loss curves.
+:class:`TaskOutputsMixin` gives both estimators the same scikit-learn tags, ``predict``,
+``predict_proba`` and ``score`` on top of their per-task outputs.
 """
 
 from __future__ import annotations
@@ -11,9 +13,87 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_array
+from sklearn.metrics import r2_score
+from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["check_labels", "loss_history", "multiclass_count"]
+__all__ = ["TaskOutputsMixin", "check_labels", "loss_history", "multiclass_count"]
+
+
+class TaskOutputsMixin:
+    """Tags, ``predict``, ``predict_proba`` and ``score`` following :mod:`scifm.tasks`, for a
+    multi-task estimator that provides ``_check_X(X, reset)`` and ``_predict_tasks(X)`` (its
+    ``task_type`` is ``regression``, ``binary`` or ``multiclass``; a fitted one has
+    ``output_1d_``). Put it before ``BaseEstimator`` in the bases."""
+
+    task_type: str
+    output_1d_: bool
+
+    def _check_X(self, X: Any, reset: bool) -> Any:  # pragma: no cover - the estimator's own
+        raise NotImplementedError
+
+    def _predict_tasks(self, X: Any) -> list[np.ndarray]:  # pragma: no cover - the estimator's
+        """One output per task (multiclass: one ``n x n_classes`` array) for validated ``X``."""
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict, following :mod:`scifm.tasks`.
+
+        Returns
+        -------
+        ndarray
+            regression: values, binary: positive-class probabilities, both ``n x n_tasks``
+            (``(n,)`` when ``y`` was 1-D at fit); multiclass: ``n x n_classes`` probabilities.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        outs = self._predict_tasks(X)
+        if self.task_type == "multiclass":
+            return outs[0]
+        pred = np.column_stack(outs) if outs else np.empty((X.shape[0], 0))
+        return pred[:, 0] if self.output_1d_ else pred
+
+    def _input_tags(self) -> tuple[bool, bool]:
+        """Whether ``X`` may hold NaN, and whether it may be sparse (default: both)."""
+        return True, True
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.allow_nan, tags.input_tags.sparse = self._input_tags()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = self.task_type != "multiclass"
+        if self.task_type == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        elif self.task_type == "binary":
+            # binary-only targets; deliberately no estimator_type="classifier": predict returns
+            # probabilities (scifm.tasks), not the class labels sklearn classifiers return
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
+    @available_if(lambda est: est.task_type != "regression")
+    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """Class probabilities in scikit-learn's layout.
+
+        Returns
+        -------
+        ndarray or list of ndarray
+            multiclass: ``n x n_classes``; binary fitted on 1-D ``y``: ``n x 2``; binary
+            multi-task: one ``n x 2`` array per task. (:meth:`predict` gives the positive
+            class only, as :mod:`scifm.tasks` wants.)
+        """
+        p = self.predict(X)
+        if self.task_type == "multiclass":
+            return p
+        if self.output_1d_:
+            return np.column_stack([1.0 - p, p])
+        return [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
+
+    @available_if(lambda est: est.task_type == "regression")
+    def score(self, X: Any, y: Any) -> float:
+        """R² of the predictions (regression only), averaged over tasks."""
+        return float(r2_score(y, self.predict(X)))
 
 
 def check_labels(y: Any, owner: str) -> np.ndarray:

@@ -14,33 +14,34 @@ from pydantic import field_validator
 from scifm.config.base import Strict
 
 
-class LightGBMParams(Strict):
-    """LightGBM boosters (one per task), early-stopped on the validation rows."""
+class BoostingParams(Strict):
+    """What LightGBM and XGBoost share: rounds, shrinkage, subsampling, L2, early stopping."""
 
-    n_estimators: int = 2000
+    n_estimators: int = 500
     """Boosting rounds at most (early stopping usually ends sooner)."""
     learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 10
-    colsample_bytree: float = 0.5
     subsample: float = 0.8
+    colsample_bytree: float = 0.5
     reg_lambda: float = 1.0
-    early_stopping_rounds: int = 100
+    early_stopping_rounds: int = 50
     """Rounds without improvement on val before stopping."""
 
 
-class XGBoostParams(Strict):
+class LightGBMParams(BoostingParams):
+    """LightGBM boosters (one per task), early-stopped on the validation rows."""
+
+    n_estimators: int = 2000
+    num_leaves: int = 31
+    min_child_samples: int = 10
+    early_stopping_rounds: int = 100
+
+
+class XGBoostParams(BoostingParams):
     """XGBoost (``hist``), early-stopped on the validation rows."""
 
-    n_estimators: int = 500
-    learning_rate: float = 0.05
     max_depth: int = 6
     min_child_weight: float = 1.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.5
-    reg_lambda: float = 1.0
     reg_alpha: float = 0.0
-    early_stopping_rounds: int = 50
 
 
 class ForestParams(Strict):

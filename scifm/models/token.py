@@ -25,12 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from scifm.evaluation.token_metrics import TokenKind
 from scifm.featurizers.token_alignment import EncodedWords, encode_words
-from scifm.models.base import MODEL_META
-from scifm.models.hf_folder import load_hf_folder, read_meta, save_hf_folder
-from scifm.training.data import length_sorted_batches
-from scifm.training.device import bf16_supported
-from scifm.training.peft import BaseSnapshot, is_adapter
-from scifm.utils.io import atomic_write_json
+from scifm.models.hf_folder import HFAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +34,7 @@ FAMILY = "token"
 Words = Sequence[Sequence[str]]
 
 
-class TokenPredictor:
+class TokenPredictor(HFAdapter):
     """A fine-tuned encoder that labels every word (``ner``) or residue (``residue``).
 
     Parameters
@@ -55,37 +50,24 @@ class TokenPredictor:
         Label names; index = output of the head.
     fill_label
         Tag of words / residues beyond ``max_length``.
-    max_length
-        Tokens per input.
-    settings
-        ``model``, ``train``, ``peft`` sections and ``seed`` of the training run, as written to
-        ``scifm.json`` (``train.batch_size`` sets the inference batch size).
-    bf16
-        Predict under bf16 autocast.
+    **kw
+        ``max_length``, ``settings``, ``peft_base``, ``n_parameters``,
+        ``n_trainable_parameters``, ``bf16`` (predict under bf16 autocast):
+        see :class:`~scifm.models.hf_folder.HFAdapter`.
     """
 
     family = FAMILY
+    head = "token"
 
     def __init__(
         self, kind: TokenKind, modality: str, model: torch.nn.Module,
         tokenizer: PreTrainedTokenizerBase, labels: Sequence[str], *, fill_label: str = "O",
-        max_length: int = 256, settings: dict[str, Any] | None = None,
-        peft_base: BaseSnapshot | None = None, n_parameters: int = 0,
-        n_trainable_parameters: int = 0, bf16: bool = False,
+        **kw: Any,
     ) -> None:
+        super().__init__(modality, model, tokenizer, **kw)
         self.kind = kind
-        self.modality = modality
-        self.model_ = model
-        self.tokenizer_ = tokenizer
         self.labels_ = list(labels)
         self.fill_label_ = fill_label
-        self.max_length_ = max_length
-        self.settings = settings or {}
-        self.peft_base_ = peft_base
-        self.n_parameters_ = n_parameters
-        self.n_trainable_parameters_ = n_trainable_parameters
-        self.bf16_ = bf16
-        self.history_: list[dict[str, Any]] = []
 
     def predict(self, x: Words) -> list[list[str]]:
         """Tags, one list per input with one tag per word / residue.
@@ -95,13 +77,9 @@ class TokenPredictor:
         """
         encoded = encode_words(self.tokenizer_, x, self.kind, self.max_length_)
         out = [[self.fill_label_] * len(w) for w in x]
-        device = next(self.model_.parameters()).device
-        batch_size = 2 * int(self.settings.get("train", {}).get("batch_size", 32))
-        self.model_.eval()
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.bf16_):
-            for idx, batch in length_sorted_batches(
-                    self.tokenizer_, [e.input_ids for e in encoded], batch_size, device):
+            for idx, batch in self.batches([e.input_ids for e in encoded]):
                 best = self.model_(**batch).logits.argmax(-1).cpu().numpy()
                 for row, i in enumerate(idx):
                     self._decode(encoded[i], best[row], out[i])
@@ -118,33 +96,11 @@ class TokenPredictor:
 
     def save(self, path: Path) -> None:
         """Write a Hugging Face folder (safetensors, config, tokenizer) plus ``scifm.json``."""
-        path = Path(path)
-        save_hf_folder(self.model_, self.tokenizer_, path, self.peft_base_)
-        s = self.settings
-        atomic_write_json(path / MODEL_META, {
-            "family": self.family, "task": "token_classification", "kind": self.kind,
-            "modality": self.modality, "labels": self.labels_, "fill_label": self.fill_label_,
-            "max_length": self.max_length_, "model": s.get("model", {}),
-            "train": s.get("train", {}), "seed": s.get("seed", 0),
-            "n_parameters": self.n_parameters_,
-            "n_trainable_parameters": self.n_trainable_parameters_,
-            "peft": {**s.get("peft", {}), "adapter": is_adapter(self.model_)},
-        })
+        self.save_folder(path, task="token_classification", kind=self.kind, labels=self.labels_,
+                         fill_label=self.fill_label_)
 
     @classmethod
     def load(cls, path: Path) -> TokenPredictor:
         """Rebuild a fitted predictor from a folder written by :meth:`save`."""
-        path = Path(path)
-        meta = read_meta(path, FAMILY, "token")
-        model, tokenizer, base = load_hf_folder(path, "token")
-        tokenizer.model_max_length = int(meta["max_length"])
-        settings = {k: meta.get(k) or {} for k in ("model", "train", "peft")}
-        settings["peft"] = {k: v for k, v in settings["peft"].items() if k != "adapter"}
-        settings["seed"] = int(meta.get("seed", 0))
-        return cls(
-            meta["kind"], meta["modality"], model, tokenizer, meta["labels"],
-            fill_label=meta["fill_label"], max_length=int(meta["max_length"]), settings=settings,
-            peft_base=base, n_parameters=int(meta.get("n_parameters") or model.num_parameters()),
-            n_trainable_parameters=int(meta.get("n_trainable_parameters") or 0),
-            bf16=settings["train"].get("bf16", "auto") != "off" and bf16_supported(),
-        )
+        meta, kw = cls.read_folder(path)
+        return cls(meta["kind"], labels=meta["labels"], fill_label=meta["fill_label"], **kw)

@@ -21,21 +21,17 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from scifm.featurizers.tokenizers import prepare_inputs
-from scifm.models.base import MODEL_META
-from scifm.models.hf_folder import load_hf_folder, read_meta, save_hf_folder
+from scifm.models.hf_folder import HFAdapter
 from scifm.models.token import TokenPredictor
 from scifm.tasks import TaskSpec
-from scifm.training.data import encode_texts, length_sorted_batches
-from scifm.training.device import bf16_supported
-from scifm.training.peft import BaseSnapshot, is_adapter
-from scifm.utils.io import atomic_write_json
+from scifm.training.data import encode_texts
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TransformerPredictor", "load_token_model", "load_transformer"]
 
 
-class TransformerPredictor:
+class TransformerPredictor(HFAdapter):
     """A fine-tuned sequence-level encoder: predictions, embeddings, saving.
 
     Parameters
@@ -51,42 +47,28 @@ class TransformerPredictor:
         Its tokenizer.
     dna_kmer
         DNA k-mer size the inputs are prepared with.
-    max_length
-        Tokens per input (longer inputs are truncated).
     target_mean, target_std
         Regression: the training targets' mean and standard deviation (``n_tasks``); the model
         predicts standardised values.
-    settings
-        ``model``, ``train``, ``peft`` sections and ``seed`` the model was trained with, as
-        written to ``scifm.json`` (``train.batch_size`` sets the inference batch size).
-    peft_base
-        The untouched base model of a PEFT adapter (saved beside it).
+    **kw
+        ``max_length``, ``settings``, ``peft_base``, ``n_parameters``,
+        ``n_trainable_parameters``, ``bf16`` (whether training used bf16 autocast; inference is
+        always fp32): see :class:`~scifm.models.hf_folder.HFAdapter`.
     """
 
     family = "transformer"
+    head = "sequence"
 
     def __init__(
         self, task: TaskSpec, modality: str, model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase, *, dna_kmer: int = 1, max_length: int = 256,
-        target_mean: np.ndarray | None = None, target_std: np.ndarray | None = None,
-        settings: dict[str, Any] | None = None, peft_base: BaseSnapshot | None = None,
-        n_parameters: int = 0, n_trainable_parameters: int = 0, bf16: bool = False,
+        tokenizer: PreTrainedTokenizerBase, *, dna_kmer: int = 1,
+        target_mean: np.ndarray | None = None, target_std: np.ndarray | None = None, **kw: Any,
     ) -> None:
+        super().__init__(modality, model, tokenizer, **kw)
         self.task = task
-        self.modality = modality
-        self.model_ = model
-        self.tokenizer_ = tokenizer
         self.dna_kmer_ = dna_kmer
-        self.max_length_ = max_length
         self.target_mean_ = target_mean
         self.target_std_ = target_std
-        self.settings = settings or {}
-        self.peft_base_ = peft_base
-        self.n_parameters_ = n_parameters
-        self.n_trainable_parameters_ = n_trainable_parameters
-        self.bf16_ = bf16
-        """Whether training used bf16 autocast (inference is always fp32)."""
-        self.history_: list[dict[str, Any]] = []
 
     # ---------------------------------------------------------------- inference
     def _run(self, x: Sequence[str], fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
@@ -96,17 +78,13 @@ class TransformerPredictor:
             return out
         ids = encode_texts(self.tokenizer_, prepare_inputs(self.modality, x, self.dna_kmer_),
                            self.max_length_)
-        batch_size = 2 * int(self.settings.get("train", {}).get("batch_size", 32))
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
         # Inference runs in fp32 even when training used bf16 autocast: bf16 keeps ~3 significant
         # digits, so the nearly equal logits of a weakly trained model tie and a ranking metric
         # (ROC-AUC) collapses to 0.5 (seen on ClinTox).
         with torch.inference_mode():
-            for idx, batch in length_sorted_batches(self.tokenizer_, ids, batch_size, device):
+            for idx, batch in self.batches(ids):
                 out[idx] = fn(batch).float().cpu().numpy()
         return out
-
     def predict_logits(self, x: Sequence[str]) -> np.ndarray:
         """Raw outputs, ``n x n_outputs`` (standardised scale for regression)."""
         return self._run(x, lambda b: self.model_(**b).logits, self.task.n_outputs)
@@ -135,44 +113,21 @@ class TransformerPredictor:
     # ---------------------------------------------------------------- persistence
     def save(self, path: Path) -> None:
         """Write a Hugging Face folder (safetensors, config, tokenizer) plus ``scifm.json``."""
-        path = Path(path)
-        save_hf_folder(self.model_, self.tokenizer_, path, self.peft_base_)
         scaling = None
         if self.target_mean_ is not None:
             scaling = {"mean": self.target_mean_.tolist(), "std": self.target_std_.tolist()}
-        s = self.settings
-        atomic_write_json(path / MODEL_META, {
-            "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
-            "target_scaling": scaling, "dna_kmer": self.dna_kmer_, "max_length": self.max_length_,
-            "model": s.get("model", {}), "train": s.get("train", {}), "seed": s.get("seed", 0),
-            "n_parameters": self.n_parameters_,
-            "n_trainable_parameters": self.n_trainable_parameters_,
-            "peft": {**s.get("peft", {}), "adapter": is_adapter(self.model_)},
-        })
+        self.save_folder(path, task=self.task.to_dict(), target_scaling=scaling,
+                         dna_kmer=self.dna_kmer_)
 
     @classmethod
     def load(cls, path: Path) -> TransformerPredictor:
         """Rebuild a fitted predictor from a folder written by :meth:`save`."""
-        path = Path(path)
-        meta = read_meta(path, cls.family, "transformer")
-        model, tokenizer, base = load_hf_folder(path, "sequence")
+        meta, kw = cls.read_folder(path)
         scaling = meta.get("target_scaling")
-        max_length = int(meta.get("max_length") or (meta.get("model") or {}).get("max_length")
-                         or 256)
-        tokenizer.model_max_length = max_length
-        settings = {k: meta.get(k) or {} for k in ("model", "train", "peft")}
-        settings["peft"] = {k: v for k, v in settings["peft"].items() if k != "adapter"}
-        settings["seed"] = int(meta.get("seed", 0))
         return cls(
-            TaskSpec.from_dict(meta["task"]), meta["modality"], model, tokenizer,
-            dna_kmer=int(meta.get("dna_kmer") or 1), max_length=max_length,
+            TaskSpec.from_dict(meta["task"]), dna_kmer=int(meta.get("dna_kmer") or 1),
             target_mean=np.asarray(scaling["mean"], dtype=np.float64) if scaling else None,
-            target_std=np.asarray(scaling["std"], dtype=np.float64) if scaling else None,
-            settings=settings, peft_base=base,
-            n_parameters=int(meta.get("n_parameters") or model.num_parameters()),
-            n_trainable_parameters=int(meta.get("n_trainable_parameters") or 0),
-            bf16=settings["train"].get("bf16", "auto") != "off" and bf16_supported(),
-        )
+            target_std=np.asarray(scaling["std"], dtype=np.float64) if scaling else None, **kw)
 
 
 def load_transformer(path: Path) -> TransformerPredictor:

@@ -37,7 +37,6 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,19 +53,17 @@ from scifm.evaluation.scoring import FamilyResult, build_report_data
 from scifm.models.ensemble import EnsemblePredictor
 from scifm.models.fitting import fit_family, save_and_score
 from scifm.models.registry import auto_families, load_predictor
-from scifm.rundir import RunContext, RunDir
+from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.tasks import TaskSpec
 from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
 from scifm.tuning.objective import CVObjective, cv_folds
-from scifm.tuning.parallel import optimize
-from scifm.tuning.search_spaces import default_trial, space_for
+from scifm.tuning.search import run_trials, start_from_defaults
+from scifm.tuning.search_spaces import space_for
 from scifm.tuning.study import (
+    completed_trials,
     fixed_features,
-    log_trial,
-    make_pruner,
     open_study,
-    storage_url,
     with_params,
 )
 from scifm.utils.io import atomic_write_json, atomic_write_with
@@ -74,7 +71,6 @@ from scifm.utils.io import atomic_write_json, atomic_write_with
 logger = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble"
-LEADERBOARD = "leaderboard.csv"
 OOF_DIR = "oof"
 
 
@@ -89,19 +85,14 @@ class FamilySearch:
 
 
 @dataclass
-class AutoResult:
-    """Outcome of :func:`auto`."""
+class AutoResult(RunResult):
+    """Outcome of :func:`auto` (``leaderboard`` and ``report`` are paths in ``run_dir``)."""
 
-    run_dir: Path
     winner: str
     metrics: dict[str, Any]
     searches: dict[str, FamilySearch]
     ensemble: EnsembleChoice
     mlflow_run_id: str | None = None
-
-    @property
-    def leaderboard(self) -> Path:
-        return self.run_dir / LEADERBOARD
 
 
 def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
@@ -155,7 +146,7 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
             histories={f: r.history for f, r in results.items()},
             final_metrics={"test": metrics["test"], "val": metrics.get("val", {}),
                            "cv": {"mean": metrics["cv"]["mean"]}},
-            artifacts=[run.report, run.metrics, run.config, run.root / LEADERBOARD, run.model],
+            artifacts=[run.report, run.metrics, run.config, run.leaderboard, run.model],
             trials=trial_records({f: s.study for f, s in searches.items()}))
         return AutoResult(run.root, winner, metrics, searches, choice, run_id)
 
@@ -178,24 +169,20 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
                                 oof_dir=run.root / OOF_DIR, feature_cache=features_of_pool)
         study = open_study(cfg, run, objective.direction,
                            name=f"{tc.study_name or 'scifm-auto'}-{family}")
-        if not study.trials:  # start from the family's defaults, then explore
-            study.enqueue_trial(default_trial(family, task.task_type, cfg.data.modality,
-                                              tune_features=fixed is None))
+        start_from_defaults(study, cfg, objective)
         timeout = (None if deadline is None
                    else max(1.0, (deadline - time.monotonic()) / (len(families) - i)))
         objective.deadline = None if timeout is None else time.time() + timeout
         logger.info("searching %s: %s trials, %s s (%d workers)", family, tc.n_trials,
                     None if timeout is None else round(timeout), tc.workers)
-        optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
-                 timeout=timeout, workers=tc.workers, seed=cfg.seed,
-                 pruner=make_pruner(tc.pruner), callbacks=[log_trial])
+        run_trials(study, cfg, run, objective, timeout)
         found = _best_with_oof(study, objective)
         if found is None:
             logger.warning("%s: no trial completed; left out", family)
             continue
         searches[family] = FamilySearch(family, study, *found)
     if not searches:
-        raise ScifmError(f"no family completed a trial; see {LEADERBOARD}")
+        raise ScifmError(f"no family completed a trial; see {run.leaderboard.name}")
     return searches
 
 
@@ -216,7 +203,7 @@ def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
                              {f: s.best.number for f, s in searches.items()},
                              {f: r.metrics.get("test", {}) for f, r in results.items()},
                              metric, winner, choice, results, higher)
-    atomic_write_with(run.root / LEADERBOARD, lambda p: board.to_csv(p, index=False))
+    atomic_write_with(run.leaderboard, lambda p: board.to_csv(p, index=False))
     metrics = {**results[winner].metrics, "model": winner,
                "cv": {"metric": metric, "folds": cfg.automl.tune.folds,
                       "mean": cv_of[winner][0], "std": cv_of[winner][1]},
@@ -242,9 +229,7 @@ def _best_with_oof(study: optuna.Study, objective: CVObjective
                    ) -> tuple[optuna.trial.FrozenTrial, np.ndarray] | None:
     """The best completed trial and its OOF predictions (recomputed when its file is not here,
     e.g. the trial ran on another machine)."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-            and t.value is not None and math.isfinite(t.value)]
-    if not done:
+    if not completed_trials(study):
         return None
     best = study.best_trial
     file = objective.oof_file(study.study_name, best.number)

@@ -38,12 +38,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from transformers import set_seed
 
 from scifm.config.applicability import check_applicable
 from scifm.config.load import config_to_yaml
@@ -64,45 +62,17 @@ from scifm.evaluation.token_tables import token_prediction_frame
 from scifm.models.base import update_model_meta
 from scifm.models.fitting import save_and_score
 from scifm.models.token import TokenPredictor
-from scifm.rundir import RunContext
-from scifm.training.args import training_arguments
-from scifm.training.device import resolve_bf16
+from scifm.rundir import RunContext, TrainResult
 from scifm.training.distributed import barrier
-from scifm.training.finetune import (
-    FineTuned,
-    fit_max_length,
-    hub_progress_off,
-    make_trainer,
-    peft_model,
-    planned_steps,
-    resume_point,
-    run_settings,
-    train,
-)
+from scifm.training.finetune import FineTuned, fine_tune, run_settings
 from scifm.training.heads import SequenceHead, TokenHead
-from scifm.training.tokenizer import run_dna_kmer, training_tokenizer
+from scifm.training.tokenizer import run_dna_kmer
 from scifm.utils.io import atomic_write_json, atomic_write_text, atomic_write_with
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class FinetuneResult:
-    """Outcome of :func:`finetune`: the run directory and its headline numbers."""
-
-    run_dir: Path
-    selected: str
-    """The model family: ``transformer`` (sequence tasks) or ``token``."""
-    metrics: dict[str, Any]
-    families: dict[str, Any] = field(default_factory=dict)
-    mlflow_run_id: str | None = None
-
-    @property
-    def report(self) -> Path:
-        return self.run_dir / "report.html"
-
-
-def finetune(cfg: ExperimentConfig, command: str = "") -> FinetuneResult:
+def finetune(cfg: ExperimentConfig, command: str = "") -> TrainResult:
     """Fine-tune a transformer as configured; returns the run directory and metrics."""
     check_applicable(cfg, recipe="finetune")
     with RunContext.open(cfg, command) as ctx:
@@ -111,41 +81,27 @@ def finetune(cfg: ExperimentConfig, command: str = "") -> FinetuneResult:
         return finetune_sequences(ctx)
 
 
-def fine_tune(ctx: RunContext, head: SequenceHead | TokenHead, x_train: Any, y_train: Any,
-              x_val: Any, y_val: Any) -> tuple[FineTuned, float]:
-    """Steps 3-7, the same for every head: tokenizer -> backbone -> PEFT -> Trainer -> best
-    model; returns it with the fitting time in seconds."""
+def fit_head(ctx: RunContext, head: SequenceHead | TokenHead, x_train: Any, y_train: Any,
+             x_val: Any, y_val: Any) -> tuple[FineTuned, float]:
+    """Steps 3-7, the same for every head; returns the best model and the fitting time in
+    seconds. Checkpoints go to ``RUN_DIR/checkpoints`` and are removed once the run succeeded
+    (unless ``train.keep_checkpoints``)."""
     cfg = ctx.cfg
-    mc, tc, pc = cfg.model, cfg.train, cfg.peft
     out = ctx.run.root / "checkpoints"
     t0 = time.perf_counter()
-    with hub_progress_off():
-        set_seed(cfg.seed)
-        last = resume_point(out, tc.resume)
-        select = head.selection(y_val)
-        args = training_arguments(out, tc, cfg.seed, resolve_bf16(tc.bf16), select=select)
-        # 3. Tokenizer: the resumed run's, the checkpoint's, or trained on the training inputs.
-        tokenizer = training_tokenizer(cfg.data.modality, head.corpus(x_train), mc, args, last)
-        # 4. Backbone: a fresh preset or model.init, with this task's head.
-        model = head.backbone().load(mc, len(tokenizer), tokenizer.pad_token_id)
-        max_length = fit_max_length(model, tokenizer, mc, pc)
-        # 5. PEFT: an adapter (LoRA, ...), frozen layers, or full fine-tuning.
-        model, base = peft_model(model, pc, planned_steps(tc, len(x_train)), head.kind)
-        # 6. Trainer owns the loop (and the processes, when launched distributed).
-        val_ds = head.dataset(tokenizer, x_val, y_val, max_length) if select else None
-        trainer = make_trainer(model, args, tokenizer, head,
-                               head.dataset(tokenizer, x_train, y_train, max_length), val_ds,
-                               train_cfg=tc, peft_cfg=pc, loss=head.loss(mc, y_train))
-        # 7. The best epoch on validation (PEFT adapter merged when peft.merge).
-        done = train(trainer, last, pc, base)
+    # 3. Tokenizer -> 4. backbone -> 5. PEFT -> 6. Trainer -> 7. the best epoch on validation:
+    #    scifm.training.finetune.fine_tune, the steps `scifm train --model transformer` runs too.
+    done = fine_tune(head, cfg.data.modality, x_train, y_train, x_val, y_val,
+                     model_cfg=cfg.model, train_cfg=cfg.train, peft_cfg=cfg.peft, seed=cfg.seed,
+                     out=out)
     fit_seconds = time.perf_counter() - t0
     barrier()  # every process is done with the checkpoints before the main one removes them
-    if ctx.is_main and not tc.keep_checkpoints:  # resume state is needed until the run succeeds
+    if ctx.is_main and not cfg.train.keep_checkpoints:  # resume state is kept until success
         shutil.rmtree(out, ignore_errors=True)
     return done, fit_seconds
 
 
-def finetune_sequences(ctx: RunContext) -> FinetuneResult:
+def finetune_sequences(ctx: RunContext) -> TrainResult:
     """One prediction per input: the data, split, metrics and report of ``scifm train``."""
     cfg, run, main = ctx.cfg, ctx.run, ctx.is_main
     # 1. Data: read, validate, canonicalise, deduplicate. Nothing is dropped silently.
@@ -156,12 +112,12 @@ def finetune_sequences(ctx: RunContext) -> FinetuneResult:
     tr, va = splits["train"], splits["val"]
     head = SequenceHead.fit(ds.task, cfg.data.modality, run_dna_kmer(cfg.model), ds.y[tr])
     logger.info("fine-tuning a transformer on %d rows (val %d)", len(tr), len(va))
-    done, fit_seconds = fine_tune(ctx, head, rows(ds, tr), ds.y[tr],
-                                  rows(ds, va) if len(va) else None,
-                                  ds.y[va] if len(va) else None)
+    done, fit_seconds = fit_head(ctx, head, rows(ds, tr), ds.y[tr],
+                                 rows(ds, va) if len(va) else None,
+                                 ds.y[va] if len(va) else None)
     predictor = done.predictor(head, run_settings(cfg.model, cfg.train, cfg.peft, cfg.seed))
     if not main:
-        return FinetuneResult(run.root, predictor.family, {})
+        return TrainResult(run.root, predictor.family, {})
     # 8. Save, evaluate on val and test, report, track.
     result = save_and_score(predictor.family, predictor, cfg, ds, splits, run, fit_seconds)
     metrics = {**result.metrics, "model": predictor.family}
@@ -174,11 +130,10 @@ def finetune_sequences(ctx: RunContext) -> FinetuneResult:
     run_id = ctx.track(histories=histories,
                        final_metrics={"test": metrics["test"], "val": metrics.get("val", {})},
                        artifacts=[run.report, run.metrics, run.config, run.splits, run.model])
-    return FinetuneResult(run.root, predictor.family, metrics, {predictor.family: result},
-                          run_id)
+    return TrainResult(run.root, predictor.family, metrics, {predictor.family: result}, run_id)
 
 
-def finetune_tokens(ctx: RunContext) -> FinetuneResult:
+def finetune_tokens(ctx: RunContext) -> TrainResult:
     """One label per word / residue: token data, split over rows, entity F1 / Q3."""
     cfg, run, main = ctx.cfg, ctx.run, ctx.is_main
     # 1. Data: sentences or proteins are the rows; nothing is dropped silently.
@@ -196,10 +151,10 @@ def finetune_tokens(ctx: RunContext) -> FinetuneResult:
     head = TokenHead.fit(data.kind, cfg.data.modality, y_tr, y_va or None)
     logger.info("fitting %s token classifier on %d rows (val %d)", data.kind, len(x_tr),
                 len(x_va))
-    done, fit_seconds = fine_tune(ctx, head, x_tr, y_tr, x_va or None, y_va or None)
+    done, fit_seconds = fit_head(ctx, head, x_tr, y_tr, x_va or None, y_va or None)
     predictor = done.predictor(head, run_settings(cfg.model, cfg.train, cfg.peft, cfg.seed))
     if not main:
-        return FinetuneResult(run.root, predictor.family, {})
+        return TrainResult(run.root, predictor.family, {})
     # 8. Save, evaluate on val and test (bootstrap over sentences / proteins), report, track.
     predictor.save(run.model)
     update_model_meta(run.model, data=cfg.data.model_dump(mode="json"))
@@ -232,7 +187,7 @@ def _token_metrics(cfg: ExperimentConfig, predictor: TokenPredictor, done: FineT
 
 
 def _token_outputs(ctx: RunContext, predictor: TokenPredictor, metrics: dict[str, Any],
-                   data: TokenData, test: np.ndarray, y_test: list[list[str]]) -> FinetuneResult:
+                   data: TokenData, test: np.ndarray, y_test: list[list[str]]) -> TrainResult:
     """Write metrics, history, test predictions and the report; log to MLflow."""
     cfg, run, family = ctx.cfg, ctx.run, predictor.family
     atomic_write_json(run.metrics, metrics)
@@ -249,4 +204,4 @@ def _token_outputs(ctx: RunContext, predictor: TokenPredictor, metrics: dict[str
     run_id = ctx.track(histories={family: predictor.history_},
                        final_metrics={"test": metrics["test"], "val": metrics.get("val", {})},
                        artifacts=[run.report, run.metrics, run.config, run.splits, run.model])
-    return FinetuneResult(run.root, family, metrics, mlflow_run_id=run_id)
+    return TrainResult(run.root, family, metrics, mlflow_run_id=run_id)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
 from transformers import (
     AutoTokenizer,
     PreTrainedTokenizerBase,
@@ -46,9 +45,10 @@ from scifm.errors import ConfigError, DataError
 from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, prepare_inputs
 from scifm.models.backbones import Backbone, checkpoint_max_length
 from scifm.models.base import MODEL_META
-from scifm.rundir import RunContext, RunDir
+from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.training.args import trainer_history, training_arguments
 from scifm.training.callbacks import StepLogProgress
+from scifm.training.data import ListDataset
 from scifm.training.device import resolve_bf16
 from scifm.training.distributed import backend, barrier, world_size
 from scifm.training.masking import MlmCollator, argmax_logits, mlm_accuracy, premask
@@ -61,27 +61,11 @@ FAMILY = "mlm"
 
 
 @dataclass
-class PretrainResult:
-    """Outcome of :func:`pretrain`."""
+class PretrainResult(RunResult):
+    """Outcome of :func:`pretrain` (``model_dir``: the checkpoint, a path in ``run_dir``)."""
 
-    run_dir: Path
     metrics: dict[str, Any]
     mlflow_run_id: str | None = None
-
-    @property
-    def model_dir(self) -> Path:
-        return RunDir(self.run_dir).model
-
-
-class _ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, list[int]]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, list[int]]:
-        return self.items[i]
 
 
 def pretrain(cfg: ExperimentConfig, command: str = "") -> PretrainResult:
@@ -185,7 +169,7 @@ def _trainer(cfg: ExperimentConfig, model: Any, tokenizer: PreTrainedTokenizerBa
     holdout_ids = tokenizer(prepare_inputs(dc.modality, scan.holdout, dna_kmer), truncation=True,
                             max_length=max_length, return_token_type_ids=False,
                             return_attention_mask=False)["input_ids"]
-    eval_ds = _ListDataset(premask([{"input_ids": ids} for ids in holdout_ids], tokenizer,
+    eval_ds = ListDataset(premask([{"input_ids": ids} for ids in holdout_ids], tokenizer,
                                    pc.mask_prob, seed=cfg.seed + 1, span=span))
     args = training_arguments(
         ckpt_dir, tc, cfg.seed, resolve_bf16(tc.bf16), eval_steps=pc.eval_steps,

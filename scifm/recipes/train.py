@@ -13,9 +13,6 @@ and only the main process writes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from scifm.config.applicability import check_applicable
 from scifm.config.schema import ExperimentConfig
@@ -30,25 +27,12 @@ from scifm.evaluation.scoring import (
 )
 from scifm.models.fitting import fit_family
 from scifm.models.registry import get_family
-from scifm.rundir import RunContext, RunDir
+from scifm.rundir import RunContext, TrainResult
 from scifm.utils.io import atomic_write_json
 
+__all__ = ["TrainResult", "train"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train`: where things are and the headline numbers."""
-
-    run_dir: Path
-    selected: str
-    metrics: dict[str, Any]
-    families: dict[str, FamilyResult] = field(default_factory=dict)
-    mlflow_run_id: str | None = None
-
-    @property
-    def report(self) -> Path:
-        return RunDir(self.run_dir).report
 
 
 def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:

@@ -20,9 +20,7 @@ The story of a tuning run:
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,15 +35,14 @@ from scifm.errors import ScifmError
 from scifm.evaluation.report import write_report
 from scifm.evaluation.scoring import build_report_data
 from scifm.models.fitting import fit_family
-from scifm.rundir import RunContext, RunDir
+from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.tuning.leaderboard import study_leaderboard, study_trial_records
 from scifm.tuning.objective import CVObjective, cv_folds
-from scifm.tuning.parallel import optimize
-from scifm.tuning.search_spaces import default_trial, space_for
+from scifm.tuning.search import run_trials, start_from_defaults
+from scifm.tuning.search_spaces import space_for
 from scifm.tuning.study import (
+    completed_trials,
     fixed_features,
-    log_trial,
-    make_pruner,
     open_study,
     storage_url,
     study_summary,
@@ -55,15 +52,13 @@ from scifm.utils.io import atomic_write_json, atomic_write_with
 
 logger = logging.getLogger(__name__)
 
-LEADERBOARD = "leaderboard.csv"
 STUDY_JSON = "study.json"
 
 
 @dataclass
-class TuneResult:
-    """Outcome of :func:`tune`."""
+class TuneResult(RunResult):
+    """Outcome of :func:`tune` (``leaderboard`` and ``report`` are paths in ``run_dir``)."""
 
-    run_dir: Path
     family: str
     best_params: dict[str, Any]
     cv_mean: float
@@ -71,10 +66,6 @@ class TuneResult:
     metrics: dict[str, Any]
     n_trials: int
     mlflow_run_id: str | None = None
-
-    @property
-    def leaderboard(self) -> Path:
-        return self.run_dir / LEADERBOARD
 
 
 def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
@@ -117,13 +108,13 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
         data.extra_notes.append(
             f"Tuned by {tc.folds}-fold cross-validation on train+val ({summary['n_trials']} "
             f"trials; best trial {best.number}: {objective.metric} {cv['mean']:.4f} ± "
-            f"{cv['std']:.4f}); see {LEADERBOARD}.")
+            f"{cv['std']:.4f}); see {run.leaderboard.name}.")
         write_report(run.report, data)
         run_id = ctx.track(
             params=best_cfg.model_dump(mode="json"), histories={tc.family: result.history},
             final_metrics={"test": metrics["test"], "val": metrics.get("val", {}),
                            "cv": {"mean": cv["mean"], "std": cv["std"]}},
-            artifacts=[run.report, run.metrics, run.config, run.root / LEADERBOARD,
+            artifacts=[run.report, run.metrics, run.config, run.leaderboard,
                        run.root / STUDY_JSON, run.model],
             trials=study_trial_records(study))
         return TuneResult(run.root, tc.family, dict(best.params), float(cv["mean"]),
@@ -140,20 +131,15 @@ def search(cfg: ExperimentConfig, run: RunDir, ds: CleanDataset, pool: np.ndarra
                             ds.y[pool], folds, space_for(tc.family, task.task_type), fixed, cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, run, objective.direction)
-    if not study.trials:  # start from the family's defaults, then explore
-        study.enqueue_trial(default_trial(tc.family, task.task_type, cfg.data.modality,
-                                          tune_features=objective.features is None))
+    start_from_defaults(study, cfg, objective)
     n_before = len(study.trials)
     logger.info("study %r (%s): %d earlier trials; budget %s trials, %s s", study.study_name,
                 storage_url(cfg, run), n_before, tc.n_trials, tc.time_budget)
-    optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
-             timeout=tc.time_budget, workers=tc.workers, seed=cfg.seed,
-             pruner=make_pruner(tc.pruner), callbacks=[log_trial])
+    run_trials(study, cfg, run, objective, timeout=tc.time_budget)
     board = study_leaderboard(study)
-    atomic_write_with(run.root / LEADERBOARD, lambda p: board.to_csv(p, index=False))
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-            and t.value is not None and math.isfinite(t.value)]
-    if not done:
-        raise ScifmError(f"no trial of study {study.study_name!r} completed; see {LEADERBOARD}")
+    atomic_write_with(run.leaderboard, lambda p: board.to_csv(p, index=False))
+    if not completed_trials(study):
+        raise ScifmError(f"no trial of study {study.study_name!r} completed; "
+                         f"see {run.leaderboard.name}")
     return study, objective, n_before
 

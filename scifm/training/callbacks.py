@@ -10,39 +10,46 @@ from transformers import ProgressCallback
 logger = logging.getLogger(__name__)
 
 
-class EpochLogProgress(ProgressCallback):
-    """Trainer's progress bar, with one readable log line per evaluation instead of raw dicts."""
+class EvalLogProgress(ProgressCallback):
+    """Trainer's progress bar, with one readable log line per evaluation instead of raw dicts.
+
+    Subclasses say which evaluation logs are left out (:attr:`hidden`) and how the line starts
+    (:meth:`prefix`).
+    """
+
+    hidden: tuple[str, ...] = ("runtime", "per_second")
+    """Suffixes of the ``eval_*`` log keys not shown."""
+
+    def prefix(self, logs: dict, state: Any) -> str:
+        """The start of the line, before the values (``"step 100:"``)."""
+        return f"step {state.global_step}:"
 
     def on_prediction_step(self, args: Any, state: Any, control: Any, eval_dataloader: Any = None,
                            **kwargs: Any) -> None:
-        """No second progress bar for the (short) per-epoch validation pass."""
+        """No second progress bar for the (short) evaluation pass."""
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None,
                **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
         shown = {k.removeprefix("eval_"): v for k, v in logs.items()
-                 if k.startswith("eval_") and isinstance(v, float)
-                 and not k.endswith(("runtime", "per_second", "selection"))}
+                 if k.startswith("eval_") and isinstance(v, float) and not k.endswith(self.hidden)}
         if shown:
             text = ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
-            logger.info("epoch %.0f: val %s", logs.get("epoch", state.epoch or 0), text)
+            logger.info("%s %s", self.prefix(logs, state), text)
 
 
-class StepLogProgress(ProgressCallback):
-    """Trainer's progress bar with one log line per evaluation, by step (streamed pretraining)."""
+class EpochLogProgress(EvalLogProgress):
+    """One line per validation pass, by epoch (fine-tuning)."""
 
-    def on_prediction_step(self, args: Any, state: Any, control: Any, eval_dataloader: Any = None,
-                           **kwargs: Any) -> None:
-        """No second progress bar for the held-out evaluation."""
+    hidden = ("runtime", "per_second", "selection")
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None,
-               **kwargs: Any) -> None:
-        if not state.is_world_process_zero or not logs:
-            return
-        shown = {k.removeprefix("eval_"): v for k, v in logs.items()
-                 if k.startswith("eval_") and isinstance(v, float)
-                 and not k.endswith(("runtime", "per_second"))}
-        if shown:
-            text = ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
-            logger.info("step %d: held-out %s", state.global_step, text)
+    def prefix(self, logs: dict, state: Any) -> str:
+        return f"epoch {logs.get('epoch', state.epoch or 0):.0f}: val"
+
+
+class StepLogProgress(EvalLogProgress):
+    """One line per held-out evaluation, by step (streamed pretraining)."""
+
+    def prefix(self, logs: dict, state: Any) -> str:
+        return f"step {state.global_step}: held-out"

@@ -2,11 +2,12 @@
 
 ``transformers.Trainer`` owns the loop (and the processes under ``torchrun``); each step here is a
 small function, the same for every task, and the task-specific parts (labels, head, loss,
-validation metric) come from a head (:mod:`scifm.training.heads`). ``scifm finetune``
-(:mod:`scifm.recipes.finetune`) tells the story step by step; :class:`FineTuner` runs the same
-steps behind the :class:`~scifm.models.base.Predictor` protocol, so that ``scifm train --model
-transformer`` and the family registry (:func:`build_transformer`) fine-tune in exactly the same
-way. The result is a :class:`~scifm.models.transformer.TransformerPredictor` (sequence tasks) or a
+validation metric) come from a head (:mod:`scifm.training.heads`). :func:`fine_tune` runs them in
+order; ``scifm finetune`` (:mod:`scifm.recipes.finetune`) calls it between its data and
+evaluation steps, and :class:`FineTuner` calls it behind the
+:class:`~scifm.models.base.Predictor` protocol, so that ``scifm train --model transformer`` and
+the family registry (:func:`build_transformer`) fine-tune in exactly the same way. The result is
+a :class:`~scifm.models.transformer.TransformerPredictor` (sequence tasks) or a
 :class:`~scifm.models.token.TokenPredictor` (token tasks).
 
 Checkpoints go to ``WORK_DIR/checkpoints``: with ``train.resume`` the run continues from the last
@@ -67,8 +68,9 @@ logger = logging.getLogger(__name__)
 Head = SequenceHead | TokenHead
 Predictor = TransformerPredictor | TokenPredictor
 
-__all__ = ["FineTuned", "FineTuner", "build_transformer", "fit_max_length", "hub_progress_off",
-           "make_trainer", "peft_model", "planned_steps", "resume_point", "run_settings", "train"]
+__all__ = ["FineTuned", "FineTuner", "build_transformer", "fine_tune", "fit_max_length",
+           "hub_progress_off", "make_trainer", "peft_model", "planned_steps", "resume_point",
+           "run_settings", "train"]
 
 
 @contextmanager
@@ -166,6 +168,8 @@ class FineTuned:
     """Training processes."""
     bf16: bool = False
     """Trained under bf16 autocast."""
+    resumed_from: str | None = None
+    """The checkpoint the run continued from (``train.resume``), else None."""
 
     def predictor(self, head: Head, settings: dict[str, Any]) -> Predictor:
         """The fitted model behind its adapter (:class:`TransformerPredictor` or
@@ -197,6 +201,50 @@ def run_settings(model_cfg: ModelConfig, train_cfg: TrainConfig, peft_cfg: PeftC
     """The settings a fitted model records in ``scifm.json``."""
     return {"model": model_cfg.model_dump(mode="json"), "train": train_cfg.model_dump(mode="json"),
             "peft": peft_cfg.model_dump(mode="json"), "seed": seed}
+
+
+def fine_tune(head: Head, modality: str, x_train: Sequence[Any], y_train: Any,
+              x_val: Sequence[Any] | None, y_val: Any, *, model_cfg: ModelConfig,
+              train_cfg: TrainConfig, peft_cfg: PeftConfig, seed: int, out: Path) -> FineTuned:
+    """The fine-tuning steps, the same for every head and every caller: tokenizer -> backbone ->
+    PEFT -> Trainer -> best model.
+
+    Parameters
+    ----------
+    head
+        What differs per kind of task: labels, output layer, loss, validation metric.
+    modality
+        Input modality (tokenizer and input preparation).
+    x_train, y_train, x_val, y_val
+        Training and validation rows (``x_val`` / ``y_val`` None: no validation, no early
+        stopping, the last epoch is kept).
+    model_cfg, train_cfg, peft_cfg, seed
+        Backbone, Trainer and PEFT settings; the seed of initialisation, data order and dropout.
+    out
+        Checkpoint folder (``train.resume`` continues from its last checkpoint).
+    """
+    mc, tc, pc = model_cfg, train_cfg, peft_cfg
+    with hub_progress_off():
+        set_seed(seed)
+        last = resume_point(out, tc.resume)
+        select = head.selection(y_val)
+        args = training_arguments(out, tc, seed, resolve_bf16(tc.bf16), select=select)
+        # 3. Tokenizer: the resumed run's, the checkpoint's, or trained on the training inputs.
+        tokenizer = training_tokenizer(modality, head.corpus(x_train), mc, args, last)
+        # 4. Backbone: a fresh preset or model.init, with this task's head.
+        model = head.backbone().load(mc, len(tokenizer), tokenizer.pad_token_id)
+        max_length = fit_max_length(model, tokenizer, mc, pc)
+        # 5. PEFT: an adapter (LoRA, ...), frozen layers, or full fine-tuning.
+        model, base = peft_model(model, pc, planned_steps(tc, len(x_train)), head.kind)
+        # 6. Trainer owns the loop (and the processes, when launched distributed).
+        val_ds = head.dataset(tokenizer, x_val, y_val, max_length) if select else None
+        trainer = make_trainer(model, args, tokenizer, head,
+                               head.dataset(tokenizer, x_train, y_train, max_length), val_ds,
+                               train_cfg=tc, peft_cfg=pc, loss=head.loss(mc, y_train))
+        # 7. The best epoch on validation (PEFT adapter merged when peft.merge).
+        done = train(trainer, last, pc, base)
+    done.resumed_from = last
+    return done
 
 
 class FineTuner:
@@ -253,43 +301,28 @@ class FineTuner:
         """
         tmp = tempfile.TemporaryDirectory(prefix="scifm-") if self.work_dir is None else None
         out = Path(tmp.name if tmp is not None else self.work_dir) / "checkpoints"
-        has_val = x_val is not None and y_val is not None and len(x_val) > 0
+        if x_val is None or y_val is None or len(x_val) == 0:
+            x_val, y_val = None, None
         try:
-            with hub_progress_off():
-                set_seed(self.seed)
-                self._fit(out, x_train, y_train, x_val if has_val else None,
-                          y_val if has_val else None)
+            head = self._head(y_train, y_val)
+            done = fine_tune(head, self.modality, x_train, y_train, x_val, y_val,
+                             model_cfg=self.model_cfg, train_cfg=self.train_cfg,
+                             peft_cfg=self.peft_cfg, seed=self.seed, out=out)
         finally:
             if tmp is not None:
                 tmp.cleanup()
+        self.predictor_ = done.predictor(head, run_settings(self.model_cfg, self.train_cfg,
+                                                            self.peft_cfg, self.seed))
+        self.history_, self.resumed_from_ = done.history, done.resumed_from
+        self.n_parameters_ = done.n_parameters
+        self.n_trainable_parameters_ = done.n_trainable_parameters
+        self.global_step_ = done.global_step
         return self
 
     def _head(self, y_train: Any, y_val: Any) -> Head:
         if isinstance(self.task, str):
             return TokenHead.fit(self.task, self.modality, y_train, y_val)  # type: ignore[arg-type]
         return SequenceHead.fit(self.task, self.modality, run_dna_kmer(self.model_cfg), y_train)
-
-    def _fit(self, out: Path, x_train: Sequence[Any], y_train: Any, x_val: Sequence[Any] | None,
-             y_val: Any) -> None:
-        mc, tc, pc = self.model_cfg, self.train_cfg, self.peft_cfg
-        last = self.resumed_from_ = resume_point(out, tc.resume)
-        head = self._head(y_train, y_val)
-        select = head.selection(y_val)
-        args = training_arguments(out, tc, self.seed, resolve_bf16(tc.bf16), select=select)
-        tokenizer = training_tokenizer(self.modality, head.corpus(x_train), mc, args, last)
-        model = head.backbone().load(mc, len(tokenizer), tokenizer.pad_token_id)
-        max_length = fit_max_length(model, tokenizer, mc, pc)
-        model, base = peft_model(model, pc, planned_steps(tc, len(x_train)), head.kind)
-        val_ds = head.dataset(tokenizer, x_val, y_val, max_length) if select else None
-        trainer = make_trainer(model, args, tokenizer, head,
-                               head.dataset(tokenizer, x_train, y_train, max_length), val_ds,
-                               train_cfg=tc, peft_cfg=pc, loss=head.loss(mc, y_train))
-        done = train(trainer, last, pc, base)
-        self.predictor_ = done.predictor(head, run_settings(mc, tc, pc, self.seed))
-        self.history_ = done.history
-        self.n_parameters_, self.n_trainable_parameters_ = (done.n_parameters,
-                                                            done.n_trainable_parameters)
-        self.global_step_ = done.global_step
 
     def _fitted(self) -> Any:
         if self.predictor_ is None:

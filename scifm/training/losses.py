@@ -27,17 +27,20 @@ def _zero_like(x: torch.Tensor) -> torch.Tensor:
     return x.sum() * 0.0
 
 
-def masked_bce_with_logits(
-    logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None
-) -> torch.Tensor:
+def _observed(labels: torch.Tensor) -> torch.Tensor | None:
+    """Mask of the observed (non-NaN) labels; None when the batch has none."""
+    mask = ~torch.isnan(labels)
+    return mask if mask.any() else None
+
+
+def masked_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor,
+                           pos_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Binary cross-entropy over the observed (non-NaN) labels.
 
     Parameters
     ----------
-    logits
-        ``batch x n_tasks`` raw scores.
-    labels
-        ``batch x n_tasks`` floats in {0, 1}; NaN = missing.
+    logits, labels
+        ``batch x n_tasks`` raw scores and labels in {0, 1} (NaN = missing).
     pos_weight
         ``n_tasks`` weights of the positive class (e.g. ``n_neg / n_pos``), or None.
 
@@ -47,8 +50,8 @@ def masked_bce_with_logits(
         Scalar mean over observed entries.
     """
     logits = logits.float().reshape(labels.shape)
-    mask = ~torch.isnan(labels)
-    if not mask.any():
+    mask = _observed(labels)
+    if mask is None:
         return _zero_like(logits)
     weight = None
     if pos_weight is not None:
@@ -67,31 +70,29 @@ def masked_mse(preds: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         ``batch x n_tasks``; NaN in ``labels`` = missing.
     """
     preds = preds.float().reshape(labels.shape)
-    mask = ~torch.isnan(labels)
-    if not mask.any():
+    mask = _observed(labels)
+    if mask is None:
         return _zero_like(preds)
     return F.mse_loss(preds[mask], labels[mask].to(preds.dtype))
 
 
-def masked_cross_entropy(
-    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
+def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
+                         weight: torch.Tensor | None = None) -> torch.Tensor:
     """Multiclass cross-entropy over rows whose class label is observed.
+
+    With ``weight`` (``n_classes`` class weights) the mean is the weighted mean, as in
+    :func:`torch.nn.functional.cross_entropy`.
 
     Parameters
     ----------
-    logits
-        ``batch x n_classes`` raw scores.
-    labels
-        ``batch`` or ``batch x 1`` float class indices; NaN = missing.
-    weight
-        ``n_classes`` class weights, or None. With weights the mean is the weighted mean (as in
-        :func:`torch.nn.functional.cross_entropy`).
+    logits, labels
+        ``batch x n_classes`` raw scores; ``batch`` (or ``batch x 1``) float class indices, NaN
+        = missing.
     """
     logits = logits.float()
     labels = labels.reshape(-1)
-    mask = ~torch.isnan(labels)
-    if not mask.any():
+    mask = _observed(labels)
+    if mask is None:
         return _zero_like(logits)
     if weight is not None:
         weight = weight.to(logits.device, logits.dtype)

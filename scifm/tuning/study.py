@@ -5,6 +5,7 @@ per-trial logging, the leaderboard and a trial's parameters written back into th
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -24,6 +25,12 @@ logger = logging.getLogger(__name__)
 def storage_url(cfg: ExperimentConfig, run: RunDir) -> str:
     """``automl.tune.storage``, or a SQLite file in the run directory."""
     return cfg.automl.tune.storage or f"sqlite:///{(run.root / 'optuna.db').resolve()}"
+
+
+def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials of ``study`` that completed with a finite value."""
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+            and t.value is not None and math.isfinite(t.value)]
 
 
 def make_pruner(kind: str) -> optuna.pruners.BasePruner:

@@ -45,3 +45,13 @@ def test_task_spec_validation_and_decode():
     assert task.n_outputs == 2 and task.is_classification
     assert task.decode(np.array([[0.2, 0.8]])).tolist() == [["0", "1"]]
     assert TaskSpec.from_dict(task.to_dict()) == task
+
+
+def test_recipe_results_name_the_files_of_their_run_directory(tmp_path):
+    from scifm.rundir import RunResult, TrainResult
+
+    result = TrainResult(tmp_path, "lightgbm", {"test": {}})
+    assert isinstance(result, RunResult) and result.families == {}
+    run = RunDir(tmp_path)
+    assert (result.report, result.leaderboard, result.model_dir) == (
+        run.report, run.leaderboard, run.model)

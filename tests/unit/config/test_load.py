@@ -63,6 +63,15 @@ def test_target_cols_accept_a_list_and_keep_commas_in_a_name():
     assert one.data.target_cols == ["hepatic, cardiac"]
 
 
+def test_family_lists_accept_one_comma_separated_string():
+    cfg = load_config(flags={"model.families": "lightgbm, rf", "automl.auto.families": "knn,svm,"})
+    assert cfg.model.families == ["lightgbm", "rf"]
+    assert cfg.automl.auto.families == ["knn", "svm"]
+    assert load_config().automl.auto.families is None  # every tunable family
+    with pytest.raises(ConfigError, match="families"):
+        load_config(flags={"automl.auto.families": "transformer"})
+
+
 @pytest.mark.parametrize("layer", ["yaml", "yaml_method", "flag", "set", "set_section"])
 def test_split_column_form_is_one_syntax_everywhere(tmp_path, layer):
     spec = tmp_path / "s.yaml"

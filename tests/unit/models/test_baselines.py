@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +17,14 @@ from scifm.errors import ConfigError, RunDirError
 from scifm.models import build_predictor, load_predictor
 from scifm.models.base import MODEL_META, Predictor
 from scifm.models.baselines import LGBMTaskModel
+from scifm.models.feature import FeaturePredictor
 from scifm.models.lightgbm import LightGBMPredictor
 from scifm.models.params import LightGBMParams
 from scifm.tasks import TaskSpec
 
 SMALL = {"n_estimators": 20, "min_child_samples": 2, "n_jobs": 1}
 FAST = {"n_estimators": 150, "min_child_samples": 3, "n_jobs": 1, "early_stopping_rounds": 20}
+DATA = Path(__file__).parent / "data"
 LABELS_1_2 = ("binary task_type takes the 0/1 label encoding of scifm.tasks; this check fits "
               "with labels {1, 2}")
 
@@ -278,3 +282,34 @@ def test_build_predictor_and_feature_modality_mismatch(tmp_path):
     bad = LightGBMPredictor(task, "dna", LightGBMParams(), features="ecfp")
     with pytest.raises(ConfigError, match="does not apply"):
         bad.fit(["ACGT", "GGCC"], np.array([[0.0], [1.0]]))
+
+
+@pytest.mark.parametrize("layout", ["registry", "lightgbm_section"])
+def test_folder_written_by_the_old_lightgbm_predictor_loads(layout, tmp_path):
+    """``data/lightgbm_v1`` was written by the LightGBMPredictor of before the shared
+    FeaturePredictor (``booster_<j>.txt``; ``scifm.json`` with params / features / n_jobs /
+    best_iterations); the older layout had one ``lightgbm`` section. Both load and predict what
+    the old class predicted."""
+    folder = tmp_path / "model"
+    shutil.copytree(DATA / "lightgbm_v1", folder)
+    if layout == "lightgbm_section":
+        meta = json.loads((folder / MODEL_META).read_text())
+        meta["lightgbm"] = {**meta.pop("params"), "features": meta.pop("features"),
+                            "n_jobs": meta.pop("n_jobs")}
+        (folder / MODEL_META).write_text(json.dumps(meta))
+    expected = json.loads((DATA / "lightgbm_v1_expected.json").read_text())
+    loaded = load_predictor(folder)
+    assert isinstance(loaded, LightGBMPredictor) and isinstance(loaded, FeaturePredictor)
+    assert loaded.family == "lightgbm" and loaded.features == "maccs" and loaded.seed == 1
+    assert loaded.params == LightGBMParams(n_estimators=6, num_leaves=4, min_child_samples=3,
+                                           early_stopping_rounds=3)
+    assert loaded.model.best_iterations_ == [6, 1] and loaded.history_
+    np.testing.assert_allclose(loaded.predict(expected["inputs"]), expected["predictions"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(FeaturePredictor.load(folder).predict(expected["inputs"]),
+                               expected["predictions"], rtol=1e-12)
+    loaded.save(tmp_path / "again")  # saved again in today's layout: the same files
+    assert sorted(f.name for f in (tmp_path / "again").iterdir()) == sorted(
+        f.name for f in (DATA / "lightgbm_v1").iterdir())
+    np.testing.assert_array_equal(load_predictor(tmp_path / "again").predict(expected["inputs"]),
+                                  loaded.predict(expected["inputs"]))

@@ -12,8 +12,9 @@ from scifm.errors import RunDirError
 from scifm.models import build_predictor, load_predictor
 from scifm.models.base import Predictor
 from scifm.models.estimators import TaskwiseEstimator, make_estimator
-from scifm.models.feature import FeaturePredictor, _load_skops
+from scifm.models.feature import FeaturePredictor
 from scifm.models.knn import KNNClassifier, KNNRegressor, tanimoto_similarity
+from scifm.models.stores import load_skops
 from scifm.tasks import TaskSpec
 
 LABELS_1_2 = "binary task_type takes the 0/1 labels of scifm.tasks; this check uses {1, 2}"
@@ -116,8 +117,8 @@ def test_family_learns_and_round_trips_without_pickle(family, mols, tmp_path):
 
 def test_knn_defaults_to_tanimoto_on_fingerprints():
     task = TaskSpec("regression", ["y"])
-    assert FeaturePredictor("knn", task, "smiles").params["metric"] == "tanimoto"
-    assert FeaturePredictor("knn", task, "smiles", "rdkit2d").params["metric"] == "euclidean"
+    assert FeaturePredictor("knn", task, "smiles").params.metric == "tanimoto"
+    assert FeaturePredictor("knn", task, "smiles", "rdkit2d").params.metric == "euclidean"
 
 
 class NotAnEstimator:
@@ -132,4 +133,4 @@ def test_untrusted_skops_content_is_refused(tmp_path):
 
     sio.dump([NotAnEstimator()], tmp_path / "estimators.skops")
     with pytest.raises(RunDirError, match="does not trust"):
-        _load_skops(tmp_path / "estimators.skops")
+        load_skops(tmp_path / "estimators.skops")
