@@ -17,3 +17,8 @@ class ConfigError(ScifmError):
 
 class RunDirError(ScifmError):
     """A run directory is missing files that a later stage (predict, evaluate) needs."""
+
+
+class OutputError(ScifmError):
+    """An output path that would destroy something: an input, files scifm did not write, or an
+    earlier run that may only be replaced with ``--overwrite``."""

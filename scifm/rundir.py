@@ -17,18 +17,22 @@
       leaderboard.csv        ``tune`` / ``auto``: every trial (and the finals)
       report.html            self-contained report
 
-:class:`RunContext` is the prologue and epilogue every recipe shares: it creates the run
-directory, saves the resolved config, copies the log into ``log.txt``, seeds everything, and
-logs the finished run to MLflow. Under ``torchrun`` every process runs the recipe (so all of
-them train) but only the main process writes: ``ctx.is_main`` guards every write.
+:class:`RunContext` is the prologue and epilogue every recipe shares: it checks ``OUT``, writes
+the run into its staging folder ``OUT.partial/`` (:mod:`scifm.staging`), saves the resolved
+config, copies the log into ``log.txt``, seeds everything, logs the finished run to MLflow and,
+only when the run succeeded, moves ``OUT.partial/`` into place as ``OUT``. A failed or
+interrupted run leaves ``OUT`` as it was; ``OUT.partial/`` is kept when it holds checkpoints (or
+an Optuna study) to continue from (``--resume``). An existing non-empty ``OUT`` is replaced only
+with ``--overwrite`` (or ``--resume``), and only when scifm wrote everything in it. Under
+``torchrun`` every process runs the recipe (so all of them train) but only the main process
+writes (``ctx.is_main`` guards every write) and moves the folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +40,26 @@ from typing import TYPE_CHECKING, Any
 
 from scifm.config.load import save_config
 from scifm.errors import RunDirError
-from scifm.models.base import MODEL_META
+from scifm.models.base import MODEL_META, read_model_json
+from scifm.models.safeload import check_model_folder
+from scifm.staging import (
+    CHECKPOINTS,
+    abandon,
+    begin,
+    check_target,
+    commit,
+    resumable,
+    staging_dir,
+    target,
+)
 from scifm.tracking.mlflow import log_run, log_trials
 from scifm.training.distributed import barrier, is_main_process
 from scifm.utils.seed import seed_everything
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
+
+__all__ = ["RunContext", "RunDir", "RunResult", "TrainResult", "staging_dir", "stopped_note"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +137,8 @@ class RunDir:
         if not meta.is_file():
             raise RunDirError(f"{self.root} is not a scifm run directory: {meta} is missing "
                               "(train one with `scifm train`)")
-        return json.loads(meta.read_text(encoding="utf-8"))
+        check_model_folder(self.model)  # no pickle-based file, manifest intact (one line if not)
+        return read_model_json(meta)
 
 
 @dataclass
@@ -179,13 +197,14 @@ def attach_run_log(path: Path) -> Callable[[], None]:
 class RunContext:
     """One run of a recipe: its directory, config, command line and process role.
 
-    Open it with :meth:`open` (a context manager); recipes write only when :attr:`is_main`.
+    Open it with :meth:`open` (a context manager); recipes write only when :attr:`is_main`, and
+    only into :attr:`run` (the staging folder, moved to :attr:`out` when the run succeeded).
     """
 
     cfg: ExperimentConfig
     """The fully resolved config (saved as ``config.yaml``)."""
     run: RunDir
-    """Paths inside the run directory."""
+    """Paths inside the staging folder ``OUT.partial`` the run writes (:func:`staging_dir`)."""
     command: str = ""
     """The command that started the run (shown in the report)."""
     is_main: bool = True
@@ -193,39 +212,112 @@ class RunContext:
     mlflow_run_id: str | None = field(default=None, init=False)
     """Set by :meth:`track`."""
 
+    @property
+    def out(self) -> Path:
+        """The run directory as given (``cfg.out``): where the run is once it succeeded."""
+        return Path(self.cfg.out)
+
+    def final(self, path: Path) -> Path:
+        """Where ``path`` (inside :attr:`run`) will be once the run succeeded."""
+        return self.out / Path(path).relative_to(self.run.root)
+
     @classmethod
     @contextmanager
-    def open(cls, cfg: ExperimentConfig, command: str = "") -> Iterator[RunContext]:
-        """Create the run directory, save the config, attach ``log.txt`` and seed everything;
-        on exit detach the log and wait for the other processes (if any)."""
-        ctx = cls(cfg, RunDir(Path(cfg.out)), command, is_main_process())
+    def open(cls, cfg: ExperimentConfig, command: str = "", *,
+             carry: Sequence[str] = ()) -> Iterator[RunContext]:
+        """Check ``cfg.out``, make its staging folder (``carry``: glob patterns of state the run
+        continues from, copied in from an earlier run; the Trainer checkpoints with
+        ``train.resume``), save the config, attach ``log.txt`` and seed everything; on success
+        wait for the other processes and move the staging folder into place.
+
+        Raises
+        ------
+        OutputError
+            ``cfg.out`` is a file, holds files scifm did not write, or is an earlier run and
+            neither ``overwrite`` nor ``train.resume`` is set (before any work).
+        """
+        out, main, resume = target(cfg.out), is_main_process(), cfg.train.resume
+        if main:
+            check_target(out, cfg.out, kind="run", replace=cfg.overwrite or resume)
+            existed = out.is_dir() and any(out.iterdir())
+            staging = begin(out, carry=(*carry, *(CHECKPOINTS if resume else ())),
+                            discard=cfg.overwrite)
+        else:  # the main process prepares the folder before the process group exists
+            existed, staging = False, staging_dir(cfg.out)
+        ctx = cls(cfg, RunDir(staging), command, main)
         detach = None
-        if ctx.is_main:
-            ctx.run.root.mkdir(parents=True, exist_ok=True)
+        if main:
             detach = attach_run_log(ctx.run.log)
-            save_config(cfg, ctx.run.config)
-            logger.info("run directory: %s", ctx.run.root)
-        seed_everything(cfg.seed)
+            save_config(cfg.model_copy(update={"overwrite": False}), ctx.run.config)
+            logger.info("run directory: %s (written in %s until the run succeeds)", cfg.out,
+                        staging)
         try:
+            seed_everything(cfg.seed)
             yield ctx
+        except BaseException as exc:
+            if detach is not None:
+                detach()
+                detach = None
+            if main:
+                _stopped(exc, Path(cfg.out), staging, existed)
+            raise
         finally:
             if detach is not None:
                 detach()
             barrier()  # the other processes wait until the main one has written everything
+        if main:
+            commit(out, staging, kind="run", command=command)
 
     def track(self, *, params: Mapping[str, Any] | None = None,
               histories: Mapping[str, list[dict[str, Any]]], final_metrics: Mapping[str, Any],
               artifacts: list[Path], trials: list[dict[str, Any]] | None = None) -> str | None:
         """Log the finished run to MLflow (main process, ``tracking.enabled``); returns the run
-        id. ``trials`` are logged as nested runs (tuning)."""
+        id. ``trials`` are logged as nested runs (tuning). The artifacts are read from the
+        staging folder; the run is named and tagged after the final run directory (its MLflow
+        database is beside both)."""
         tc = self.cfg.tracking
         if not (self.is_main and tc.enabled):
             return None
-        run_id = log_run(run_dir=self.run.root, uri=tc.uri, experiment=tc.experiment,
-                         run_name=self.run.root.name,
+        final = target(self.cfg.out)
+        run_id = log_run(run_dir=final, uri=tc.uri, experiment=tc.experiment,
+                         run_name=final.name,
                          params=params if params is not None else self.cfg.model_dump(mode="json"),
                          histories=histories, final_metrics=final_metrics, artifacts=artifacts)
         if trials is not None:
-            log_trials(uri=tc.uri, run_dir=self.run.root, parent_run_id=run_id, trials=trials)
+            log_trials(uri=tc.uri, run_dir=final, parent_run_id=run_id, trials=trials)
         self.mlflow_run_id = run_id
         return run_id
+
+
+def _stopped(exc: BaseException, out: Path, staging: Path, existed: bool) -> None:
+    """A run failed or was interrupted: keep its staging folder when it holds something to
+    continue from, and record on ``exc`` what was left (:func:`stopped_note`)."""
+    kept = abandon(staging)
+    try:
+        exc.scifm_out = out  # type: ignore[attr-defined]
+        exc.scifm_staging = staging if kept else None  # type: ignore[attr-defined]
+        exc.scifm_existed = existed  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type without attributes; nothing to say then
+        return
+    if kept and not isinstance(exc, KeyboardInterrupt):  # the CLI says it for Ctrl-C
+        logger.warning("%s", stopped_note(exc))
+
+
+def stopped_note(exc: BaseException) -> str | None:
+    """What a failed or interrupted run left, in one sentence for the CLI's last line (e.g.
+    ``runs/x still holds the previous run; the checkpoints are kept in runs/x.partial: run the
+    same command with --resume to continue from them``); None when ``exc`` did not come through
+    a :class:`RunContext`."""
+    out = getattr(exc, "scifm_out", None)
+    if out is None:
+        return None
+    staging = getattr(exc, "scifm_staging", None)
+    note = f"{out} " + ("still holds the previous run" if getattr(exc, "scifm_existed", False)
+                        else "was not created")
+    if staging is None:
+        return note
+    if resumable(staging, CHECKPOINTS):
+        return (f"{note}; the checkpoints are kept in {staging}: run the same command with "
+                "--resume to continue from them")
+    return (f"{note}; the unfinished search is kept in {staging}: run the same command to "
+            "continue it")

@@ -3,11 +3,23 @@
 Subcommand modules import :data:`app` and :func:`friendly_errors` from here and register
 themselves with ``@app.command()``; :mod:`scifm.cli.main` imports them (the entry point). Nothing
 here imports a subcommand, so the CLI has no import cycle.
+
+``-q`` shows only warnings and errors: the terminal handler's own level is WARNING (the run's
+``log.txt`` still records INFO), third-party loggers are held at ERROR and progress bars (tqdm:
+the Trainer, ``datasets``) are switched off. What a command prints on stdout at the end
+(its summary table) is its result and stays.
+
+Ctrl-C ends any command with exit code 130 and one line, ``interrupted: `` followed by what the
+run directory says the stopped run left (:func:`scifm.rundir.stopped_note`: e.g. ``runs/x was not
+created; the checkpoints are kept in runs/x.partial: run the same command with --resume to
+continue from them``), or just ``interrupted`` when no run directory was open.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -20,7 +32,7 @@ from rich.markup import escape
 
 from scifm.errors import ScifmError
 
-__all__ = ["app", "err_console", "friendly_errors"]
+__all__ = ["RESUME_HINT", "app", "err_console", "friendly_errors", "interrupted_line"]
 
 app = typer.Typer(
     name="scifm",
@@ -32,6 +44,15 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 _STATE = {"verbose": False}
 F = TypeVar("F", bound=Callable[..., Any])
+_NOISY = ("transformers", "mlflow", "alembic", "urllib3", "matplotlib", "optuna", "datasets",
+          "huggingface_hub", "httpx", "filelock", "lightgbm", "torch")
+"""Third-party loggers shown only from ERROR (WARNING with ``-v``)."""
+_NO_PROGRESS_BARS = ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+"""Environment switches that turn progress bars off (read when tqdm is first imported)."""
+RESUME_HINT = "interrupted: rerun the same command with --resume to continue from the last " \
+    "checkpoint"
+"""The line after Ctrl-C of a command that takes ``--resume`` when the run directory cannot say
+what the run left (:func:`interrupted_line`)."""
 
 
 @app.callback()
@@ -44,12 +65,27 @@ def main(
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = RichHandler(console=err_console, show_path=verbose, markup=False,
                           rich_tracebacks=False)
+    handler.setLevel(level)  # the run log (log.txt) lowers the logger to INFO; not the terminal
     root = logging.getLogger("scifm")
     root.handlers = [h for h in root.handlers if not isinstance(h, RichHandler)] + [handler]
     root.setLevel(level)
     root.propagate = False
-    for noisy in ("transformers", "mlflow", "alembic", "urllib3", "matplotlib"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+    if quiet:
+        for var in _NO_PROGRESS_BARS:
+            os.environ[var] = "1"
+
+
+def interrupted_line(func: Callable[..., Any], exc: BaseException) -> str:
+    """The one line Ctrl-C prints (see the module docstring)."""
+    try:
+        from scifm.rundir import stopped_note
+
+        note = stopped_note(exc)
+    except Exception:  # noqa: BLE001 - the line must be printed whatever happens
+        return RESUME_HINT if "resume" in inspect.signature(func).parameters else "interrupted"
+    return f"interrupted: {note}" if note else "interrupted"
 
 
 def friendly_errors(func: F) -> F:
@@ -59,8 +95,14 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt as e:
+            if _STATE["verbose"]:
+                raise
+            err_console.print(escape(interrupted_line(func, e)), highlight=False,
+                              soft_wrap=True)
+            sys.exit(130)
         except ScifmError as e:
             if _STATE["verbose"]:
                 raise

@@ -40,6 +40,7 @@ def auto(
     study_name: opt.StudyName = None,
     workers: opt.Workers = None,
     out: opt.Out = None,
+    overwrite: opt.Overwrite = False,
     seed: opt.Seed = None,
     no_track: opt.NoTrack = False,
     set_: opt.Set = None,
@@ -48,7 +49,7 @@ def auto(
     flags: dict[str, Any] = {
         **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
                          modality=modality, task=task, split=split, out=out, seed=seed,
-                         no_track=no_track),
+                         no_track=no_track, overwrite=overwrite),
         "automl.auto.families": families,
         **opt.search_flags(n_trials=n_trials, time_budget=time_budget, folds=folds,
                            storage=storage, study_name=study_name, workers=workers),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import print_train_summary
 
@@ -14,6 +15,7 @@ from scifm.cli.output import print_train_summary
 @friendly_errors
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory."),
+    overwrite: opt.Overwrite = False,
     seed: int = typer.Option(0, help="Random seed."),
     set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE."),
 ) -> None:
@@ -21,5 +23,6 @@ def demo(
     from scifm.data.demo import demo_config
     from scifm.recipes.train import train
 
-    result = train(demo_config(out, overrides=set_ or [], seed=seed), command="scifm demo")
+    overrides = [*(["overwrite=true"] if overwrite else []), *(set_ or [])]
+    result = train(demo_config(out, overrides=overrides, seed=seed), command="scifm demo")
     print_train_summary(result)

@@ -26,6 +26,7 @@ def finetune(
         None, help="auto|regression|binary|multiclass|token_classification (data.task)."),
     split: opt.Split = None,
     out: opt.Out = None,
+    overwrite: opt.Overwrite = False,
     seed: opt.Seed = None,
     epochs: opt.Epochs = None,
     max_steps: opt.MaxSteps = None,
@@ -40,7 +41,7 @@ def finetune(
     flags: dict[str, Any] = {
         **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
                          modality=modality, task=task, split=split, out=out, seed=seed,
-                         no_track=no_track),
+                         no_track=no_track, overwrite=overwrite),
         **opt.trainer_flags(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
                             resume=resume),
     }

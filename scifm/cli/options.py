@@ -28,7 +28,12 @@ Task = Annotated[str | None, typer.Option(help="auto|regression|binary|multiclas
 Split = Annotated[str | None, typer.Option(
     help="random, stratified, scaffold, similarity, predefined or column:NAME (= predefined "
     "on column NAME), as in YAML (split.method).")]
-Out = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (out).")]
+Out = Annotated[Path | None, typer.Option(
+    "--out", "-o", help="Run directory (out); written as OUT.partial and moved into place when "
+    "the run succeeded.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an earlier scifm run in --out once this run succeeded; without "
+    "it a non-empty --out is refused (overwrite).")]
 Seed = Annotated[int | None, typer.Option(help="Random seed (seed).")]
 NoTrack = Annotated[bool, typer.Option("--no-track", help="Skip MLflow (tracking.enabled).")]
 Set = Annotated[list[str] | None, typer.Option(
@@ -41,7 +46,9 @@ MaxSteps = Annotated[int | None, typer.Option(
 Lr = Annotated[float | None, typer.Option(help="Learning rate (train.lr).")]
 BatchSize = Annotated[int | None, typer.Option(help="Batch size (train.batch_size).")]
 Resume = Annotated[bool, typer.Option(
-    "--resume", help="Resume from the last checkpoint (train.resume).")]
+    "--resume", help="Continue from the last checkpoint of an interrupted run (kept in "
+    "OUT.partial) or of OUT (train.keep_checkpoints); OUT is replaced when it succeeds "
+    "(train.resume).")]
 
 # -- the cross-validated searches (tune, auto) --
 NTrials = Annotated[int | None, typer.Option(
@@ -64,7 +71,7 @@ Workers = Annotated[int | None, typer.Option(
 
 def data_flags(*, data: Path | None, input_col: str | None, target_col: list[str] | None,
                modality: str | None, task: str | None, split: str | None, out: Path | None,
-               seed: int | None, no_track: bool) -> dict[str, Any]:
+               seed: int | None, no_track: bool, overwrite: bool = False) -> dict[str, Any]:
     """Dotted config keys of the data-file options (``None`` = not given, left to the config).
 
     ``--split`` takes every form the YAML ``split`` key takes (a method or ``column:NAME``; the
@@ -75,6 +82,7 @@ def data_flags(*, data: Path | None, input_col: str | None, target_col: list[str
         "data.target_cols": list(target_col) if target_col else None, "data.modality": modality,
         "data.task": task, "out": str(out) if out else None, "seed": seed,
         "tracking.enabled": False if no_track else None, "split.method": split,
+        "overwrite": True if overwrite else None,
     }
 
 

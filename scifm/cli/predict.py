@@ -15,7 +15,8 @@ from scifm.cli.output import console, metrics_table
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`."),
     data: Path = typer.Option(..., "--data", help="File to predict (any supported format)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output CSV, one row per input row."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output CSV, one row per input row "
+                             "(never the --data file)."),
     input_col: str | None = typer.Option(None, help="Input column (default: as in training)."),
     id_col: str | None = typer.Option(None, help="Column copied to the output as `id`."),
     chunksize: int = typer.Option(5_000, help="Rows per chunk (memory stays flat)."),
@@ -36,7 +37,8 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`."),
     data: Path = typer.Option(..., "--data", help="Labelled file with the training targets."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder "
-                                    "(default RUN_DIR/evaluations/<name>)."),
+                                    "(default RUN_DIR/evaluations/<name>); an earlier "
+                                    "evaluation there is replaced, anything else refused."),
     input_col: str | None = typer.Option(None, help="Input column (default: as in training)."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:

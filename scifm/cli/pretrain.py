@@ -24,6 +24,7 @@ def pretrain(
                                          "(data.input_col)."),
     modality: opt.Modality = None,
     out: opt.Out = None,
+    overwrite: opt.Overwrite = False,
     max_steps: int | None = typer.Option(None, help="Optimiser steps (train.max_steps; "
                                          "default 1000)."),
     seed: opt.Seed = None,
@@ -36,6 +37,7 @@ def pretrain(
     flags: dict[str, Any] = {
         "data.path": str(data) if data else None, "data.input_col": input_col,
         "data.modality": modality, "out": str(out) if out else None, "seed": seed,
+        "overwrite": True if overwrite else None,
         "train.max_steps": max_steps, "train.resume": True if resume else None,
         "tracking.enabled": False if no_track else None,
     }

@@ -32,6 +32,7 @@ def train(
         None, help="Model families, comma-separated (model.families); registered: "
         f"{', '.join(trainable_families())}."),
     out: opt.Out = None,
+    overwrite: opt.Overwrite = False,
     seed: opt.Seed = None,
     epochs: opt.Epochs = None,
     max_steps: opt.MaxSteps = None,
@@ -45,7 +46,7 @@ def train(
     flags: dict[str, Any] = {
         **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
                          modality=modality, task=task, split=split, out=out, seed=seed,
-                         no_track=no_track),
+                         no_track=no_track, overwrite=overwrite),
         "split.n_folds": folds, "split.fold": fold, "model.families": model,
         **opt.trainer_flags(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
                             resume=resume),

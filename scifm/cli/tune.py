@@ -38,6 +38,7 @@ def tune(
     study_name: opt.StudyName = None,
     workers: opt.Workers = None,
     out: opt.Out = None,
+    overwrite: opt.Overwrite = False,
     seed: opt.Seed = None,
     no_track: opt.NoTrack = False,
     set_: opt.Set = None,
@@ -46,7 +47,7 @@ def tune(
     flags: dict[str, Any] = {
         **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
                          modality=modality, task=task, split=split, out=out, seed=seed,
-                         no_track=no_track),
+                         no_track=no_track, overwrite=overwrite),
         "automl.tune.family": family,
         **opt.search_flags(n_trials=n_trials, time_budget=time_budget, folds=folds,
                            storage=storage, study_name=study_name, workers=workers),

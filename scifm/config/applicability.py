@@ -63,7 +63,7 @@ def _finetune_family(cfg: ExperimentConfig) -> list[str]:
     return ["token" if cfg.data.task == "token_classification" else "transformer"]
 
 
-_RUN = ("seed", "out", "tracking")
+_RUN = ("seed", "out", "overwrite", "tracking")
 _LABELLED = (*_RUN, "data", "split", "eval", "model.class_weight")
 _CORPUS = ("data.path", "data.format", "data.modality", "data.input_col", "data.smiles",
            "data.sequence", "data.text")

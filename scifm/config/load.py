@@ -168,7 +168,14 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        from scifm.data.files import utf8_problem  # the same line as for a data file
+
+        raise ConfigError(f"config file {utf8_problem(p) or f'{p} is not valid UTF-8'}") \
+            from None
+    try:
+        loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {p} is not valid YAML: {e}".splitlines()[0]) from e
     if not isinstance(loaded, dict):

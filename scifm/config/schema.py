@@ -12,12 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from scifm.config.base import Strict as _Strict
+from scifm.config.inputs import SequenceOptions, SmilesOptions, TextOptions
 from scifm.config.split import SplitConfig
 from scifm.config.training import PeftConfig, PeftMethod, PretrainConfig, TrainConfig
 from scifm.errors import ConfigError
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "PeftConfig", "PeftMethod",
-           "PretrainConfig", "SplitConfig", "TrainConfig"]
+           "PretrainConfig", "SequenceOptions", "SmilesOptions", "SplitConfig", "TextOptions",
+           "TrainConfig"]
 
 TaskKind = Literal["auto", "regression", "binary", "multiclass", "token_classification"]
 
@@ -33,38 +35,6 @@ def comma_list(v: object) -> object:
 NameList = Annotated[list[str], BeforeValidator(comma_list)]
 """A list of names, also accepted as one comma-separated string."""
 
-
-
-class SmilesOptions(_Strict):
-    """How SMILES are validated and canonicalised (RDKit)."""
-
-    largest_fragment: bool = True
-    """Keep only the largest organic fragment (strips salts and solvents)."""
-    neutralize: bool = False
-    """Neutralise charges with RDKit's Uncharger."""
-    isomeric: bool = True
-    """Keep stereochemistry in the canonical SMILES."""
-
-
-class SequenceOptions(_Strict):
-    """How protein and DNA sequences are validated."""
-
-    uppercase: bool = True
-    """Upper-case sequences before checking the alphabet (lower case is an error if False)."""
-    allow_ambiguous: bool = True
-    """Accept IUPAC ambiguity letters (protein: B Z X J U O; DNA: N R Y K M S W B D H V)."""
-    strip_gaps: bool = True
-    """Remove alignment gaps ('-', '.') and whitespace before checking."""
-    max_length: int | None = None
-    """Reject sequences longer than this (None: no limit)."""
-
-
-class TextOptions(_Strict):
-    """How texts are normalised."""
-
-    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] = "NFKC"
-    collapse_whitespace: bool = True
-    lowercase: bool = False
 
 
 class DataConfig(_Strict):
@@ -109,6 +79,11 @@ class DataConfig(_Strict):
     ``first``, ``majority``, ``drop`` (drop groups whose labels conflict) or ``keep`` (keep every
     row as it is, e.g. to reproduce a published benchmark split; the leakage audit still reports
     duplicates that straddle splits)."""
+    duplicate_spread_warn: float | None = Field(default=None, ge=0)
+    """Regression: warn about duplicate groups whose labels differ (max - min) by more than this,
+    in target units; default: one standard deviation of the target column."""
+    decimal: Literal[".", ","] = "."
+    """Decimal mark of label and further input columns (``,`` reads ``1,25`` as 1.25)."""
     smiles: SmilesOptions = Field(default_factory=SmilesOptions)
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
     text: TextOptions = Field(default_factory=TextOptions)
@@ -324,6 +299,9 @@ class ExperimentConfig(_Strict):
 
     seed: int = 0
     out: Path = Path("runs/scifm")
+    overwrite: bool = False
+    """Replace an earlier scifm run in ``out`` once this run succeeded (``--overwrite``); without
+    it a non-empty ``out`` is refused. Saved as ``false`` in ``config.yaml``."""
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -47,7 +47,8 @@ class TrainConfig(_Strict):
     deepspeed: Path | None = None
     """DeepSpeed JSON config passed to ``TrainingArguments.deepspeed`` (needs ``deepspeed``)."""
     resume: bool = False
-    """Resume from the last checkpoint in the run directory."""
+    """Resume from the last checkpoint: an interrupted run's in ``OUT.partial/``, else one kept
+    in ``OUT`` (copied); the finished run then replaces ``OUT``."""
     keep_checkpoints: bool = False
     """Keep Trainer's ``checkpoints/`` (optimizer state, for resuming) after a successful run."""
 

@@ -14,6 +14,12 @@ Order of the checks: invalid input -> all labels missing -> duplicates of an ide
 * ``first``: the first row's labels are kept.
 * ``drop``: groups whose labels differ are dropped entirely; agreeing groups keep one row.
 * ``keep``: every row stays (to reproduce a published split); duplicates are only reported.
+
+Warnings that reject nothing (repeated identifiers, regression duplicates whose labels spread
+over ``data.duplicate_spread_warn``, inputs that fit another modality's alphabet better, numbers
+with decimal commas) come from :mod:`scifm.data.checks`: each is logged, listed under
+``warnings`` in the report and detailed under its own key (``duplicate_ids``,
+``conflicting_duplicates``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ import numpy as np
 import pandas as pd
 
 from scifm.config.schema import DataConfig
+from scifm.data.checks import (
+    apply_decimal,
+    conflicting_duplicates,
+    duplicate_ids,
+    modality_hint,
+)
 from scifm.data.datapoints import Datapoint
 from scifm.data.io import require_columns
 from scifm.data.labels import infer_task
@@ -95,6 +107,9 @@ class _Duplicates:
     groups: list[list[int]]
     n_conflicting: int = 0
     max_spread: float = 0.0
+    conflicts: tuple[list[str], dict[str, Any]] | None = None
+    """Regression groups spread over the threshold: warnings and details
+    (:func:`scifm.data.checks.conflicting_duplicates`)."""
 
 
 def _row_ids(df: pd.DataFrame) -> np.ndarray:
@@ -188,17 +203,25 @@ def clean_table(df: pd.DataFrame, cfg: DataConfig, source: str = "",
         The task cannot be inferred or contradicts the labels.
     """
     _check_columns(df, cfg, source)
+    df = apply_decimal(df, [*cfg.target_cols, *cfg.input_cols[1:]], cfg.decimal)
     rows = _validate_rows(df, cfg)
+    notes = _input_warnings(cfg, rows)
     task, y, label_info = infer_task(df, cfg, rows.valid, fixed=task)
     has_label = ~np.isnan(y).all(axis=1)
     for i in np.flatnonzero(rows.valid & ~has_label):
         rows.reasons[i] = "all labels missing"
     rows.keep = rows.valid & has_label
-    dups = _resolve_duplicates(rows, y, task, cfg.duplicates)
+    dups = _resolve_duplicates(rows, y, task, cfg)
+    if dups.conflicts is not None:
+        notes["warnings"] += dups.conflicts[0]
+        notes["conflicting_duplicates"] = dups.conflicts[1]
+    for msg in notes["warnings"]:
+        logger.warning("%s", msg)
     rejected = _rejected_frame(rows)
     dataset = _kept_dataset(df, cfg, rows, y, task, source)
     report = _report(cfg, source, rows, y, has_label, dups, dataset, rejected, task)
     report["labels"] = label_info
+    report.update(notes)
     assert len(dataset) + len(rejected) == len(df), "row accounting is broken"
     logger.info("cleaned %s: %d rows in, %d out (%d invalid, %d duplicates, %d conflicting "
                 "groups); task %s", source or "table", len(df), len(dataset), report["n_invalid"],
@@ -232,12 +255,32 @@ def _validate_rows(df: pd.DataFrame, cfg: DataConfig) -> _Rows:
                  valid=valid)
 
 
-def _resolve_duplicates(rows: _Rows, y: np.ndarray, task: TaskSpec, policy: str) -> _Duplicates:
-    """Merge (or drop) groups of identical records per ``policy``; updates ``rows`` and ``y``."""
+def _input_warnings(cfg: DataConfig, rows: _Rows) -> dict[str, Any]:
+    """Repeated identifiers and a better-fitting modality: ``{"warnings": [...], details}``."""
+    notes: dict[str, Any] = {"warnings": []}
+    ids = duplicate_ids(rows.ids, rows.row_ids, cfg.id_col) if cfg.id_col else None
+    if ids is not None:
+        notes["warnings"].append(ids[0])
+        notes["duplicate_ids"] = ids[1]
+    hint = modality_hint(rows.raw, cfg.modality, cfg.input_cols[0])
+    if hint is not None:
+        notes["warnings"].append(hint)
+    return notes
+
+
+def _resolve_duplicates(rows: _Rows, y: np.ndarray, task: TaskSpec,
+                        cfg: DataConfig) -> _Duplicates:
+    """Merge (or drop) groups of identical records per ``cfg.duplicates``; updates ``rows`` and
+    ``y``; regression groups whose labels spread over the threshold are reported."""
+    policy = cfg.duplicates
     groups: dict[Datapoint, list[int]] = {}
     for i in np.flatnonzero(rows.keep):
         groups.setdefault(rows.records[i], []).append(int(i))  # type: ignore[arg-type]
     dups = _Duplicates(groups=[g for g in groups.values() if len(g) > 1])
+    if dups.groups and not task.is_classification:
+        dups.conflicts = conflicting_duplicates(
+            dups.groups, [y[g].copy() for g in dups.groups], y[rows.keep], task.target_cols,
+            rows.raw, rows.row_ids, policy, cfg.duplicate_spread_warn)
     for g in dups.groups:
         merged, conflict, spread = _resolve_group(y[g], task.is_classification, policy)
         dups.n_conflicting += conflict

@@ -6,7 +6,9 @@ corpus to fit in memory:
 
 * :class:`CorpusReader` streams ``(row, item)`` pairs chunk by chunk, each item validated and
   canonicalised with :func:`scifm.data.validate.validate_inputs` (invalid items are reported by
-  :func:`scan_corpus`, never silently dropped).
+  :func:`scan_corpus`, never silently dropped; items over the modality's size limits are
+  rejected before a parser or tokenizer sees them, and an item that crashes RDKit is rejected
+  alone and skipped by every later pass, DataLoader workers included).
 * :func:`is_holdout` assigns an item to the held-out set by a hash of its canonical form, so the
   split is the same on every pass and exact duplicates never straddle train and held-out.
 * :class:`MlmStreamDataset` is a :class:`torch.utils.data.IterableDataset` that shuffles through
@@ -32,7 +34,12 @@ from transformers import PreTrainedTokenizerBase
 from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig
 from scifm.data.io import detect_format, iter_table
-from scifm.data.validate import reason_category, validate_inputs
+from scifm.data.validate import (
+    known_crashes,
+    reason_category,
+    remember_crashes,
+    validate_inputs,
+)
 from scifm.errors import ConfigError, DataError
 from scifm.featurizers.tokenizers import prepare_inputs
 
@@ -190,6 +197,14 @@ class CorpusReader:
     def __iter__(self) -> Iterator[str]:
         """Canonical forms of the valid items, in file order."""
         return (item.text for item in self.checked() if item.text is not None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a worker process (DataLoader) validates in-process: it must skip known crashers
+        return {**self.__dict__, "_crashes": known_crashes(self.modality)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        remember_crashes(state["modality"], state.pop("_crashes", {}))
+        self.__dict__.update(state)
 
 
 @dataclass

@@ -100,19 +100,32 @@ def sniff_kind(head: bytes) -> str | None:
     return None
 
 
-def utf8_error(path: Path, err: UnicodeDecodeError | None = None) -> DataError:
-    """Locate the first line that is not valid UTF-8 and build the error."""
+def utf8_problem(path: Path) -> str | None:
+    """The first line of ``path`` that is not valid UTF-8, as one line naming the file, the line,
+    the byte and the fix (``iconv``); None when the whole file decodes.
+
+    Shared by data files (:func:`utf8_error`) and config files (:mod:`scifm.config.load`), so both
+    say the same thing.
+    """
+    suffixes = [s for s in Path(path).suffixes if s.lower() != ".gz"]
+    fixed = f"fixed{suffixes[-1] if suffixes else '.txt'}"
     with open_binary(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
                 bad = line[e.start:e.start + 1].hex()
-                return DataError(
-                    f"{path.name}: line {lineno} is not valid UTF-8 (byte 0x{bad} at column "
-                    f"{e.start + 1}); re-encode the file as UTF-8, e.g. "
-                    f"`iconv -f latin1 -t utf-8 {path.name} > fixed.csv`"
-                )
+                return (f"{path.name}: line {lineno} is not valid UTF-8 (byte 0x{bad} at column "
+                        f"{e.start + 1}); re-encode the file as UTF-8, e.g. "
+                        f"`iconv -f latin1 -t utf-8 {path.name} > {fixed}`")
+    return None
+
+
+def utf8_error(path: Path, err: UnicodeDecodeError | None = None) -> DataError:
+    """Locate the first line that is not valid UTF-8 and build the error."""
+    problem = utf8_problem(path)
+    if problem is not None:
+        return DataError(problem)
     return DataError(f"{path.name} is not valid UTF-8 ({err}); re-encode the file as UTF-8")
 
 
@@ -128,4 +141,4 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 __all__ = ["SUFFIXES", "check_file", "detect_format", "is_gzip", "open_binary", "sniff_kind",
-           "text_lines", "utf8_error"]
+           "text_lines", "utf8_error", "utf8_problem"]

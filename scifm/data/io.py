@@ -19,9 +19,11 @@ Problems with the file raise :class:`scifm.errors.DataError` with one line namin
 from __future__ import annotations
 
 import difflib
+import gzip
 import json
 import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -57,12 +59,15 @@ def _numbered(chunk: pd.DataFrame, start: int) -> pd.DataFrame:
     return chunk
 
 
-def _iter_delimited(path: Path, sep: str, chunksize: int) -> Iterator[pd.DataFrame]:
+def _iter_delimited(path: Path, sep: str, chunksize: int,
+                    encoding_errors: str = "strict") -> Iterator[pd.DataFrame]:
     sep = _sniff_sep(path, sep)
     try:
         reader = pd.read_csv(
-            path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+            path, sep=sep, dtype=str if encoding_errors == "strict" else object,
+            keep_default_na=False, na_values=[""],
             chunksize=chunksize, encoding="utf-8", compression="gzip" if is_gzip(path) else None,
+            encoding_errors=encoding_errors,
         )
         start = 0
         with reader:
@@ -158,8 +163,8 @@ def _fasta_record(header: str, parts: list[str]) -> dict:
     return rec
 
 
-def iter_table(path: str | Path, fmt: str = "auto",
-               chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+def iter_table(path: str | Path, fmt: str = "auto", chunksize: int = 50_000,
+               encoding_errors: str = "strict") -> Iterator[pd.DataFrame]:
     """Stream a data file in chunks of at most ``chunksize`` rows with constant memory.
 
     Parameters
@@ -170,6 +175,10 @@ def iter_table(path: str | Path, fmt: str = "auto",
         ``auto`` (from the suffix, ignoring ``.gz``) or one of :data:`FORMATS`.
     chunksize
         Maximum rows per chunk.
+    encoding_errors
+        CSV / TSV: ``strict`` (a byte that is not UTF-8 is one error for the whole file) or
+        ``surrogateescape`` (``predict``: such bytes stay in their cell, whose row
+        :func:`scifm.data.validate.validate_records` then marks invalid).
 
     Yields
     ------
@@ -184,8 +193,19 @@ def iter_table(path: str | Path, fmt: str = "auto",
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r} for {path.name}; use one of {', '.join(FORMATS)}")
     check_file(path, fmt)
+    try:
+        yield from _iter_format(path, fmt, chunksize, encoding_errors)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a gzip stream cut or damaged
+        why = str(err) or type(err).__name__
+        raise DataError(f"{path.name} is a damaged or truncated gzip file ({why}): re-download "
+                        "or re-compress it") from None
+
+
+def _iter_format(path: Path, fmt: str, chunksize: int,
+                 encoding_errors: str) -> Iterator[pd.DataFrame]:
     if fmt in ("csv", "tsv"):
-        yield from _iter_delimited(path, "," if fmt == "csv" else "\t", chunksize)
+        yield from _iter_delimited(path, "," if fmt == "csv" else "\t", chunksize,
+                                   encoding_errors)
     elif fmt == "parquet":
         yield from _iter_parquet(path, chunksize)
     elif fmt == "jsonl":

@@ -3,6 +3,11 @@
 Each target column is parsed into numbers and class tokens (:class:`_Label`); the task is
 inferred from them (or checked against ``data.task`` / a trained model's task) and ``y`` is
 encoded as described in :mod:`scifm.tasks`.
+
+Numbers written with a decimal comma (``1,25``) are text to this parser; when they make up most
+of a column every message about it ends with :data:`~scifm.data.checks.DECIMAL_HINT` (and
+``task: auto`` refuses to guess), unless ``data.decimal: ','`` converted them beforehand
+(:func:`scifm.data.clean.clean_table`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scifm.config.schema import DataConfig
+from scifm.data.checks import DECIMAL_HINT, looks_like_decimal_commas
 from scifm.errors import ConfigError, DataError
 from scifm.tasks import TaskSpec
 
@@ -47,6 +53,8 @@ class _Label:
     def __init__(self, name: str, values: Sequence[object], valid: np.ndarray) -> None:
         n = len(values)
         self.name = name
+        self.n_nonfinite = 0
+        """Cells holding inf / -inf (treated as missing labels, with a warning)."""
         self.num = np.full(n, np.nan)
         self.tok: list[str | None] = [None] * n
         is_int = np.zeros(n, dtype=bool)
@@ -72,8 +80,9 @@ class _Label:
             if not np.isnan(self.num[i]):
                 if np.isfinite(self.num[i]):
                     self.tok[i] = _num_name(self.num[i])
-                else:
-                    self.tok[i], text[i], self.num[i] = str(v).strip(), True, np.nan
+                else:  # inf / -inf: no label to learn from; the row's label counts as missing
+                    self.num[i], is_int[i] = np.nan, False
+                    self.n_nonfinite += 1
         present = np.array([t is not None for t in self.tok], dtype=bool)
         self.n_present = int(present.sum())
         self.n_text = int(text.sum())
@@ -84,11 +93,24 @@ class _Label:
         self.all_int = bool(is_int[present & ~text].all()) if n_num else False
         self.numeric_ok = n_num > 0 and (self.n_text == 0 or n_num >= 0.95 * self.n_present)
         self.tokens = sorted({t for t in self.tok if t is not None})
+        commas = looks_like_decimal_commas(t for t, b in zip(self.tok, text, strict=True) if b)
+        self.decimal_commas = list(dict.fromkeys(commas))[:3] if commas and \
+            len(commas) >= 0.5 * self.n_text else []
+        """Examples when most text values are numbers with a decimal comma."""
+
+    def hint(self, sep: str = "; ") -> str:
+        """``"; column 'y' ('1,25', ...) looks like decimal commas: ..."`` (empty when it does
+        not)."""
+        if not self.decimal_commas:
+            return ""
+        return f"{sep}column '{self.name}' ({_examples(self.decimal_commas)}) {DECIMAL_HINT}"
 
     def kind(self) -> str:
         """``binary``, ``multiclass``, ``regression``, ``constant`` or ``categorical``."""
         if self.numeric_ok and (self.n_text == 0 or len(self.distinct_num) > 2):
             d = self.distinct_num
+            if len(d) == 1:
+                return "constant"
             if len(d) <= 2 and (set(d.tolist()) <= {0.0, 1.0} or self.all_int):
                 return "binary" if len(d) == 2 else "constant"
             if self.all_int and 3 <= len(d) <= MAX_AUTO_CLASSES:
@@ -166,6 +188,7 @@ def infer_task(df: pd.DataFrame, cfg: DataConfig, valid: np.ndarray,
     valid = np.asarray(valid, dtype=bool)
     labels = [_Label(c, df[c].tolist(), valid) for c in cfg.target_cols]
     kinds = {lab.name: lab.kind() for lab in labels}
+    _warn_nonfinite(labels)
     y = np.full((len(df), len(labels)), np.nan)
     if all(lab.n_present == 0 for lab in labels):  # nothing to infer; every row gets rejected
         task = "regression" if cfg.task == "auto" else cfg.task
@@ -176,6 +199,10 @@ def infer_task(df: pd.DataFrame, cfg: DataConfig, valid: np.ndarray,
     task = fixed.task_type if fixed is not None else cfg.task
     if task == "auto":
         task = _auto_task(labels, kinds)
+    elif task != "regression":
+        for lab in labels:
+            if lab.hint() and not lab.numeric_ok:
+                logger.warning("task %s: labels read as classes%s", task, lab.hint())
     if task == "multiclass" and len(labels) != 1:
         raise ConfigError(f"task 'multiclass' takes exactly one target column; got "
                           f"{len(labels)} ({', '.join(cfg.target_cols)})")
@@ -191,6 +218,9 @@ def infer_task(df: pd.DataFrame, cfg: DataConfig, valid: np.ndarray,
 def _auto_task(labels: list[_Label], kinds: dict[str, str]) -> str:
     """The one task all target columns agree on (ConfigError when they do not)."""
     ks = set(kinds.values())
+    commas = "; ".join(lab.hint("") for lab in labels if lab.hint() and not lab.numeric_ok)
+    if commas:
+        raise ConfigError(f"cannot infer the task: {commas}")
     if len(labels) == 1 and ks <= {"binary", "multiclass", "regression"}:
         task = ks.pop()
     elif len(labels) > 1 and ks <= {"binary", "constant"} and "binary" in ks:
@@ -210,6 +240,13 @@ def _auto_task(labels: list[_Label], kinds: dict[str, str]) -> str:
     return task
 
 
+def _warn_nonfinite(labels: list[_Label]) -> None:
+    for lab in labels:
+        if lab.n_nonfinite:
+            logger.warning("column '%s': %d infinite labels (inf / -inf) treated as missing",
+                           lab.name, lab.n_nonfinite)
+
+
 def _encode_numbers(labels: list[_Label], kinds: dict[str, str],
                     y: np.ndarray) -> dict[str, Any]:
     """Fill ``y`` with regression targets; per-column notes."""
@@ -217,10 +254,11 @@ def _encode_numbers(labels: list[_Label], kinds: dict[str, str],
     for j, lab in enumerate(labels):
         if not lab.numeric_ok:
             raise DataError(f"task 'regression' but column '{lab.name}' is not numeric "
-                            f"({lab.n_text} text values, e.g. {_examples(lab.text_examples)})")
+                            f"({lab.n_text} text values, e.g. {_examples(lab.text_examples)})"
+                            f"{lab.hint()}")
         if lab.n_text:
-            logger.warning("column '%s': %d non-numeric labels treated as missing (e.g. %s)",
-                           lab.name, lab.n_text, _examples(lab.text_examples))
+            logger.warning("column '%s': %d non-numeric labels treated as missing (e.g. %s)%s",
+                           lab.name, lab.n_text, _examples(lab.text_examples), lab.hint())
         y[:, j] = lab.num
         info[lab.name] = {"inferred": kinds[lab.name], "n_unparseable": lab.n_text,
                           "unparseable_examples": lab.text_examples}

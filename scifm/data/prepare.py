@@ -47,7 +47,7 @@ def load_clean(cfg: ExperimentConfig, run: RunDir, write: bool = True) -> CleanR
     atomic_write_json(run.data_report, cleaned.report)
     rep = cleaned.report
     logger.info("data: %s rows read, %s used, %s rejected (see %s)", rep.get("n_rows_in"),
-                len(cleaned.dataset), len(cleaned.rejected), run.rejected)
+                len(cleaned.dataset), len(cleaned.rejected), run.rejected.name)
     logger.info("task: %s on %s", cleaned.dataset.task.task_type,
                 ", ".join(cleaned.dataset.task.target_cols))
     return cleaned

@@ -6,8 +6,12 @@ before the first colon) is what the cleaning report counts. What each modality a
 plug-in's business (:mod:`scifm.modalities`: ``smiles`` parses with RDKit, ``protein`` / ``dna``
 check the alphabet, ``text`` normalises Unicode and whitespace).
 
+Every plug-in validator rejects an input over its modality's size limits first
+(``data.smiles.max_chars`` / ``max_heavy_atoms``, ``data.sequence.max_length``,
+``data.text.max_chars``), before any parser or tokenizer sees it.
+
 * :func:`validate_inputs` checks the primary input strings of many rows (each distinct value
-  once);
+  once; in worker processes where a crash must be contained, :mod:`scifm.data.contained`);
 * :func:`validate_records` checks whole rows of a table (primary input + further input columns)
   into :class:`~scifm.data.datapoints.Datapoint` records.
 """
@@ -15,15 +19,28 @@ check the alphabet, ``text`` normalises Unicode and whitespace).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig
+from scifm.data.contained import (
+    Verdict,
+    WorkerStartError,
+    can_contain,
+    iter_verdicts,
+    validate_contained,
+)
 from scifm.data.datapoints import Datapoint, InvalidInput, Value, reason_category
 from scifm.data.labels import is_missing
 from scifm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scifm.modalities.base import ModalitySpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +72,14 @@ def make_validator(modality: str, data_cfg: DataConfig) -> Callable[[str], str]:
     >>> v("C(O)C") == v("OCC")
     True
     """
+    return _spec(modality).validator(data_cfg)
+
+
+def _spec(modality: str) -> ModalitySpec:
     try:
-        spec = MODALITIES.get(modality)
+        return MODALITIES.get(modality)
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    return spec.validator(data_cfg)
 
 
 def validate_inputs(
@@ -67,35 +87,76 @@ def validate_inputs(
 ) -> tuple[list[str | None], list[str | None]]:
     """Validate many raw primary values (repeated values are validated once).
 
+    A modality whose validator calls a native library that could crash (``native``: SMILES
+    and RDKit) is validated in worker processes (:mod:`scifm.data.contained`): an input that
+    crashes the library is rejected alone, with the reason ``crashed the parser (RDKit): ...``,
+    and remembered, so this process never hands it to the library again.
+
     Returns
     -------
     canonical, reasons
         Per value: the canonical string or ``None``, and ``None`` or the rejection reason.
         ``None`` / ``NaN`` values are rejected as ``"missing input"``.
     """
-    validate = make_validator(modality, data_cfg)
-    cache: dict[str, tuple[str | None, str | None]] = {}
-    canonical: list[str | None] = []
-    reasons: list[str | None] = []
+    spec = _spec(modality)
+    distinct: dict[str, int] = {}
+    keys: list[int | None] = []
     for v in values:
         if is_missing(v):
-            canonical.append(None)
-            reasons.append("missing input")
+            keys.append(None)
             continue
-        s = v if isinstance(v, str) else str(v)
-        hit = cache.get(s)
-        if hit is None:
-            try:
-                hit = (validate(s), None)
-            except InvalidInput as err:
-                hit = (None, err.reason)
-            cache[s] = hit
-        canonical.append(hit[0])
-        reasons.append(hit[1])
+        keys.append(distinct.setdefault(v if isinstance(v, str) else str(v), len(distinct)))
+    verdicts = _verdicts(spec, data_cfg, list(distinct))
+    canonical = [None if k is None else verdicts[k][0] for k in keys]
+    reasons = ["missing input" if k is None else verdicts[k][1] for k in keys]
     n_bad = sum(r is not None for r in reasons)
     if n_bad:
         logger.info("%d of %d %s inputs are invalid", n_bad, len(values), modality)
     return canonical, reasons
+
+
+_CRASHERS: dict[tuple[str, str], str] = {}
+"""``(modality, raw input) -> reason`` of the inputs that crashed a worker in this process's
+lifetime (bounded by :data:`_MAX_CRASHERS`): never validated again, not even in-process."""
+_MAX_CRASHERS = 10_000
+
+
+def known_crashes(modality: str) -> dict[str, str]:
+    """The raw inputs of ``modality`` that crashed a worker in this process: input -> reason."""
+    return {raw: why for (name, raw), why in _CRASHERS.items() if name == modality}
+
+
+def remember_crashes(modality: str, crashes: Mapping[str, str]) -> None:
+    """Treat ``crashes`` (input -> reason, from :func:`known_crashes` of another process) as
+    crashers here too: a process that validates in-process (a DataLoader worker) skips them."""
+    for raw, why in crashes.items():
+        if len(_CRASHERS) < _MAX_CRASHERS:
+            _CRASHERS[(modality, raw)] = why
+
+
+def _verdicts(spec: ModalitySpec, data_cfg: DataConfig, strings: list[str]) -> list[Verdict]:
+    """``(canonical, reason)`` of each distinct raw string."""
+    known = [_CRASHERS.get((spec.name, s)) for s in strings]
+    todo = [s for s, why in zip(strings, known, strict=True) if why is None]
+    done: list[Verdict] | None = None
+    if spec.native is not None and can_contain() and todo:
+        try:
+            done, crashed = validate_contained(spec.validator, data_cfg, todo, spec.native.name,
+                                               spec.native.modules)
+        except WorkerStartError as err:
+            logger.warning("%s; validating %s inputs in this process, where a crash of %s "
+                           "would end the run", err, spec.label, spec.native.name)
+        else:
+            for i in crashed:
+                remember_crashes(spec.name, {todo[i]: done[i][1] or "crashed the parser"})
+    if done is None:
+        done = list(iter_verdicts(spec.validator(data_cfg), todo))
+    fresh = iter(done)
+    return [(None, why) if why is not None else next(fresh) for why in known]
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+"""Bytes that were not UTF-8, kept as lone surrogates (``encoding_errors="surrogateescape"``)."""
 
 
 def validate_records(
@@ -119,7 +180,12 @@ def validate_records(
     """
     cols = list(cols or data_cfg.input_cols)
     spec = MODALITIES.get(data_cfg.modality)
-    canonical, reasons = validate_inputs(frame[cols[0]].tolist(), data_cfg.modality, data_cfg)
+    raw = frame[cols[0]].tolist()
+    undecodable = [isinstance(v, str) and _UNDECODABLE.search(v) is not None for v in raw]
+    canonical, reasons = validate_inputs([None if bad else v for v, bad in zip(
+        raw, undecodable, strict=True)], data_cfg.modality, data_cfg)
+    for i in np.flatnonzero(undecodable):
+        canonical[i], reasons[i] = None, "not valid UTF-8: the input holds undecodable bytes"
     further = [(c, frame[c].tolist()) for c in cols[1:]]
     records: list[Datapoint | None] = []
     for i, primary in enumerate(canonical):
@@ -139,5 +205,5 @@ def validate_records(
     return records, reasons
 
 
-__all__ = ["InvalidInput", "make_validator", "reason_category", "validate_inputs",
-           "validate_records"]
+__all__ = ["InvalidInput", "known_crashes", "make_validator", "reason_category",
+           "remember_crashes", "validate_inputs", "validate_records"]

@@ -1,4 +1,5 @@
-"""Test-set metrics with percentile-bootstrap confidence intervals.
+"""Test-set metrics with bootstrap confidence intervals that contain their estimate (BCa, with
+a documented fallback: :mod:`scifm.evaluation.intervals`; each entry names its ``ci_method``).
 
 All metrics are computed by one vectorised kernel that evaluates a whole batch of bootstrap
 resamples at once (``B x n`` row indices). Calling scikit-learn once per resample and metric costs
@@ -23,19 +24,21 @@ Conventions (mirroring scikit-learn unless the metric is undefined, which gives 
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
 from scifm.errors import ConfigError
+from scifm.evaluation.intervals import (
+    bca_interval,
+    bootstrap_indices,
+    jackknife_indices,
+    replicate_values,
+)
 from scifm.tasks import TaskSpec
-
-logger = logging.getLogger(__name__)
 
 CLASSIFICATION_METRICS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "precision", "recall", "f1_macro", "f1_micro",
@@ -43,10 +46,9 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
 )
 REGRESSION_METRICS: tuple[str, ...] = ("rmse", "mae", "r2", "pearson", "spearman")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
-_MIN_VALID_FRACTION = 0.5
-"""A bootstrap CI needs the metric to be defined in at least this fraction of resamples."""
-_CHUNK_ELEMENTS = 2_000_000
-"""Upper bound on ``resamples x rows x outputs`` evaluated at once (memory)."""
+_RANGE = {"rmse": (0.0, math.inf), "mae": (0.0, math.inf), "r2": (-math.inf, 1.0),
+          "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0), "mcc": (-1.0, 1.0)}
+"""Range of each metric that is not a share in [0, 1] (intervals are clipped to it)."""
 
 
 def metric_names(task: TaskSpec) -> tuple[str, ...]:
@@ -276,41 +278,34 @@ def per_task_metrics(task: TaskSpec, y_true: np.ndarray,
             for j, t in enumerate(task.target_cols)}
 
 
-def _resamples(n: int, n_bootstrap: int, width: int, seed: int) -> Iterator[np.ndarray]:
-    """Row-index matrices ``chunk x n`` drawn with replacement, deterministic given ``seed``."""
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // max(1, n * width)))
-    done = 0
-    while done < n_bootstrap:
-        size = min(chunk, n_bootstrap - done)
-        yield rng.integers(0, n, size=(size, n))
-        done += size
-
-
-def _bootstrap(task: TaskSpec, y_true: np.ndarray, preds: list[np.ndarray], n_bootstrap: int,
-               seed: int) -> list[dict[str, np.ndarray]]:
-    """Per-task metric values over the same resamples for each prediction set."""
+def _resampled(task: TaskSpec, y_true: np.ndarray, preds: list[np.ndarray], n_bootstrap: int,
+               seed: int) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Bootstrap and jackknife values of each prediction set (empty dicts without resamples)."""
     n = len(y_true)
+    if not (n and n_bootstrap):
+        return [{} for _ in preds], [{} for _ in preds]
     width = task.n_outputs * max(1, len(preds)) * 4
-    chunks: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
-    for idx in _resamples(n, n_bootstrap, width, seed):
-        for i, p in enumerate(preds):
-            chunks[i].append(_batch(task, y_true, p, idx))
-    return [{k: np.concatenate([c[k] for c in ch], axis=1) for k in ch[0]} for ch in chunks]
+
+    def values(p: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return _batch(task, y_true, p, idx)
+
+    return (replicate_values(values, preds, bootstrap_indices(n, n_bootstrap, width, seed)),
+            replicate_values(values, preds, jackknife_indices(n, seed, width)))
 
 
-def _interval(values: np.ndarray, ci: float) -> list[float]:
-    ok = values[np.isfinite(values)]
-    if ok.size == 0 or ok.size < _MIN_VALID_FRACTION * values.size:
-        return [math.nan, math.nan]
-    lo, hi = np.percentile(ok, [50 * (1 - ci), 50 * (1 + ci)])
-    return [float(lo), float(hi)]
+def _interval(metric: str, theta: float, boot: np.ndarray, jack: np.ndarray, ci: float,
+              delta: bool = False) -> dict[str, Any]:
+    """``{"ci95": [lo, hi], "ci_method": ...}`` of one metric (``delta``: of a difference)."""
+    lo, hi = _RANGE.get(metric, (0.0, 1.0))
+    interval, method = bca_interval(boot, theta, jack, ci, (lo - hi, hi - lo) if delta
+                                    else (lo, hi))
+    return {"ci95": interval, "ci_method": method}
 
 
 def evaluate_predictions(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray,
                          n_bootstrap: int = 1000, ci: float = 0.95,
                          seed: int = 0) -> dict[str, Any]:
-    """Metrics with percentile-bootstrap confidence intervals over test rows.
+    """Metrics with bootstrap confidence intervals (BCa) over test rows.
 
     Parameters
     ----------
@@ -326,31 +321,32 @@ def evaluate_predictions(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray,
     Returns
     -------
     dict
-        ``{metric: {"value": float, "ci95": [lo, hi]}, ..., "per_task": {target: {metric:
-        {...}}} (only when n_tasks > 1), "n": n, "ci_level": ci, "n_bootstrap": n_bootstrap}``.
-        Resamples where a metric is undefined are skipped; if fewer than half remain the
-        interval is ``[nan, nan]``.
+        ``{metric: {"value": float, "ci95": [lo, hi], "ci_method": "bca" |
+        "centered_percentile" | None}, ..., "per_task": {target: {metric: {...}}} (only when
+        n_tasks > 1), "n": n, "ci_level": ci, "n_bootstrap": n_bootstrap}``; ``lo <= value <=
+        hi`` (:mod:`scifm.evaluation.intervals`). Resamples where a metric is undefined are
+        skipped; if fewer than half remain the interval is ``[nan, nan]``.
     """
     if not 0.0 < ci < 1.0:
         raise ValueError(f"ci must be in (0, 1), got {ci}")
     y_true, y_pred = _check(task, y_true, y_pred)
     n = len(y_true)
     point = _batch(task, y_true, y_pred, np.arange(n)[None, :])
-    boot = _bootstrap(task, y_true, [y_pred], n_bootstrap, seed)[0] if n and n_bootstrap else None
+    (boot,), (jack,) = _resampled(task, y_true, [y_pred], n_bootstrap, seed)
+    none = np.full((task.n_tasks, 0), np.nan)  # no resamples: [nan, nan] intervals
     out: dict[str, Any] = {}
+    per_task: dict[str, dict[str, Any]] = {t: {} for t in task.target_cols}
     for k, v in point.items():
-        b = _nanmean_tasks(boot[k]) if boot is not None else np.array([])
-        out[k] = {"value": float(_nanmean_tasks(v)[0]), "ci95": _interval(b, ci)}
+        b, j = boot.get(k, none), jack.get(k, none)
+        value = float(_nanmean_tasks(v)[0])
+        out[k] = {"value": value, **_interval(k, value, _nanmean_tasks(b), _nanmean_tasks(j),
+                                              ci)}
+        for i, t in enumerate(task.target_cols):
+            per_task[t][k] = {"value": float(v[i, 0]),
+                              **_interval(k, float(v[i, 0]), b[i], j[i], ci)}
     if task.n_tasks > 1:
-        out["per_task"] = {
-            t: {k: {"value": float(v[j, 0]),
-                    "ci95": _interval(boot[k][j] if boot is not None else np.array([]), ci)}
-                for k, v in point.items()}
-            for j, t in enumerate(task.target_cols)
-        }
-    out["n"] = int(n)
-    out["ci_level"] = float(ci)
-    out["n_bootstrap"] = int(n_bootstrap)
+        out["per_task"] = per_task
+    out.update(n=int(n), ci_level=float(ci), n_bootstrap=int(n_bootstrap))
     return out
 
 
@@ -375,8 +371,10 @@ def paired_bootstrap(task: TaskSpec, y_true: np.ndarray, pred_a: np.ndarray,
     -------
     dict
         ``{"metric", "model_a", "model_b", "value_a", "value_b", "delta" (a - b), "ci95",
-        "ci_level", "p_a_better", "higher_is_better", "n"}``; ``p_a_better`` is the fraction of
-        valid resamples in which A is strictly better (direction-aware).
+        "ci_method", "ci_level", "p_a_better", "higher_is_better", "n"}``; the interval of the
+        difference is made like the metrics' (BCa on the paired resamples, jackknife of the
+        difference; it contains ``delta``); ``p_a_better`` is the fraction of valid resamples in
+        which A is strictly better (direction-aware).
     """
     if metric not in metric_names(task):
         raise ConfigError(f"metric {metric!r} is not available for a {task.task_type} task; "
@@ -387,13 +385,13 @@ def paired_bootstrap(task: TaskSpec, y_true: np.ndarray, pred_a: np.ndarray,
     full = np.arange(n)[None, :]
     va = float(_nanmean_tasks(_batch(task, y_true, pred_a, full)[metric])[0])
     vb = float(_nanmean_tasks(_batch(task, y_true, pred_b, full)[metric])[0])
-    deltas = np.array([])
-    if n and n_bootstrap:
-        ba, bb = _bootstrap(task, y_true, [pred_a, pred_b], n_bootstrap, seed)
-        deltas = _nanmean_tasks(ba[metric]) - _nanmean_tasks(bb[metric])
+    (ba, bb), (ja, jb) = _resampled(task, y_true, [pred_a, pred_b], n_bootstrap, seed)
+    deltas = _nanmean_tasks(ba[metric]) - _nanmean_tasks(bb[metric]) if ba else np.array([])
+    jack = _nanmean_tasks(ja[metric]) - _nanmean_tasks(jb[metric]) if ja else np.array([])
     ok = deltas[np.isfinite(deltas)]
     hib = higher_is_better(metric)
     p_better = float(np.mean(ok > 0 if hib else ok < 0)) if ok.size else math.nan
+    interval = _interval(metric, va - vb, deltas, jack, ci, delta=True)
     return {"metric": metric, "model_a": name_a, "model_b": name_b, "value_a": va,
-            "value_b": vb, "delta": va - vb, "ci95": _interval(deltas, ci), "ci_level": float(ci),
+            "value_b": vb, "delta": va - vb, **interval, "ci_level": float(ci),
             "p_a_better": p_better, "higher_is_better": hib, "n": int(n)}

@@ -99,7 +99,25 @@ def data_section(d: ReportData) -> str:
     if other:
         out.append("<h3>Other details</h3>" + kv(other))
     out.append(warnings_box(r.get("warnings") or []))
+    out.append(_conflicting_duplicates(r.get("conflicting_duplicates")))
     return "".join(out) + "</section>"
+
+
+def _conflicting_duplicates(c: Mapping | None) -> str:
+    """The regression duplicate groups whose labels spread over the threshold, worst first, and
+    what the duplicate policy did with them (``data_report.json`` ``conflicting_duplicates``)."""
+    if not isinstance(c, Mapping) or not c.get("worst"):
+        return ""
+    thresholds = ", ".join(f"{esc(k)} {num(v)}" for k, v in (c.get("threshold") or {}).items())
+    rows = [(esc(w.get("target")), f"<code>{esc(w.get('input'))}</code>",
+             esc(", ".join(map(str, w.get("rows", [])))),
+             esc(", ".join(f"{v:.4g}" for v in w.get("values", []))), num(w.get("spread")),
+             esc(w.get("result"))) for w in c["worst"]]
+    return ("<h3>Conflicting duplicates</h3>"
+            f"<p>Identical inputs whose labels differ by more than {thresholds} "
+            f"({esc(c.get('threshold_rule'))}). Policy <code>data.duplicates="
+            f"{esc(c.get('policy'))}</code>: {esc(c.get('policy_effect'))}.</p>"
+            + table(("target", "input", "rows", "labels", "spread", "result"), rows))
 
 
 def split_section(d: ReportData) -> str:

@@ -10,7 +10,8 @@
 
 The confidence intervals resample whole sentences / sequences (the unit that was sampled), not
 tokens. Each unit is reduced once to counts (``tp, n_pred, n_true`` or ``correct, scored``), so a
-resample is a sum of rows and 1000 resamples cost milliseconds.
+resample is a sum of rows and 1000 resamples cost milliseconds. The intervals are BCa (jackknife
+over units), like the other metrics' (:mod:`scifm.evaluation.intervals`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+
+from scifm.evaluation.intervals import bca_interval, jackknife_indices
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ def token_scores(kind: TokenKind, y_true: Tags, y_pred: Tags) -> dict[str, float
 
 def evaluate_tokens(kind: TokenKind, y_true: Tags, y_pred: Tags, n_bootstrap: int = 1000,
                     ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """Token metrics with percentile-bootstrap intervals over sentences / sequences.
+    """Token metrics with bootstrap (BCa) intervals over sentences / sequences.
 
     Parameters
     ----------
@@ -106,8 +109,8 @@ def evaluate_tokens(kind: TokenKind, y_true: Tags, y_pred: Tags, n_bootstrap: in
     Returns
     -------
     dict
-        ``{metric: {"value", "ci95": [lo, hi]}, "n": n_units, "n_scored": residues or true
-        entities, "ci_level", "n_bootstrap"}``.
+        ``{metric: {"value", "ci95": [lo, hi], "ci_method"}, "n": n_units, "n_scored": residues
+        or true entities, "ci_level", "n_bootstrap"}``.
     """
     if not 0.0 < ci < 1.0:
         raise ValueError(f"ci must be in (0, 1), got {ci}")
@@ -124,10 +127,15 @@ def evaluate_tokens(kind: TokenKind, y_true: Tags, y_pred: Tags, n_bootstrap: in
         for k, v in _from_counts(kind, sums).items():
             boot[k].append(v)
         done += size
+    jack = _jackknife(kind, counts, seed) if done else {}
     out: dict[str, Any] = {}
     for k, v in point.items():
-        vals = np.concatenate(boot[k]) if boot[k] else np.array([])
-        out[k] = {"value": float(v[0]), "ci95": _interval(vals, ci)}
+        if not boot[k]:
+            out[k] = {"value": float(v[0]), "ci95": [math.nan, math.nan], "ci_method": None}
+            continue
+        interval, method = bca_interval(np.concatenate(boot[k]), float(v[0]), jack[k], ci,
+                                        (0.0, 1.0))
+        out[k] = {"value": float(v[0]), "ci95": interval, "ci_method": method}
     out["n"] = int(n)
     out["n_scored"] = int(counts[:, 2 if kind == "ner" else 1].sum())
     out["ci_level"] = float(ci)
@@ -135,9 +143,11 @@ def evaluate_tokens(kind: TokenKind, y_true: Tags, y_pred: Tags, n_bootstrap: in
     return out
 
 
-def _interval(values: np.ndarray, ci: float) -> list[float]:
-    ok = values[np.isfinite(values)]
-    if ok.size == 0 or ok.size < 0.5 * values.size:
-        return [math.nan, math.nan]
-    lo, hi = np.percentile(ok, [50 * (1 - ci), 50 * (1 + ci)])
-    return [float(lo), float(hi)]
+def _jackknife(kind: TokenKind, counts: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Metric values of the jackknife replicates (all units but one, or but one block)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for idx in jackknife_indices(len(counts), seed, counts.shape[1]):
+        for k, v in _from_counts(kind, counts[idx].sum(axis=1)).items():
+            parts.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in parts.items()} or {
+        k: np.array([]) for k in (NER_METRICS if kind == "ner" else RESIDUE_METRICS)}

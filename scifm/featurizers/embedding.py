@@ -9,7 +9,6 @@ the model is loaded.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,18 +47,24 @@ class EmbeddingFeaturizer(BaseFeaturizer):
         return {"path": self.path, "batch_size": self.batch_size}
 
     def _load(self) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        """Load the encoder: safetensors only, from a folder that
+        :func:`~scifm.models.safeload.check_model_folder` accepts (no pickle-based file, every
+        file as its manifest lists it); a damaged file is one RunDirError line naming it."""
+        from transformers import AutoModel
+
+        from scifm.models.base import MODEL_META, read_model_json
+        from scifm.models.safeload import check_model_folder, load_hf_model, load_tokenizer
 
         folder = Path(self.path)
         if not (folder / "config.json").is_file():
             raise ConfigError(f"features embed:{self.path}: no Hugging Face model (config.json) "
                               "there; point at a run's model/ folder or a checkpoint folder")
-        meta_file = folder / "scifm.json"
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        check_model_folder(folder)
+        meta = read_model_json(folder / MODEL_META) if (folder / MODEL_META).is_file() else {}
         self._dna_kmer = int(meta.get("dna_kmer") or 1)
         self._max_length = int(meta.get("max_length") or 256)
-        self._tokenizer = AutoTokenizer.from_pretrained(folder)
-        self._model = AutoModel.from_pretrained(folder).eval()
+        self._tokenizer = load_tokenizer(folder)
+        self._model = load_hf_model(AutoModel, folder).eval()
 
     def __len__(self) -> int:
         if self._model is None:

@@ -32,7 +32,6 @@ When ``model_cfg.init`` points to a checkpoint, that checkpoint's own tokenizer 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -40,12 +39,14 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from scifm.config.registry import MODALITIES
 from scifm.config.schema import ModelConfig
 from scifm.data.datapoints import Inputs, primary_strings
-from scifm.errors import ConfigError
+from scifm.errors import ConfigError, RunDirError
+from scifm.models.base import MODEL_META, read_model_json
+from scifm.models.safeload import check_model_folder, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -231,15 +232,19 @@ def build_tokenizer(
 
 
 def load_checkpoint_tokenizer(path: Path, max_length: int) -> PreTrainedTokenizerBase:
-    """Load the tokenizer of a local Hugging Face checkpoint (or a scifm ``model/`` folder).
+    """Load the tokenizer of a local Hugging Face checkpoint (or a scifm ``model/`` folder),
+    once the folder passed :func:`~scifm.models.safeload.check_model_folder` (no pickle-based
+    file, manifest intact).
 
     ``model_max_length`` is capped at ``max_length``. Raises :class:`~scifm.errors.ConfigError`
-    when the folder holds no loadable tokenizer.
+    when the folder holds no loadable tokenizer (one line naming the file).
     """
+    path = Path(path).expanduser()
+    check_model_folder(path)
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"model.init: no loadable tokenizer in {path} ({err})") from err
+        tok = load_tokenizer(path)
+    except RunDirError as err:
+        raise ConfigError(f"model.init: {err}") from None
     current = tok.model_max_length if tok.model_max_length < 10**6 else max_length
     tok.model_max_length = min(max_length, current)
     if tok.pad_token is None:
@@ -248,9 +253,19 @@ def load_checkpoint_tokenizer(path: Path, max_length: int) -> PreTrainedTokenize
 
 
 def checkpoint_dna_kmer(path: Path) -> int | None:
-    """``dna_kmer`` recorded in a scifm ``model/`` folder's ``scifm.json`` (None if absent)."""
-    meta = Path(path) / "scifm.json"
-    if not meta.is_file():
+    """``dna_kmer`` recorded in a scifm ``model/`` folder's ``scifm.json`` (None if absent).
+
+    Raises
+    ------
+    RunDirError
+        One line when the folder is damaged (:func:`~scifm.models.safeload.check_model_folder`).
+    """
+    path = Path(path).expanduser()
+    check_model_folder(path)
+    if not (path / MODEL_META).is_file():
         return None
-    value = json.loads(meta.read_text(encoding="utf-8")).get("dna_kmer")
-    return int(value) if value is not None else None
+    value = read_model_json(path / MODEL_META).get("dna_kmer")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        raise RunDirError(f"{path / MODEL_META}: dna_kmer {value!r} is not an integer") from None

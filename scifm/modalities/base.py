@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # annotations only
 
     from scifm.config.schema import DataConfig, ModelConfig
 
-__all__ = ["MODALITIES", "GroupFn", "ModalitySpec", "NNSimilarity", "get_modality",
-           "parse_number_or_text"]
+__all__ = ["MODALITIES", "GroupFn", "ModalitySpec", "NNSimilarity", "NativeCode", "get_modality",
+           "over_limit", "parse_number_or_text"]
 
 GroupFn = Callable[[Sequence[str], int, float], np.ndarray]
 """``groups(primary_inputs, seed, similarity_threshold) -> group id per input``: inputs with
@@ -47,6 +47,35 @@ class NNSimilarity:
     """Short name used in warnings (``"Tanimoto"``, ``"3-mer Jaccard"``)."""
     items: str
     """What the inputs are, plural (``"molecules"``, ``"sequences"``)."""
+
+
+@dataclass(frozen=True)
+class NativeCode:
+    """A native library a validator calls that may crash the process on a hostile input.
+
+    A modality that names one is validated in worker processes
+    (:mod:`scifm.data.contained`): a crash rejects only the input that caused it, with the
+    reason ``crashed the parser (<name>): ...``.
+    """
+
+    name: str
+    """The library in messages (``"RDKit"``)."""
+    modules: tuple[str, ...] = ()
+    """Modules the worker processes import once, up front (``"rdkit.Chem"``), so starting one
+    costs milliseconds."""
+
+
+def over_limit(size: int, limit: int | None, unit: str, key: str) -> None:
+    """Reject an input whose ``size`` exceeds the configured ``limit`` (``None``: no limit).
+
+    Raises
+    ------
+    InvalidInput
+        ``too long: 20,000 characters > data.smiles.max_chars=2,000`` (the reason's category is
+        ``too long``; ``unit`` is plural, ``key`` the config key).
+    """
+    if limit is not None and size > limit:
+        raise InvalidInput(f"too long: {size:,} {unit} > {key}={limit:,}")
 
 
 def parse_number_or_text(column: str, value: object) -> Value:
@@ -85,7 +114,10 @@ class ModalitySpec:
     """Short name: ``data.modality`` and ``model/scifm.json`` ``modality``."""
     validator: Callable[[DataConfig], Callable[[str], str]]
     """``validator(data_cfg)`` builds the check of the primary input: raw string -> canonical
-    string, raising :class:`~scifm.data.datapoints.InvalidInput` with a one-line reason."""
+    string, raising :class:`~scifm.data.datapoints.InvalidInput` with a one-line reason. Its
+    first step rejects an input over the modality's size limits (:func:`over_limit`), so no
+    parser or tokenizer ever sees an unbounded input. Must be picklable (a module-level
+    function) when ``native`` is set."""
     input_cols: tuple[str, ...]
     """Default ``data.input_col``: the primary input column first, then any further ones."""
     label: str = ""
@@ -96,6 +128,9 @@ class ModalitySpec:
     check_record: Callable[[str, tuple[tuple[str, Value], ...]], None] | None = None
     """Optional check of a whole record (primary + further columns); raises
     :class:`~scifm.data.datapoints.InvalidInput` to reject it."""
+    native: NativeCode | None = None
+    """The native library the validator calls, when a hostile input could crash it (SMILES:
+    RDKit): validation then runs in worker processes. None: validated in the calling process."""
     default_split: str = "random"
     """``split.method`` when the config does not set one."""
     groups: Mapping[str, GroupFn] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """The ``dna`` modality: nucleotide sequences.
 
-* validation: ``A C G T`` (+ IUPAC ``N R Y K M S W B D H V`` when ``sequence.allow_ambiguous``);
-  a ``U`` is flagged as RNA (``data.sequence``);
+* validation: at most ``sequence.max_length`` bases, ``A C G T`` (+ IUPAC
+  ``N R Y K M S W B D H V`` when ``sequence.allow_ambiguous``); a ``U`` is flagged as RNA
+  (``data.sequence``);
 * split and leakage audit: 5-mer Jaccard similarity (``similarity`` split by default);
 * features: the k-mer spectrum (k <= 5);
 * tokenizer: one token per nucleotide, or overlapping k-mers with ``model.dna_kmer > 1`` (then

@@ -1,7 +1,8 @@
 """The ``protein`` modality: amino-acid sequences.
 
-* validation: the 20 standard amino acids (+ ``B Z X J U O`` when ``sequence.allow_ambiguous``);
-  gaps and a trailing stop ``*`` are stripped (``data.sequence``);
+* validation: gaps and a trailing stop ``*`` are stripped, at most ``sequence.max_length``
+  residues, the 20 standard amino acids (+ ``B Z X J U O`` when ``sequence.allow_ambiguous``)
+  (``data.sequence``);
 * split and leakage audit: 3-mer Jaccard similarity (``similarity`` split by default);
 * features: the k-mer spectrum (k <= 2) for single models, k-mers and physicochemical
   descriptors for ``auto``;

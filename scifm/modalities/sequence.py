@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scifm.data.datapoints import InvalidInput
-from scifm.modalities.base import GroupFn, ModalitySpec, NNSimilarity
+from scifm.modalities.base import GroupFn, ModalitySpec, NNSimilarity, over_limit
 
 if TYPE_CHECKING:
     from scifm.config.schema import DataConfig
@@ -39,7 +39,8 @@ class Alphabet:
 
 
 def sequence_validator(alphabet: Alphabet) -> Callable[[DataConfig], Callable[[str], str]]:
-    """The ``validator`` hook of a sequence modality (options: ``data.sequence``)."""
+    """The ``validator`` hook of a sequence modality (options: ``data.sequence``): gaps
+    stripped, then the length limit (``data.sequence.max_length``), then the alphabet."""
 
     def build(data_cfg: DataConfig) -> Callable[[str], str]:
         opts = data_cfg.sequence
@@ -54,16 +55,15 @@ def sequence_validator(alphabet: Alphabet) -> Callable[[DataConfig], Callable[[s
                     s = s[:-1]  # translated stop codon
             else:
                 s = s.strip()
-            if opts.uppercase:
-                s = s.upper()
             if not s:
                 raise InvalidInput("empty input")
-            bad = [(i, c) for i, c in enumerate(s) if c not in allowed]
-            if bad:
+            over_limit(len(s), opts.max_length, f"{alphabet.unit}s", "data.sequence.max_length")
+            if opts.uppercase:
+                s = s.upper()
+            if not allowed.issuperset(s):
+                bad = [(i, c) for i, c in enumerate(s) if c not in allowed]
                 raise InvalidInput(_bad_letters(bad, alphabet, opts.uppercase,
                                                 opts.allow_ambiguous))
-            if opts.max_length is not None and len(s) > opts.max_length:
-                raise InvalidInput(f"sequence too long: {len(s)} > max_length {opts.max_length}")
             return s
 
         return validate

@@ -1,7 +1,9 @@
 """The ``smiles`` modality: small molecules written as SMILES (RDKit).
 
-* validation: RDKit parse, optional largest fragment and neutralisation (``data.smiles``),
-  canonical SMILES;
+* validation: size limits first (``data.smiles.max_chars``, ``max_heavy_atoms``, counted on the
+  string), then RDKit parse, optional largest fragment and neutralisation (``data.smiles``),
+  canonical SMILES; RDKit runs in worker processes, so an input that crashes it is rejected
+  alone (``native``);
 * split: balanced Bemis-Murcko ``scaffold`` split (the default);
 * leakage audit: ECFP4 Tanimoto similarity to the nearest train molecule;
 * features: ``ecfp+rdkit2d`` for single models (``ecfp`` for Tanimoto kNN), a search over
@@ -12,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,14 +22,33 @@ import numpy as np
 
 from scifm.config.registry import MODALITIES
 from scifm.data.datapoints import Inputs, InvalidInput, primary_strings
-from scifm.modalities.base import ModalitySpec, NNSimilarity
+from scifm.modalities.base import ModalitySpec, NativeCode, NNSimilarity, over_limit
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
     from scifm.config.schema import DataConfig, ModelConfig
 
-__all__ = ["SMILES", "nn_tanimoto", "scaffold_groups", "scaffolds", "smiles_validator"]
+__all__ = ["SMILES", "count_heavy_atoms", "nn_tanimoto", "scaffold_groups", "scaffolds",
+           "smiles_validator"]
+
+_ATOM = re.compile(r"\[(\d*)(H?)([a-z]?)[^\]]*\]|Br|Cl|[BCNOPSFIbcnops*]")
+"""One atom of a SMILES string: a bracket atom (isotope, a leading ``H``, the letter after it) or
+an atom of the organic subset (``*`` included)."""
+
+
+def count_heavy_atoms(smiles: str) -> int:
+    """Atoms other than hydrogen written in a SMILES string, counted without parsing it.
+
+    Bracket hydrogens (``[H]``, ``[2H]``, ``[H+]``) do not count; implicit hydrogens are not
+    written. Equals RDKit's ``GetNumHeavyAtoms`` for valid SMILES without ``*`` atoms.
+
+    Examples
+    --------
+    >>> count_heavy_atoms("[2H]OC(=O)c1ccccc1[Hg]Cl")
+    11
+    """
+    return sum(1 for _, h, low in _ATOM.findall(smiles) if not h or low)
 
 
 def _short(s: str, n: int = 60) -> str:
@@ -51,7 +73,12 @@ def _why(s: str) -> str:
 
 
 def smiles_validator(data_cfg: DataConfig) -> Callable[[str], str]:
-    """Raw SMILES -> canonical SMILES with the options of ``data_cfg.smiles``."""
+    """Raw SMILES -> canonical SMILES with the options of ``data_cfg.smiles``.
+
+    An input over ``data.smiles.max_chars`` characters or ``max_heavy_atoms`` heavy atoms is
+    rejected before RDKit sees it (a length check, then a regex scan of at most ``max_chars``
+    characters).
+    """
     from rdkit import Chem, rdBase
     from rdkit.Chem.MolStandardize import rdMolStandardize
 
@@ -63,6 +90,12 @@ def smiles_validator(data_cfg: DataConfig) -> Callable[[str], str]:
         s = value.strip()
         if not s:
             raise InvalidInput("empty input")
+        over_limit(len(s), opts.max_chars, "characters", "data.smiles.max_chars")
+        if opts.max_heavy_atoms is not None:
+            n = count_heavy_atoms(s)
+            if n > opts.max_heavy_atoms:
+                raise InvalidInput(f"too many atoms: {n:,} heavy atoms > "
+                                   f"data.smiles.max_heavy_atoms={opts.max_heavy_atoms:,}")
         with rdBase.BlockLogs():
             mol = Chem.MolFromSmiles(s)
             if mol is not None:
@@ -139,6 +172,7 @@ SMILES = MODALITIES.register(ModalitySpec(
     label="SMILES",
     validator=smiles_validator,
     input_cols=("smiles",),
+    native=NativeCode("RDKit", ("rdkit.Chem", "rdkit.Chem.MolStandardize.rdMolStandardize")),
     default_split="scaffold",
     groups={"scaffold": scaffold_groups},
     nn_similarity=TANIMOTO,

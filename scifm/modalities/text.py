@@ -1,7 +1,7 @@
 """The ``text`` modality: natural-language text (abstracts, sentences).
 
-* validation: Unicode normalisation, whitespace collapsing, optional lower-casing
-  (``data.text``);
+* validation: length limit (``data.text.max_chars``), Unicode normalisation, whitespace
+  collapsing, optional lower-casing (``data.text``);
 * split: ``stratified`` by default (random for regression targets); no group-aware split;
 * leakage audit: exact duplicates only;
 * features: word + character n-gram TF-IDF;
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from scifm.config.registry import MODALITIES
 from scifm.data.datapoints import InvalidInput
-from scifm.modalities.base import ModalitySpec
+from scifm.modalities.base import ModalitySpec, over_limit
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -28,10 +28,12 @@ __all__ = ["TEXT", "text_validator"]
 
 
 def text_validator(data_cfg: DataConfig) -> Callable[[str], str]:
-    """Normalise a text with the options of ``data_cfg.text``; blank texts are invalid."""
+    """Normalise a text with the options of ``data_cfg.text``; blank texts and texts over
+    ``data.text.max_chars`` characters (checked first) are invalid."""
     opts = data_cfg.text
 
     def validate(value: str) -> str:
+        over_limit(len(value.strip()), opts.max_chars, "characters", "data.text.max_chars")
         s = unicodedata.normalize(opts.unicode_form, value)
         s = " ".join(s.split()) if opts.collapse_whitespace else s.strip()
         if opts.lowercase:

@@ -6,7 +6,8 @@ masked-language-model decoder) and its labels; it builds the model either from a
 (:meth:`Backbone.from_config`, a fresh :class:`~transformers.BertConfig`) or from a local checkpoint
 folder (:meth:`Backbone.from_checkpoint`: BERT, RoBERTa/ChemBERTa, ESM, another scifm run's
 ``model/`` folder, ...). Fine-tuning from ``model.init`` re-creates the head when the number of
-outputs differs (``ignore_mismatched_sizes``); weights are read from safetensors only.
+outputs differs (``ignore_mismatched_sizes``); weights are read from safetensors only, from a
+folder :func:`~scifm.models.safeload.check_model_folder` accepts (no pickle file, manifest intact).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from transformers import (
 )
 
 from scifm.config.schema import ModelConfig
-from scifm.errors import ConfigError
+from scifm.errors import ConfigError, RunDirError
+from scifm.models.safeload import LOAD_ERRORS, check_model_folder, first_line, load_hf_model
 from scifm.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,6 @@ _AUTO = {"sequence": AutoModelForSequenceClassification,
 _FRESH = {"sequence": BertForSequenceClassification, "token": BertForTokenClassification,
           "mlm": BertForMaskedLM}
 _DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
-_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
 
 def label_maps(task: TaskSpec) -> tuple[dict[int, str], dict[str, int]]:
@@ -108,16 +109,21 @@ def build_backbone_config(
 
 
 def check_checkpoint(init: Path) -> Path:
-    """Return ``init`` if it is a folder holding a Hugging Face ``config.json``.
+    """Return ``init`` if it is a folder holding a Hugging Face ``config.json``, with no
+    pickle-based file and every file as its manifest lists it
+    (:func:`~scifm.models.safeload.check_model_folder`; checked once per process).
 
     Raises
     ------
     ConfigError
         One line naming the folder, when there is no checkpoint there.
+    RunDirError
+        One line naming a pickle-based, missing, added or damaged file.
     """
     init = Path(init).expanduser()
     if not (init / "config.json").is_file():
         raise ConfigError(f"model.init: no Hugging Face checkpoint (config.json) in {init}")
+    check_model_folder(init)
     return init
 
 
@@ -182,15 +188,27 @@ class Backbone:
 
         With :attr:`labels`, the head is configured anew (re-created when its shape differs);
         ``dropout`` overrides the checkpoint's dropout probabilities.
+
+        Raises
+        ------
+        RunDirError
+            One line naming the file when ``config.json`` or the weights are missing or damaged
+            (or the weights are only in a pickle-based format).
         """
-        kw: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+        path = Path(path)
+        kw: dict[str, Any] = {}
         if self.labels or dropout is not None:
-            config = AutoConfig.from_pretrained(str(path), local_files_only=True, **self.labels)
+            try:
+                config = AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                    **self.labels)
+            except LOAD_ERRORS as err:
+                raise RunDirError(f"cannot read {path / 'config.json'}: {first_line(err)}") \
+                    from None
             for attr in _DROPOUT_ATTRS if dropout is not None else ():
                 if hasattr(config, attr):
                     setattr(config, attr, dropout)
             kw.update(config=config, ignore_mismatched_sizes=bool(self.labels))
-        return _AUTO[self.head].from_pretrained(str(path), **kw)
+        return load_hf_model(_AUTO[self.head], path, **kw)
 
     def load(self, model_cfg: ModelConfig, vocab_size: int | None = None,
              pad_token_id: int = 0) -> PreTrainedModel:
@@ -220,9 +238,8 @@ class Backbone:
         dropout = None if self.head == "mlm" else model_cfg.dropout
         try:
             model = self.from_checkpoint(init, dropout)
-        except _LOAD_ERRORS as err:
-            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ConfigError(f"model.init: cannot load the checkpoint in {init}: {msg}") from err
+        except RunDirError as err:
+            raise ConfigError(f"model.init: {err}") from None
         if self.head == "mlm" and vocab_size and \
                 vocab_size > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(vocab_size)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from scifm.errors import RunDirError
+from scifm.models.manifest import update_manifest
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json
 
@@ -48,16 +49,19 @@ class Predictor(Protocol):
         ...
 
     def save(self, path: Path) -> None:
-        """Write the model into folder ``path`` (no pickle), including ``scifm.json``."""
+        """Write the model into folder ``path`` (no pickle), including ``scifm.json``, as a whole
+        (:func:`scifm.models.manifest.staged_folder`: staged, with its manifest)."""
         ...
 
 
 def update_model_meta(model_dir: Path, **entries: Any) -> None:
-    """Add keys to ``model_dir/scifm.json`` (written by the predictor's ``save``)."""
+    """Add keys to ``model_dir/scifm.json`` (written by the predictor's ``save``) and re-hash it
+    in the folder's manifest."""
     meta_path = Path(model_dir) / MODEL_META
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_model_json(meta_path)
     meta.update(entries)
     atomic_write_json(meta_path, meta)
+    update_manifest(model_dir, MODEL_META)
 
 
 def read_model_json(file: Path) -> dict[str, Any]:

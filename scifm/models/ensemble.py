@@ -13,9 +13,7 @@ rows still sum to 1) and regression outputs stay in target units. The weights co
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from scifm.errors import RunDirError
-from scifm.models.base import MODEL_META, Predictor
+from scifm.models.base import MODEL_META, Predictor, read_model_json
+from scifm.models.manifest import staged_folder
 from scifm.tasks import TaskSpec
 from scifm.utils.io import atomic_write_json
 
@@ -77,16 +76,16 @@ class EnsemblePredictor:
         return out
 
     def save(self, path: Path) -> None:
-        """Each member under ``members/<name>/``, then ``scifm.json`` (written last)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(path / MEMBERS_DIR, ignore_errors=True)
-        for name, member in self.members.items():
-            member.save(path / MEMBERS_DIR / name)
-        atomic_write_json(path / MODEL_META, {
-            "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
-            "members": list(self.members), "weights": self.weights,
-        })
+        """Each member under ``members/<name>/`` (as its family saves it), then ``scifm.json``,
+        in a staged folder that replaces ``path`` as a whole; its manifest covers every file,
+        the members' included (:func:`~scifm.models.manifest.staged_folder`)."""
+        with staged_folder(Path(path)) as tmp:
+            for name, member in self.members.items():
+                member.save(tmp / MEMBERS_DIR / name)
+            atomic_write_json(tmp / MODEL_META, {
+                "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
+                "members": list(self.members), "weights": self.weights,
+            })
 
     @classmethod
     def load(cls, path: Path) -> EnsemblePredictor:
@@ -100,13 +99,15 @@ class EnsemblePredictor:
         from scifm.models.registry import load_predictor
 
         path = Path(path)
+        meta = read_model_json(path / MODEL_META)
         try:
-            meta = json.loads((path / MODEL_META).read_text(encoding="utf-8"))
             weights = {str(k): float(v) for k, v in meta["weights"].items()}
             task, modality = TaskSpec.from_dict(meta["task"]), str(meta["modality"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise RunDirError(f"{path / MODEL_META} is not a valid ensemble: {err!r}") from None
-        members = {name: load_predictor(path / MEMBERS_DIR / name) for name in weights}
+        # the ensemble's manifest (checked by load_predictor) covers the members' files
+        members = {name: load_predictor(path / MEMBERS_DIR / name, verify=False)
+                   for name in weights}
         try:
             return cls(task, modality, members, weights)
         except ValueError as err:

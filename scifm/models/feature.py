@@ -26,6 +26,7 @@ from scifm.config.registry import MODALITIES
 from scifm.errors import ConfigError, RunDirError
 from scifm.featurizers import Featurizer, build_featurizer, featurizer_from_name
 from scifm.models.base import MODEL_META, read_model_json
+from scifm.models.manifest import staged_folder
 from scifm.models.registry import get_family
 from scifm.models.stores import store_for
 from scifm.tasks import TaskSpec
@@ -167,10 +168,14 @@ class FeaturePredictor:
         return pred.reshape(len(x), self.task.n_outputs)
 
     def save(self, path: Path) -> None:
-        """Write ``featurizer.json``, the estimator's files and (last) ``scifm.json``."""
+        """Write ``featurizer.json``, the estimator's files and ``scifm.json`` into a staged
+        folder that replaces ``path`` as a whole, with its manifest
+        (:func:`~scifm.models.manifest.staged_folder`)."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        with staged_folder(Path(path)) as tmp:
+            self._write(tmp)
+
+    def _write(self, path: Path) -> None:
         atomic_write_json(path / FEATURIZER_FILE, self.featurizer.to_config())
         entries = store_for(self.family).save(self.model, path)
         atomic_write_json(path / MODEL_META, {

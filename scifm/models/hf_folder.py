@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from scifm.errors import RunDirError
 from scifm.models.backbones import Backbone, HeadKind
 from scifm.models.base import MODEL_META, read_model_json
+from scifm.models.manifest import staged_folder
+from scifm.models.safeload import load_tokenizer, refuse_unsafe_files
 from scifm.training.data import length_sorted_batches
 from scifm.training.device import accelerator, bf16_supported
 from scifm.training.peft import (
@@ -45,9 +47,10 @@ def read_meta(path: Path, family: str, what: str) -> dict[str, Any]:
         No ``scifm.json`` / weights, or a model of another family.
     """
     meta_file = path / MODEL_META
-    has_weights = (path / "config.json").is_file() or is_adapter_dir(path)
-    if not meta_file.is_file() or not has_weights:
-        raise RunDirError(f"{path} is not a saved {what} model (no {MODEL_META} or config.json)")
+    needed = [meta_file] if is_adapter_dir(path) else [meta_file, path / "config.json"]
+    for file in needed:
+        if not file.is_file():
+            raise RunDirError(f"{file} is missing: {path} is not a saved {what} model")
     meta = read_model_json(meta_file)
     if meta.get("family") != family:
         raise RunDirError(f"{path} holds a {meta.get('family')!r} model, not a {what} model")
@@ -57,8 +60,10 @@ def read_meta(path: Path, family: str, what: str) -> dict[str, Any]:
 def load_hf_folder(path: Path, head: HeadKind) -> tuple[torch.nn.Module, PreTrainedTokenizerBase,
                                                     BaseSnapshot | None]:
     """Model (on :func:`~scifm.training.device.accelerator`, eval mode), tokenizer and, for a PEFT
-    adapter, its base snapshot, from a folder written by :func:`save_hf_folder`."""
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    adapter, its base snapshot, from a folder written by :func:`save_hf_folder` (safetensors
+    only; a missing or damaged file is one :class:`~scifm.errors.RunDirError` line naming it)."""
+    refuse_unsafe_files(path)
+    tokenizer = load_tokenizer(path)
     base = None
     hf_logging.disable_progress_bar()  # no "Loading weights" bar for one small folder
     try:
@@ -75,7 +80,8 @@ def load_hf_folder(path: Path, head: HeadKind) -> tuple[torch.nn.Module, PreTrai
 
 def save_hf_folder(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path,
                    peft_base: BaseSnapshot | None) -> None:
-    """Write the model (safetensors; a PEFT adapter plus ``base/``) and its tokenizer."""
+    """Write the model (safetensors; a PEFT adapter plus ``base/``) and its tokenizer into the
+    (staged) folder ``path``."""
     path.mkdir(parents=True, exist_ok=True)
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar for one small file
     try:
@@ -142,9 +148,14 @@ class HFAdapter:
         yield from length_sorted_batches(self.tokenizer_, ids, batch_size, self.device)
 
     def save_folder(self, path: Path, **entries: Any) -> None:
-        """Write the Hugging Face folder and ``scifm.json`` (common keys plus ``entries``)."""
-        path = Path(path)
-        save_hf_folder(self.model_, self.tokenizer_, path, self.peft_base_)
+        """Write the Hugging Face folder and ``scifm.json`` (common keys plus ``entries``) into a
+        staged folder that replaces ``path`` as a whole, with its manifest
+        (:func:`~scifm.models.manifest.staged_folder`)."""
+        with staged_folder(Path(path)) as tmp:
+            save_hf_folder(self.model_, self.tokenizer_, tmp, self.peft_base_)
+            self._write_meta(tmp, entries)
+
+    def _write_meta(self, path: Path, entries: dict[str, Any]) -> None:
         s = self.settings
         atomic_write_json(path / MODEL_META, {
             "family": self.family, "modality": self.modality, **entries,

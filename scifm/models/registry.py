@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from scifm.config.registry import FAMILIES
 from scifm.errors import ConfigError, RunDirError
 from scifm.models.base import MODEL_META
+from scifm.models.safeload import check_model_folder
 
 if TYPE_CHECKING:  # annotations only
     from scifm.models.base import Predictor
@@ -145,13 +146,19 @@ def build_predictor(family: str, task: TaskSpec, modality: str, cfg: ExperimentC
     return spec.build(task, modality, cfg, Path(work_dir))
 
 
-def load_predictor(path: Path) -> Predictor:
+def load_predictor(path: Path, verify: bool = True) -> Predictor:
     """Load the predictor saved in folder ``path`` (family read from ``path/scifm.json``).
+
+    Before the family's loader reads anything else, the folder is checked
+    (:func:`scifm.models.safeload.check_model_folder`): no pickle-based file, every file as its
+    manifest lists it. ``verify=False`` skips that check (an ensemble's members, which the
+    ensemble's own manifest covers).
 
     Raises
     ------
     RunDirError
-        ``scifm.json`` is missing, unreadable or names an unknown family.
+        ``scifm.json`` is missing, unreadable or names an unknown family; the folder holds a
+        pickle-based file or does not match its manifest.
     """
     meta_file = Path(path) / MODEL_META
     try:
@@ -164,4 +171,6 @@ def load_predictor(path: Path) -> Predictor:
     if family not in FAMILIES:
         raise RunDirError(f"{meta_file}: unknown model family {family!r}; expected one of "
                           f"{', '.join(FAMILIES.names())}")
+    if verify:
+        check_model_folder(Path(path))
     return FAMILIES.get(family).load(Path(path))

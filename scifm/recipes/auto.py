@@ -54,6 +54,7 @@ from scifm.models.ensemble import EnsemblePredictor
 from scifm.models.fitting import fit_family, save_and_score
 from scifm.models.registry import auto_families, load_predictor
 from scifm.rundir import RunContext, RunDir, RunResult
+from scifm.staging import STUDY
 from scifm.tasks import TaskSpec
 from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
@@ -100,7 +101,9 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
     tc, ac = cfg.automl.tune, cfg.automl.auto
     families = list(ac.families or auto_families())
     check_applicable(cfg, recipe="auto", families=families)
-    with RunContext.open(cfg, command) as ctx:
+    # the studies (default storage) and out-of-fold predictions of an earlier run in OUT go on
+    carry = (OOF_DIR,) if tc.storage else (STUDY, OOF_DIR)
+    with RunContext.open(cfg, command, carry=carry) as ctx:
         run = ctx.run
 
         # 1. Data and split, as in train.
@@ -148,7 +151,7 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
                            "cv": {"mean": metrics["cv"]["mean"]}},
             artifacts=[run.report, run.metrics, run.config, run.leaderboard, run.model],
             trials=trial_records({f: s.study for f, s in searches.items()}))
-        return AutoResult(run.root, winner, metrics, searches, choice, run_id)
+        return AutoResult(ctx.out, winner, metrics, searches, choice, run_id)
 
 
 def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds: CleanDataset,

@@ -1,7 +1,10 @@
 """Recipe: evaluate — a trained run directory + new labelled data -> metrics and a report.
 
 Writes ``OUT/metrics.json``, ``predictions.csv``, ``rejected.csv`` and ``report.html`` (default
-``OUT``: ``RUN_DIR/evaluations/<data file stem>/``). Token-classification runs read labelled
+``OUT``: ``RUN_DIR/evaluations/<data file stem>/``), staged in ``OUT.partial/`` and moved into
+place when the evaluation succeeded (:mod:`scifm.staging`): an earlier evaluation in ``OUT`` is
+replaced as a whole, anything else there is refused, and ``OUT`` may not be (or contain) the data
+file or the run's model. Token-classification runs read labelled
 token data as they were trained on (CoNLL files for NER, a table with the label string and the
 optional mask for per-residue labels) and report entity F1 / Q3 with bootstrap intervals over
 sentences / sequences.
@@ -25,8 +28,14 @@ from scifm.evaluation.token_report import render_token_report
 from scifm.evaluation.token_tables import token_prediction_frame
 from scifm.models import load_predictor
 from scifm.rundir import RunDir
+from scifm.staging import staged
 from scifm.tasks import TaskSpec
-from scifm.utils.io import atomic_write_json, atomic_write_text, atomic_write_with
+from scifm.utils.io import (
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_with,
+    refuse_overwriting_inputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +54,22 @@ def evaluate(
     to ``OUT/metrics.json`` (default ``RUN_DIR/evaluations/<data file stem>/``).
     """
     run = RunDir(Path(run_dir))
-    meta = run.model_meta()
     out_dir = Path(out) if out else run.root / "evaluations" / Path(data).name.split(".")[0]
-    if meta.get("task") == "token_classification":  # NER / per-residue labels
-        return _evaluate_tokens(run, meta, Path(data), out_dir, input_col, seed, n_bootstrap)
+    refuse_overwriting_inputs(out_dir, {"the --data file": data, "the run's model": run.model,
+                                        "the run's config": run.config})
+    meta = run.model_meta()
+    with staged(out_dir, kind="evaluation", command="scifm evaluate") as tmp:
+        if meta.get("task") == "token_classification":  # NER / per-residue labels
+            metrics = _evaluate_tokens(run, meta, Path(data), tmp, input_col, seed, n_bootstrap)
+        else:
+            metrics = _evaluate_table(run, meta, Path(data), tmp, input_col, seed, n_bootstrap)
+    logger.info("evaluation written to %s", out_dir)
+    return metrics
+
+
+def _evaluate_table(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Path,
+                    input_col: str | None, seed: int, n_bootstrap: int) -> dict[str, Any]:
+    """Score a run that makes one prediction per input on a labelled table."""
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     updates: dict[str, Any] = {"path": Path(data), "target_cols": task.target_cols,
@@ -56,8 +77,6 @@ def evaluate(
     if input_col:
         updates["input_col"] = input_col
     data_cfg = data_cfg.model_copy(update=updates)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
     cleaned = clean_table(read_table(data, data_cfg.format), data_cfg, source=str(data),
                           task=task)
     atomic_write_with(out_dir / "rejected.csv", lambda p: cleaned.rejected.to_csv(p, index=False))
@@ -79,7 +98,6 @@ def evaluate(
                                             y_pred=y_pred, fit_seconds=None, n_parameters=None)},
         comparisons=[], config_yaml=run.config.read_text() if run.config.exists() else "",
         extra_notes=[f"Model: {run.model}"]))
-    logger.info("evaluation written to %s", out_dir)
     return metrics
 
 
@@ -89,7 +107,6 @@ def _evaluate_tokens(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Pat
     updates: dict[str, Any] = {"path": data} | ({"input_col": input_col} if input_col else {})
     data_cfg = saved_data_config(meta.get("data"), meta["modality"], **updates)
     tokens = load_token_data(data_cfg, SplitConfig())
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_with(out_dir / "rejected.csv",
                       lambda p: rejected_frame(tokens).to_csv(p, index=False))
     model = load_predictor(run.model)
@@ -103,5 +120,4 @@ def _evaluate_tokens(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Pat
     atomic_write_text(out_dir / "report.html", render_token_report(
         metrics, [], source=f"{data.name} with {run.root.name}", modality=meta["modality"],
         config_yaml=run.config.read_text() if run.config.exists() else ""))
-    logger.info("evaluation written to %s", out_dir)
     return metrics

@@ -31,6 +31,12 @@ what differs per kind of task (labels, head, loss, validation metric) comes from
 
 Under ``torchrun`` / ``accelerate launch`` every process runs this recipe and trains (the Trainer
 shards the data); only the main process writes the run directory and logs to MLflow.
+
+The run is written in ``OUT.partial/`` and moved to ``OUT`` only when it succeeded
+(:class:`~scifm.rundir.RunContext`). Interrupted (Ctrl-C, a crash, a lost machine), it leaves
+``OUT`` as it was and its checkpoints in ``OUT.partial/checkpoints``: the same command with
+``--resume`` continues from the last one. A non-empty ``OUT`` is refused unless ``--overwrite``
+(or ``--resume``) is given.
 """
 
 from __future__ import annotations
@@ -84,8 +90,9 @@ def finetune(cfg: ExperimentConfig, command: str = "") -> TrainResult:
 def fit_head(ctx: RunContext, head: SequenceHead | TokenHead, x_train: Any, y_train: Any,
              x_val: Any, y_val: Any) -> tuple[FineTuned, float]:
     """Steps 3-7, the same for every head; returns the best model and the fitting time in
-    seconds. Checkpoints go to ``RUN_DIR/checkpoints`` and are removed once the run succeeded
-    (unless ``train.keep_checkpoints``)."""
+    seconds. Checkpoints go to ``OUT.partial/checkpoints`` (the staging folder) and are removed
+    once the fit succeeded (unless ``train.keep_checkpoints``); an interrupted run leaves them
+    there and ``--resume`` continues from them."""
     cfg = ctx.cfg
     out = ctx.run.root / "checkpoints"
     t0 = time.perf_counter()
@@ -117,7 +124,7 @@ def finetune_sequences(ctx: RunContext) -> TrainResult:
                                  ds.y[va] if len(va) else None)
     predictor = done.predictor(head, run_settings(cfg.model, cfg.train, cfg.peft, cfg.seed))
     if not main:
-        return TrainResult(run.root, predictor.family, {})
+        return TrainResult(ctx.out, predictor.family, {})
     # 8. Save, evaluate on val and test, report, track.
     result = save_and_score(predictor.family, predictor, cfg, ds, splits, run, fit_seconds)
     metrics = {**result.metrics, "model": predictor.family}
@@ -126,11 +133,11 @@ def finetune_sequences(ctx: RunContext) -> TrainResult:
     atomic_write_json(run.history, histories)
     write_report(run.report, build_report_data(cfg, cleaned, splits, leakage,
                                                {predictor.family: result}, metrics, ctx.command))
-    logger.info("report: %s", run.report)
+    logger.info("report: %s", ctx.final(run.report))
     run_id = ctx.track(histories=histories,
                        final_metrics={"test": metrics["test"], "val": metrics.get("val", {})},
                        artifacts=[run.report, run.metrics, run.config, run.splits, run.model])
-    return TrainResult(run.root, predictor.family, metrics, {predictor.family: result}, run_id)
+    return TrainResult(ctx.out, predictor.family, metrics, {predictor.family: result}, run_id)
 
 
 def finetune_tokens(ctx: RunContext) -> TrainResult:
@@ -154,7 +161,7 @@ def finetune_tokens(ctx: RunContext) -> TrainResult:
     done, fit_seconds = fit_head(ctx, head, x_tr, y_tr, x_va or None, y_va or None)
     predictor = done.predictor(head, run_settings(cfg.model, cfg.train, cfg.peft, cfg.seed))
     if not main:
-        return TrainResult(run.root, predictor.family, {})
+        return TrainResult(ctx.out, predictor.family, {})
     # 8. Save, evaluate on val and test (bootstrap over sentences / proteins), report, track.
     predictor.save(run.model)
     update_model_meta(run.model, data=cfg.data.model_dump(mode="json"))
@@ -204,4 +211,4 @@ def _token_outputs(ctx: RunContext, predictor: TokenPredictor, metrics: dict[str
     run_id = ctx.track(histories={family: predictor.history_},
                        final_metrics={"test": metrics["test"], "val": metrics.get("val", {})},
                        artifacts=[run.report, run.metrics, run.config, run.splits, run.model])
-    return TrainResult(run.root, family, metrics, mlflow_run_id=run_id)
+    return TrainResult(ctx.out, family, metrics, mlflow_run_id=run_id)

@@ -16,6 +16,12 @@ held-out items every ``pretrain.eval_steps``. The run directory::
 Fine-tune from it with ``scifm train --set model.init=RUN_DIR/model``. Under ``torchrun`` /
 ``accelerate launch`` every process reads the corpus and trains (DDP through Trainer); only
 rank 0 writes the run directory.
+
+The run is written in ``OUT.partial/`` and moved to ``OUT`` only when it succeeded; interrupted,
+it keeps its checkpoints (every ``pretrain.eval_steps``) in ``OUT.partial/checkpoints`` and the
+same command with ``--resume`` continues from the last one (also from ``OUT/checkpoints`` of a
+finished run with ``train.keep_checkpoints``, copied, so ``OUT`` stays as it was until the
+longer run succeeded).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from scifm.errors import ConfigError, DataError
 from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer, prepare_inputs
 from scifm.models.backbones import Backbone, checkpoint_max_length
 from scifm.models.base import MODEL_META
+from scifm.models.manifest import write_manifest
 from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.training.args import trainer_history, training_arguments
 from scifm.training.callbacks import StepLogProgress
@@ -115,13 +122,13 @@ def pretrain(cfg: ExperimentConfig, command: str = "") -> PretrainResult:
             metrics = _metrics(final, model.num_parameters(), n_steps, scan)
             barrier()  # every process is done with the checkpoints; the model folder is whole
             if not main:
-                return PretrainResult(run.root, metrics)
+                return PretrainResult(ctx.out, metrics)
             history = _save(cfg, run, trainer, metrics, dna_kmer, max_length, span)
             run_id = ctx.track(
                 histories={FAMILY: [{**row, "epoch": row["step"]} for row in history]},
                 final_metrics={"test": metrics["test"]},
                 artifacts=[run.metrics, run.config, run.data_report, run.model])
-            return PretrainResult(run.root, metrics, run_id)
+            return PretrainResult(ctx.out, metrics, run_id)
         finally:
             hf_logging.enable_progress_bar()
 
@@ -202,6 +209,7 @@ def _save(cfg: ExperimentConfig, run: RunDir, trainer: Trainer, metrics: dict[st
         "init": str(mc.init) if mc.init else None, "data": dc.model_dump(mode="json"),
     })
     atomic_write_text(run.model / "README.md", model_card(cfg, metrics, max_length, dna_kmer))
+    write_manifest(run.model)  # the last write into model/: SHA-256 of every file, checked at load
     atomic_write_json(run.metrics, metrics)
     history = trainer_history(trainer.state.log_history, by="step")
     atomic_write_json(run.history, {FAMILY: history})
@@ -209,7 +217,7 @@ def _save(cfg: ExperimentConfig, run: RunDir, trainer: Trainer, metrics: dict[st
         shutil.rmtree(run.root / "checkpoints", ignore_errors=True)
     logger.info("held-out: mlm_accuracy %.4f, perplexity %.4g after %d steps; model in %s",
                 metrics["test"]["mlm_accuracy"]["value"], metrics["test"]["perplexity"]["value"],
-                metrics["n_steps"], run.model)
+                metrics["n_steps"], RunDir(Path(cfg.out)).model)
     return history
 
 

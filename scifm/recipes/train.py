@@ -8,6 +8,11 @@ on the same split, compared on the test rows, and the best on validation becomes
 Under ``torchrun`` / ``accelerate launch`` every process runs this recipe: the families trained by
 ``transformers.Trainer`` are trained by all of them (DDP), the others by the main process alone,
 and only the main process writes.
+
+The run is written in ``OUT.partial/`` and moved to ``OUT`` only when it succeeded
+(:class:`~scifm.rundir.RunContext`): a failed run leaves ``OUT`` as it was; an interrupted
+transformer run keeps its checkpoints in ``OUT.partial/checkpoints`` (``families/<family>/`` with
+several families) for ``--resume``. A non-empty ``OUT`` is refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
             if result is not None:
                 results[family] = result
         if not main:
-            return TrainResult(run.root, "", {})
+            return TrainResult(ctx.out, "", {})
 
         # 4. Select on validation (never on test) and put the selected model at the top level.
         selected = select_family(results, ds.task)
@@ -81,8 +86,8 @@ def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
         # 5. Report and tracking.
         write_report(run.report, build_report_data(cfg, cleaned, splits, leakage, results,
                                                    metrics, command))
-        logger.info("report: %s", run.report)
+        logger.info("report: %s", ctx.final(run.report))
         run_id = ctx.track(histories=histories,
                            final_metrics={"test": metrics["test"], "val": metrics.get("val", {})},
                            artifacts=[run.report, run.metrics, run.config, run.splits, run.model])
-        return TrainResult(run.root, selected, metrics, results, run_id)
+        return TrainResult(ctx.out, selected, metrics, results, run_id)

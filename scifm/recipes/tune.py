@@ -36,6 +36,7 @@ from scifm.evaluation.report import write_report
 from scifm.evaluation.scoring import build_report_data
 from scifm.models.fitting import fit_family
 from scifm.rundir import RunContext, RunDir, RunResult
+from scifm.staging import STUDY
 from scifm.tuning.leaderboard import study_leaderboard, study_trial_records
 from scifm.tuning.objective import CVObjective, cv_folds
 from scifm.tuning.search import run_trials, start_from_defaults
@@ -74,7 +75,8 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
     cfg = cfg.model_copy(deep=True)
     cfg.model.families = [tc.family]
     check_applicable(cfg, recipe="tune", families=[tc.family])
-    with RunContext.open(cfg, command) as ctx:
+    # the study continues in the default storage of an earlier run in OUT (copied, not moved)
+    with RunContext.open(cfg, command, carry=() if tc.storage else (STUDY,)) as ctx:
         run = ctx.run
 
         # 1. Data and split, as in train.
@@ -100,6 +102,8 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
         atomic_write_json(run.history, {tc.family: result.history})
         summary = study_summary(study, cfg, run, objective.metric, objective.higher_is_better,
                                 n_before, len(pool))
+        if not tc.storage:  # the storage where the study will be once the run succeeded
+            summary["storage"] = storage_url(cfg, RunDir(ctx.out))
         atomic_write_json(run.root / STUDY_JSON, summary)
 
         # 5. Report and tracking.
@@ -117,7 +121,7 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
             artifacts=[run.report, run.metrics, run.config, run.leaderboard,
                        run.root / STUDY_JSON, run.model],
             trials=study_trial_records(study))
-        return TuneResult(run.root, tc.family, dict(best.params), float(cv["mean"]),
+        return TuneResult(ctx.out, tc.family, dict(best.params), float(cv["mean"]),
                           float(cv["std"]), metrics, summary["n_trials"], run_id)
 
 

@@ -11,7 +11,9 @@ a :class:`~scifm.models.transformer.TransformerPredictor` (sequence tasks) or a
 :class:`~scifm.models.token.TokenPredictor` (token tasks).
 
 Checkpoints go to ``WORK_DIR/checkpoints``: with ``train.resume`` the run continues from the last
-one, otherwise an earlier run's checkpoints there are removed first.
+one, otherwise an earlier run's checkpoints there are removed first. In a recipe ``WORK_DIR`` is the
+run's staging folder ``OUT.partial`` (or ``OUT.partial/families/<family>``; :mod:`scifm.staging`),
+which a failed or interrupted run leaves in place with its checkpoints for ``--resume``.
 """
 
 from __future__ import annotations
@@ -267,7 +269,8 @@ class FineTuner:
     seed
         Seeds model initialisation, data order and dropout.
     work_dir
-        Holds ``checkpoints/`` (needed for ``train.resume``); a temporary folder when None.
+        Holds ``checkpoints/`` (needed for ``train.resume``; a recipe passes its staging folder
+        ``OUT.partial``); a temporary folder when None.
     """
 
     def __init__(self, task: TaskSpec | TokenKind, modality: str, model_cfg: ModelConfig,

@@ -30,12 +30,19 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback
 
 from scifm.config.schema import PeftConfig
-from scifm.errors import ConfigError
+from scifm.errors import ConfigError, RunDirError
 from scifm.models.backbones import Backbone, HeadKind
+from scifm.models.safeload import (
+    LOAD_ERRORS,
+    check_json_files,
+    first_line,
+    refuse_unsafe_files,
+)
 
 logger = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 BASE_DIR = "base"
 """Sub-folder of a saved adapter model holding the frozen base model."""
 MERGEABLE = ("lora", "adalora", "ia3")
@@ -273,8 +280,25 @@ def is_adapter_dir(path: Path) -> bool:
 def load_adapter_model(path: Path, head: HeadKind = "sequence") -> nn.Module:
     """Base model from ``path/base`` with the adapter and trained head from ``path`` (inference).
 
-    ``head``: ``sequence`` or ``token``, the kind of model the adapter was trained on.
+    ``head``: ``sequence`` or ``token``, the kind of model the adapter was trained on. Only
+    ``adapter_model.safetensors`` is read (peft would fall back to a pickled
+    ``adapter_model.bin``: a folder holding one is refused).
+
+    Raises
+    ------
+    RunDirError
+        One line naming the adapter or base file that is missing, pickle-based or damaged.
     """
     peft = _import_peft()
-    base = Backbone(head).from_checkpoint(Path(path) / BASE_DIR)
-    return peft.PeftModel.from_pretrained(base, str(path), is_trainable=False)
+    path = Path(path)
+    refuse_unsafe_files(path)
+    check_json_files(path, (ADAPTER_CONFIG,))
+    weights = path / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise RunDirError(f"{weights} is missing: no adapter weights in {path}")
+    base = Backbone(head).from_checkpoint(path / BASE_DIR)
+    try:
+        return peft.PeftModel.from_pretrained(base, str(path), is_trainable=False,
+                                              local_files_only=True)
+    except LOAD_ERRORS as err:
+        raise RunDirError(f"cannot load the adapter {weights}: {first_line(err)}") from None

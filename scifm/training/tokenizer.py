@@ -13,10 +13,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, TrainingArguments
+from transformers import PreTrainedTokenizerBase, TrainingArguments
 
 from scifm.config.schema import ModelConfig
 from scifm.featurizers.tokenizers import build_tokenizer, checkpoint_dna_kmer
+from scifm.models.manifest import staged_folder
+from scifm.models.safeload import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +57,14 @@ def training_tokenizer(
     """
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
-        return AutoTokenizer.from_pretrained(resume_from)
+        return load_tokenizer(Path(resume_from))
     if model_cfg.init is not None or args.world_size <= 1:
         return build_tokenizer(modality, corpus, model_cfg)
     shared = Path(args.output_dir) / SHARED_DIR
     with args.main_process_first(local=False, desc="tokenizer"):
         if args.process_index != 0:
-            return AutoTokenizer.from_pretrained(str(shared))
+            return load_tokenizer(shared)
         tokenizer = build_tokenizer(modality, corpus, model_cfg)
-        tokenizer.save_pretrained(str(shared))
+        with staged_folder(shared, manifest=False) as tmp:  # whole, or not there at all
+            tokenizer.save_pretrained(str(tmp))
         return tokenizer

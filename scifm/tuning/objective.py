@@ -33,6 +33,7 @@ from scifm.models.registry import build_predictor, get_family
 from scifm.tasks import TaskSpec
 from scifm.tuning.search_spaces import Spec, feature_choices, sample_params
 from scifm.tuning.study import with_params
+from scifm.utils.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -243,8 +244,8 @@ class CVObjective:
                 raise optuna.TrialPruned(f"time budget spent after fold {k}")
         file = self.oof_file(trial.study.study_name, trial.number)
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            np.save(file, oof)
+            with atomic_path(file) as tmp, open(tmp, "wb") as fh:  # never a truncated .npy
+                np.save(fh, oof)
         return self._record(trial, scores, t0)
 
     @staticmethod

@@ -1,16 +1,19 @@
-"""Atomic file writes: a file is either absent or complete, never half-written."""
+"""Atomic file writes (a file is either absent or complete, never half-written) and the check
+that an output never overwrites an input."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scifm.errors import OutputError
 
 
 def _umask() -> int:
@@ -83,3 +86,33 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def refuse_overwriting_inputs(out: str | Path, inputs: Mapping[str, str | Path | None],
+                              flag: str = "--out") -> None:
+    """Refuse an output path that is, resolves to, contains or lies inside one of ``inputs``
+    (``{"the --data file": path, ...}``; the names appear in the message). Symlinks, relative
+    paths and hard links (:func:`os.path.samefile`) are seen through. Call it before any work.
+
+    Raises
+    ------
+    OutputError
+        One line naming the output and the input it would overwrite.
+    """
+    out_path = Path(out)
+    out_real = out_path.resolve()
+    for name, src in inputs.items():
+        if src is None or not Path(src).exists():
+            continue
+        src_path = Path(src)
+        src_real = src_path.resolve()
+        if out_real == src_real or (out_path.exists() and os.path.samefile(out_path, src_path)):
+            relation = "is"
+        elif src_real.is_relative_to(out_real):
+            relation = "contains"
+        elif src_path.is_dir() and out_real.is_relative_to(src_real):
+            relation = "is inside"
+        else:
+            continue
+        raise OutputError(f"{flag} {out} {relation} {name} ({src}): scifm never writes over its "
+                          f"inputs; choose another {flag}")

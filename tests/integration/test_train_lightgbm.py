@@ -38,7 +38,7 @@ def test_lightgbm_run_directory_contract(tmp_path, dirty_csv):
     metrics = json.loads((run / "metrics.json").read_text())
     for m in CLS_METRICS:
         cell = metrics["test"][m]
-        assert set(cell) == {"value", "ci95"}
+        assert set(cell) == {"value", "ci95", "ci_method"}  # issue 9: BCa, method named
         lo, hi = cell["ci95"]
         assert lo <= cell["value"] <= hi or np.isnan(cell["value"])
     assert metrics["model"] == "lightgbm"

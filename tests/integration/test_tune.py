@@ -66,8 +66,9 @@ def test_tune_writes_run_dir_leaderboard_and_resumes(tmp_path, molecules, monkey
         [client.get_experiment_by_name("scifm").experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{res.mlflow_run_id}'")
     assert len(children) == 4
-    # resuming with the same storage / study name adds trials
-    again = tune(_cfg(data, out, **{"automl.tune.n_trials": 2}))
+    # replacing the run (--overwrite) with the same default storage / study name continues the
+    # study: its optuna.db is copied into the new run
+    again = tune(_cfg(data, out, **{"automl.tune.n_trials": 2, "overwrite": True}))
     assert again.n_trials == 6
     assert len(pd.read_csv(out / "leaderboard.csv")) == 6
     assert json.loads((out / "study.json").read_text())["n_trials_this_call"] == 2

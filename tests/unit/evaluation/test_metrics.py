@@ -202,14 +202,23 @@ def test_bootstrap_ci_narrows_with_n_and_level() -> None:
     assert w90 < w99
 
 
-def test_bootstrap_matches_naive_resampling() -> None:
-    """The vectorised bootstrap gives the percentiles of sklearn applied to each resample."""
+def test_bootstrap_matches_naive_bca() -> None:
+    """The vectorised bootstrap gives the BCa interval of sklearn applied to each resample and
+    to each leave-one-out replicate (issue 9: BCa replaced the percentile interval)."""
     y, p = _binary_data(60, seed=9)
     res = evaluate_predictions(BINARY, y, p, n_bootstrap=40, seed=3)
     rng = np.random.default_rng(3)
     idx = rng.integers(0, 60, size=(40, 60))  # same draws as the implementation
-    aucs = [skm.roc_auc_score(y[i], p[i]) for i in idx if len(np.unique(y[i])) == 2]
-    assert res["roc_auc"]["ci95"] == pytest.approx(list(np.percentile(aucs, [2.5, 97.5])))
+    aucs = np.array([skm.roc_auc_score(y[i], p[i]) for i in idx if len(np.unique(y[i])) == 2])
+    theta = skm.roc_auc_score(y, p)
+    z0 = stats.norm.ppf((np.sum(aucs < theta) + 0.5 * np.sum(aucs == theta)) / len(aucs))
+    jack = np.array([skm.roc_auc_score(np.delete(y, i), np.delete(p, i)) for i in range(60)])
+    d = jack.mean() - jack
+    a = (d**3).sum() / (6 * (d**2).sum() ** 1.5)
+    z = stats.norm.ppf([0.025, 0.975])
+    levels = stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    assert res["roc_auc"]["ci_method"] == "bca"
+    assert res["roc_auc"]["ci95"] == pytest.approx(list(np.quantile(aucs, levels)))
 
 
 def test_bootstrap_is_deterministic_given_seed() -> None:

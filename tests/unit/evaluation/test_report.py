@@ -107,3 +107,24 @@ def test_regression_report_best_is_lowest_rmse() -> None:
 def test_report_tolerates_empty_inputs() -> None:
     doc = render_report(ReportData(title="empty", task=TaskSpec("binary", ["y"])))
     assert "No model results." in doc and "<script" not in doc
+
+
+def test_data_warnings_and_conflicting_duplicates_are_shown() -> None:
+    """Issue 9: the data report's warnings and the worst conflicting duplicate groups (with the
+    policy applied) appear in the report, escaped."""
+    import pandas as pd
+
+    from scifm.config.schema import DataConfig
+    from scifm.data.clean import clean_table
+
+    df = pd.DataFrame({"smiles": ["CCO", "OCC", "CCN", "CCC", "CCCl", "c1ccccc1"],
+                       "y": [1.0, 6.0, 2.0, 3.0, 2.5, 3.5],
+                       "name": ["a", "a", "b", "c", "d", "e"]})
+    rep = clean_table(df, DataConfig(target_cols=["y"], id_col="name")).report
+    data = ReportData(title="t", task=TaskSpec("regression", ["y"]), data_report=rep)
+    doc = render_report(data)
+    assert "<h3>Conflicting duplicates</h3>" in doc
+    assert "<code>data.duplicates=mean</code>: labels averaged" in doc
+    assert "<td>0, 1</td><td>1, 6</td><td>5.000</td><td>averaged to 3.5</td>" in doc
+    assert "id column &#x27;name&#x27; has 1 repeated value(s)" in doc
+    assert "disagree by more than" in doc

@@ -24,7 +24,7 @@ def test_protein_alphabet_and_options():
         _v("protein", sequence={"allow_ambiguous": False})("MKX")
     with pytest.raises(InvalidInput, match="lower case"):
         _v("protein", sequence={"uppercase": False})("MKt")
-    with pytest.raises(InvalidInput, match=r"sequence too long: 5 > max_length 4"):
+    with pytest.raises(InvalidInput, match=r"too long: 5 residues > data.sequence.max_length=4"):
         _v("protein", sequence={"max_length": 4})("MKTLL")
     with pytest.raises(InvalidInput, match="invalid protein residue"):
         _v("protein", sequence={"strip_gaps": False})("MK-T")

@@ -19,6 +19,7 @@ from scifm.models.base import MODEL_META, Predictor
 from scifm.models.baselines import LGBMTaskModel
 from scifm.models.feature import FeaturePredictor
 from scifm.models.lightgbm import LightGBMPredictor
+from scifm.models.manifest import MANIFEST
 from scifm.models.params import LightGBMParams
 from scifm.tasks import TaskSpec
 
@@ -204,6 +205,7 @@ def test_predictor_smiles_fit_predict_save_load(tmp_path):
     legacy = {k: v for k, v in meta.items() if k not in ("params", "features", "n_jobs")}
     legacy["lightgbm"] = {**meta["params"], "features": meta["features"], "n_jobs": 1}
     (tmp_path / "model" / MODEL_META).write_text(json.dumps(legacy))
+    (tmp_path / "model" / MANIFEST).unlink()  # such folders have no manifest (issue 9)
     np.testing.assert_array_equal(load_predictor(tmp_path / "model").predict(smiles[:5]),
                                   loaded.predict(smiles[:5]))
     assert meta["best_iterations"] == pred.model.best_iterations_
@@ -308,8 +310,8 @@ def test_folder_written_by_the_old_lightgbm_predictor_loads(layout, tmp_path):
                                rtol=1e-12)
     np.testing.assert_allclose(FeaturePredictor.load(folder).predict(expected["inputs"]),
                                expected["predictions"], rtol=1e-12)
-    loaded.save(tmp_path / "again")  # saved again in today's layout: the same files
+    loaded.save(tmp_path / "again")  # saved again in today's layout: the same files + manifest
     assert sorted(f.name for f in (tmp_path / "again").iterdir()) == sorted(
-        f.name for f in (DATA / "lightgbm_v1").iterdir())
+        [f.name for f in (DATA / "lightgbm_v1").iterdir()] + [MANIFEST])
     np.testing.assert_array_equal(load_predictor(tmp_path / "again").predict(expected["inputs"]),
                                   loaded.predict(expected["inputs"]))
