@@ -65,7 +65,7 @@ def _iter_delimited(path: Path, sep: str, chunksize: int,
     try:
         reader = pd.read_csv(
             path, sep=sep, dtype=str if encoding_errors == "strict" else object,
-            keep_default_na=False, na_values=[""],
+            keep_default_na=False, na_values=[""], index_col=False,
             chunksize=chunksize, encoding="utf-8", compression="gzip" if is_gzip(path) else None,
             encoding_errors=encoding_errors,
         )

@@ -43,7 +43,10 @@ def load_clean(cfg: ExperimentConfig, run: RunDir, write: bool = True) -> CleanR
     cleaned = clean_table(frame, cfg.data, source=str(cfg.data.path))
     if not write:
         return cleaned
-    atomic_write_with(run.rejected, lambda p: cleaned.rejected.to_csv(p, index=False))
+    # a bare carriage return in a cell is not quoted by the CSV writer: escape it (one row, one
+    # line in rejected.csv)
+    rejected = cleaned.rejected.replace(to_replace="\r", value=r"\\r", regex=True)
+    atomic_write_with(run.rejected, lambda p: rejected.to_csv(p, index=False))
     atomic_write_json(run.data_report, cleaned.report)
     rep = cleaned.report
     logger.info("data: %s rows read, %s used, %s rejected (see %s)", rep.get("n_rows_in"),

@@ -199,9 +199,12 @@ def predict_chunks(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
 
 def _shown(value: object) -> object:
     """A cell as written to the output: bytes that were not UTF-8 (read as lone surrogates)
-    become ``\\xNN`` escapes, so the output file stays valid UTF-8."""
+    become ``\\xNN`` escapes, so the output file stays valid UTF-8, and a carriage return
+    becomes ``\\r``, so the output keeps one line per row."""
     if isinstance(value, str) and not value.isascii():
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, str) and "\r" in value:  # a bare CR is not quoted by the CSV writer
+        value = value.replace("\r", "\\r")
     return value
 
 

@@ -21,6 +21,7 @@ tested, or the terminal output itself is (those run as ``python -m scifm.cli`` w
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import os
@@ -453,6 +454,12 @@ CASES: list[Case] = [
     Case("excel-export-bom-crlf", lambda e: e.train(e.csv("d.csv", _mols(), encoding="utf-8-sig",
                                                           lineterminator="\r\n")), 0,
          rows=(N_MOLS, 0)),
+    Case("old-mac-cr-line-endings", lambda e: e.train(e.csv("d.csv", _mols(),
+                                                            lineterminator="\r")), 0,
+         rows=(N_MOLS, 0)),
+    Case("carriage-return-in-a-cell", lambda e: e.train(e.csv("d.csv", _with(_mols(), {
+        "smiles": ["C\rC"], "logp": [1.0]}), quoting=csv.QUOTE_ALL)), 0, rows=(N_MOLS + 1, 1),
+         reasons=("invalid smiles",)),
     Case("malformed-jsonl", lambda e: e.train(e.file("d.jsonl", '{"smiles": "CCO", "logp": 1}\n'
                                                      '{"smiles": "CCN", "logp": \n')), 2,
          ("line 2", "json")),
