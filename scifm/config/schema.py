@@ -82,6 +82,9 @@ class DataConfig(_Strict):
     duplicate_spread_warn: float | None = Field(default=None, ge=0)
     """Regression: warn about duplicate groups whose labels differ (max - min) by more than this,
     in target units; default: one standard deviation of the target column."""
+    units: dict[str, str] = Field(default_factory=dict)
+    """Units of the targets, ``{column: unit}`` (e.g. ``{expt: kcal/mol}``): shown on the
+    report's axes and tables; unknown units are left out, never guessed."""
     decimal: Literal[".", ","] = "."
     """Decimal mark of label and further input columns (``,`` reads ``1,25`` as 1.25)."""
     smiles: SmilesOptions = Field(default_factory=SmilesOptions)

@@ -57,5 +57,18 @@ class ReportData:
     """Timestamp shown in the header; defaults to now (UTC)."""
     environment: dict[str, str] | None = None
     """Package versions; defaults to the installed versions of the main dependencies."""
+    warnings: list[str] = field(default_factory=list)
+    """What a reviewer would flag (a model predicting one value / class for every row, an
+    evaluation set overlapping the training data, data warnings): shown in the summary card."""
+    split_inputs: dict[str, list[str]] = field(default_factory=dict)
+    """The primary input string (SMILES / sequence / text) of every row per split
+    (``train`` / ``val`` / ``test``, in the order of the split's rows and of ``y_true``)."""
+    split_y: dict[str, np.ndarray] = field(default_factory=dict)
+    """Labels per split (``n x n_tasks``, same order as :attr:`split_inputs`)."""
+    units: dict[str, str] = field(default_factory=dict)
+    """Target units by column, when known (``data.units``)."""
+    evaluation_audit: dict[str, Any] = field(default_factory=dict)
+    """``scifm evaluate``: the new set audited against the run's training data (overlap,
+    nearest-neighbour similarity, metrics on the truly new rows); empty for training runs."""
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     """``scifm auto``: leaderboard rows (:mod:`scifm.tuning.leaderboard`); shown when non-empty."""

@@ -130,6 +130,9 @@ def build_report_data(cfg: ExperimentConfig, cleaned: CleanResult, splits: dict[
                      f"{metrics['model']}."],
         dataset_path=str(cfg.data.path), modality=cfg.data.modality, command=command or None,
         rejected_rows_file="rejected.csv",
+        warnings=[f"{f}: {w}" for f, r in results.items() for w in r.metrics.get("warnings", [])],
+        split_inputs={k: [str(x) for x in rows(ds, v)] for k, v in splits.items()},
+        split_y={k: ds.y[v] for k, v in splits.items()}, units=dict(cfg.data.units),
     )
 
 
