@@ -5,9 +5,13 @@ themselves with ``@app.command()``; :mod:`scifm.cli.main` imports them (the entr
 here imports a subcommand, so the CLI has no import cycle.
 
 ``-q`` shows only warnings and errors: the terminal handler's own level is WARNING (the run's
-``log.txt`` still records INFO), third-party loggers are held at ERROR and progress bars (tqdm:
-the Trainer, ``datasets``) are switched off. What a command prints on stdout at the end
-(its summary table) is its result and stays.
+``log.txt`` still records INFO), third-party loggers are held at ERROR (Optuna and MLflow, which
+set up their own loggers when first imported, included) and no progress bar is drawn (scifm's
+own, :mod:`scifm.utils.progress`; tqdm's, ``datasets``). What a command prints on stdout at the
+end (its summary table) is its result and stays.
+
+``--help`` shows on/off options as flags (``--resume``, not ``--resume <bool>``) and
+``--version`` prints ``scifm X.Y.Z``.
 
 Ctrl-C ends any command with exit code 130 and one line, ``interrupted: `` followed by what the
 run directory says the stopped run left (:func:`scifm.rundir.stopped_note`: e.g. ``runs/x was not
@@ -21,27 +25,55 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+import click
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from scifm.errors import ScifmError
+from scifm.utils import progress
 
 __all__ = ["RESUME_HINT", "app", "err_console", "friendly_errors", "interrupted_line"]
 
+
+def _flags_as_flags(params: Iterable[click.Parameter]) -> None:
+    """On/off options show no value type in the rich help (Typer writes ``<bool>`` there)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class _Group(TyperGroup):
+    """The ``scifm`` group: its own and every subcommand's flags shown as flags."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        _flags_as_flags(params)
+        return params
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_as_flags(command.get_params(ctx))
+        return command
+
+
 app = typer.Typer(
     name="scifm",
+    cls=_Group,
     help="From a scientist's data file to an honestly evaluated, tracked model.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
+err_console = progress.console
+"""stderr: log lines, one-line errors and the progress bars (one console for all three)."""
 _STATE = {"verbose": False}
 F = TypeVar("F", bound=Callable[..., Any])
 _NOISY = ("transformers", "mlflow", "alembic", "urllib3", "matplotlib", "optuna", "datasets",
@@ -55,10 +87,27 @@ RESUME_HINT = "interrupted: rerun the same command with --resume to continue fro
 what the run left (:func:`interrupted_line`)."""
 
 
+def scifm_version() -> str:
+    """The installed package's version (``0+unknown`` when run from an uninstalled tree)."""
+    try:
+        return version("scifm")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scifm {scifm_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging and tracebacks."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on "
+                               "stderr, no progress bars (the run's log.txt keeps everything)."),
+    show_version: bool = typer.Option(False, "--version", callback=_print_version,
+                                      is_eager=True, help="Print the version and exit."),
 ) -> None:
     """scifm: data -> clean -> split -> train -> evaluate -> report, with tracking."""
     _STATE["verbose"] = verbose
@@ -72,6 +121,7 @@ def main(
     root.propagate = False
     for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+    progress.configure(quiet=quiet)
     if quiet:
         for var in _NO_PROGRESS_BARS:
             os.environ[var] = "1"
@@ -117,5 +167,7 @@ def friendly_errors(func: F) -> F:
                               "(run with -v for the traceback)", highlight=False,
                               soft_wrap=True)
             sys.exit(1)
+        finally:
+            progress.close_all()  # a bar still open (a failed step) leaves the screen
 
     return wrapper  # type: ignore[return-value]

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
 from rich.console import Console
 
 from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
-from scifm.cli.output import metrics_table
+from scifm.cli.output import family_warnings, metrics_table, print_warnings
 from scifm.config.load import load_config
-from scifm.models.registry import auto_families
 
 console = Console()
 
@@ -30,14 +28,12 @@ def auto(
     modality: opt.Modality = None,
     task: opt.Task = None,
     split: opt.Split = None,
-    families: str | None = typer.Option(
-        None, help="Comma-separated families to search (automl.auto.families; default: "
-        f"{','.join(auto_families())})."),
+    families: opt.AutoFamilies = None,
     time_budget: opt.TimeBudget = None,
     n_trials: opt.NTrials = None,
     folds: opt.CvFolds = None,
     storage: opt.Storage = None,
-    study_name: opt.StudyName = None,
+    study_name: opt.AutoStudyName = None,
     workers: opt.Workers = None,
     out: opt.Out = None,
     overwrite: opt.Overwrite = False,
@@ -63,6 +59,7 @@ def auto(
     names = (["rmse", "mae", "r2", "spearman"] if "rmse" in result.metrics.get("test", {})
              else ["roc_auc", "pr_auc", "accuracy", "f1_macro", "mcc"])
     console.print(metrics_table(families_metrics, names))
+    print_warnings(family_warnings(families_metrics))
     sel = result.metrics.get("selection", {})
     console.print(f"selected: [bold]{result.winner}[/] ({sel.get('kind')}, by {sel.get('by')})")
     console.print(f"leaderboard: {result.leaderboard}")

@@ -22,8 +22,7 @@ def finetune(
     input_col: opt.InputCol = None,
     target_col: opt.TargetCol = None,
     modality: opt.Modality = None,
-    task: str | None = typer.Option(
-        None, help="auto|regression|binary|multiclass|token_classification (data.task)."),
+    task: str | None = typer.Option(None, help=opt.task_help(opt.TASKS)),
     split: opt.Split = None,
     out: opt.Out = None,
     overwrite: opt.Overwrite = False,
@@ -36,8 +35,9 @@ def finetune(
     no_track: opt.NoTrack = False,
     set_: opt.Set = None,
 ) -> None:
-    """Fine-tune a transformer (one prediction per input, or one label per word / residue with
-    --task token_classification); writes a run directory with a report."""
+    """Fine-tune a transformer: one prediction per input, or one label per word / residue
+    (--task token_classification); writes a run directory with a report.
+    """
     flags: dict[str, Any] = {
         **opt.data_flags(data=data, input_col=input_col, target_col=target_col,
                          modality=modality, task=task, split=split, out=out, seed=seed,

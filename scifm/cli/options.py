@@ -4,69 +4,145 @@ Each alias is a typed, documented ``typer`` option; a subcommand lists the ones 
 (``data: opt.Data = None``) and turns what was given into dotted config keys with
 :func:`data_flags`, :func:`trainer_flags` and :func:`search_flags` (``None`` = not given, left to
 the config file and the defaults).
+
+``--help`` shows the effective defaults and every choice: both are read from the config schema
+(:data:`DEFAULTS`, the ``Literal`` types of its fields) and the registries (families,
+modalities, a modality's default split and input column), never copied here as values that can
+drift. An option's own default stays ``None`` (not given), so ``--help`` shows the schema's
+default with :func:`default` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
+from rich.markup import escape
 
 from scifm.config.registry import MODALITIES
+from scifm.config.schema import ExperimentConfig, TaskKind
+from scifm.config.split import SplitMethod
+from scifm.models.registry import auto_families, trainable_families, tunable_families
+
+DEFAULTS = ExperimentConfig()
+"""The schema's defaults (what a run uses for a key that no file, flag or ``--set`` gives)."""
+TASKS: tuple[str, ...] = get_args(TaskKind)
+"""Every ``data.task``."""
+SEQUENCE_TASKS = tuple(t for t in TASKS if t != "token_classification")
+"""The tasks of ``train``, ``tune`` and ``auto`` (one prediction per input)."""
+
+
+def default(value: object) -> str:
+    """`` [default: VALUE]`` for a help text (dim, as Typer shows its own defaults); a list is
+    shown as ``a, b, c`` (with spaces, so that a narrow terminal wraps it instead of cutting it
+    short), ``None`` as ``none``."""
+    if isinstance(value, (list, tuple)):
+        value = one_of(map(str, value))
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    shown = "none" if value is None else str(value)
+    return f"  [dim]\\[default: {escape(shown)}][/dim]"
+
+
+def one_of(names: Iterable[str]) -> str:
+    """The choices of an option, all of them: ``a, b, c``."""
+    return ", ".join(names)
+
+
+def by_modality(attr: str) -> str:
+    """A per-modality default, ``by modality (smiles: scaffold, protein: similarity, ...)``
+    (read from the modality plug-ins)."""
+    def value(spec: Any) -> str:
+        v = getattr(spec, attr)
+        return ",".join(v) if isinstance(v, (list, tuple)) else str(v)
+    return f"by modality ({', '.join(f'{spec.name}: {value(spec)}' for spec in MODALITIES)})"
+
+
+def task_help(tasks: Iterable[str]) -> str:
+    """``--task``: its choices and default."""
+    return f"Task (data.task): {one_of(tasks)}.{default(DEFAULTS.data.task)}"
+
 
 # -- every command that reads a data file (train, finetune, tune, auto) --
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="YAML experiment spec.")]
+Config = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="YAML experiment spec (defaults <- file <- flags <- --set).")]
 Data = Annotated[Path | None, typer.Option("--data", help="Input file (data.path).")]
-InputCol = Annotated[str | None, typer.Option(help="Input column (data.input_col).")]
+InputCol = Annotated[str | None, typer.Option(
+    help=f"Input column (data.input_col).{default(by_modality('input_cols'))}")]
 TargetCol = Annotated[list[str] | None, typer.Option(
-    "--target-col", help="Target column, exactly as named in the file (commas included); "
-    "repeat the flag for several targets (data.target_cols).")]
+    "--target-col", metavar="<col>", help="Target column, exactly as named in the file (commas "
+    "included); repeat the flag for several targets (data.target_cols).")]
 Modality = Annotated[str | None, typer.Option(
-    help=f"{'|'.join(MODALITIES.names())} (data.modality; default smiles).")]
-Task = Annotated[str | None, typer.Option(help="auto|regression|binary|multiclass (data.task).")]
+    help=f"Input modality (data.modality): {one_of(MODALITIES.names())}."
+    f"{default(DEFAULTS.data.modality)}")]
+Task = Annotated[str | None, typer.Option(help=task_help(SEQUENCE_TASKS))]
 Split = Annotated[str | None, typer.Option(
-    help="random, stratified, scaffold, similarity, predefined or column:NAME (= predefined "
-    "on column NAME), as in YAML (split.method).")]
+    help=f"Split method (split.method): {one_of(get_args(SplitMethod))} or column:NAME "
+    f"(= predefined on column NAME), as in YAML.{default(by_modality('default_split'))}")]
 Out = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Run directory (out); written as OUT.partial and moved into place when "
-    "the run succeeded.")]
+    f"the run succeeded.{default(DEFAULTS.out)}")]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an earlier scifm run in --out once this run succeeded; without "
     "it a non-empty --out is refused (overwrite).")]
-Seed = Annotated[int | None, typer.Option(help="Random seed (seed).")]
-NoTrack = Annotated[bool, typer.Option("--no-track", help="Skip MLflow (tracking.enabled).")]
+Seed = Annotated[int | None, typer.Option(help=f"Random seed (seed).{default(DEFAULTS.seed)}")]
+NoTrack = Annotated[bool, typer.Option(
+    "--no-track", help="Skip MLflow (tracking.enabled=false); tracked by default.")]
 Set = Annotated[list[str] | None, typer.Option(
-    "--set", help="Dotted override KEY=VALUE, e.g. --set train.lr=3e-5 (repeatable).")]
+    "--set", metavar="<k=v>", help="Dotted override KEY=VALUE, e.g. --set train.lr=3e-5 "
+    "(repeatable).")]
+Model = Annotated[str | None, typer.Option(
+    help=f"Model families, comma-separated (model.families): {one_of(trainable_families())}."
+    f"{default(DEFAULTS.model.families)}")]
 
 # -- the transformers.Trainer loop (train, finetune; pretrain takes Resume) --
-Epochs = Annotated[float | None, typer.Option(help="Training epochs (train.epochs).")]
+Epochs = Annotated[float | None, typer.Option(
+    help=f"Training epochs (train.epochs).{default(DEFAULTS.train.epochs)}")]
 MaxSteps = Annotated[int | None, typer.Option(
-    help="Stop after N optimiser steps (train.max_steps).")]
-Lr = Annotated[float | None, typer.Option(help="Learning rate (train.lr).")]
-BatchSize = Annotated[int | None, typer.Option(help="Batch size (train.batch_size).")]
+    help="Stop after N optimiser steps (train.max_steps; overrides --epochs)."
+    f"{default('none' if DEFAULTS.train.max_steps < 1 else DEFAULTS.train.max_steps)}")]
+Lr = Annotated[float | None, typer.Option(
+    help=f"Learning rate (train.lr).{default(DEFAULTS.train.lr)}")]
+BatchSize = Annotated[int | None, typer.Option(
+    help=f"Batch size (train.batch_size).{default(DEFAULTS.train.batch_size)}")]
 Resume = Annotated[bool, typer.Option(
     "--resume", help="Continue from the last checkpoint of an interrupted run (kept in "
     "OUT.partial) or of OUT (train.keep_checkpoints); OUT is replaced when it succeeds "
     "(train.resume).")]
 
 # -- the cross-validated searches (tune, auto) --
+_TUNE = DEFAULTS.automl.tune
 NTrials = Annotated[int | None, typer.Option(
-    help="Trials per family searched (automl.tune.n_trials).")]
+    help=f"Trials per family searched (automl.tune.n_trials).{default(_TUNE.n_trials)}")]
 TimeBudget = Annotated[float | None, typer.Option(
     help="Seconds for the whole search, shared out over the families it searches; no trial "
-    "starts after it (automl.tune.time_budget).")]
+    "starts after it; alone, it is the only budget (automl.tune.time_budget)."
+    f"{default(_TUNE.time_budget)}")]
 CvFolds = Annotated[int | None, typer.Option(
-    "--folds", help="Cross-validation folds on train+val (automl.tune.folds, default 5).")]
+    "--folds", help="Cross-validation folds on train+val (automl.tune.folds)."
+    f"{default(_TUNE.folds)}")]
 Storage = Annotated[str | None, typer.Option(
-    help="Optuna storage of the studies, default sqlite:///OUT/optuna.db; journal:///PATH or "
-    "postgresql://... (automl.tune.storage).")]
-StudyName = Annotated[str | None, typer.Option(
-    help="Study name (auto: the prefix of its per-family studies, default scifm-auto); the same "
-    "storage + name resumes (automl.tune.study_name).")]
+    help="Optuna storage of the studies: sqlite:///PATH, journal:///PATH or "
+    f"postgresql://... (automl.tune.storage).{default('sqlite:///OUT/optuna.db')}")]
 Workers = Annotated[int | None, typer.Option(
     help="Processes sharing each study on this machine (automl.tune.workers); with --storage "
-    "postgresql://... run the same command on other machines to add more.")]
+    "postgresql://... run the same command on other machines to add more."
+    f"{default(_TUNE.workers)}")]
+TuneFamily = Annotated[str | None, typer.Option(
+    help=f"Family to tune (automl.tune.family): {one_of(tunable_families())}."
+    f"{default(_TUNE.family)}")]
+AutoFamilies = Annotated[str | None, typer.Option(
+    help=f"Comma-separated families to search (automl.auto.families): "
+    f"{one_of(tunable_families())}.{default(auto_families())}")]
+
+
+_STUDY = "Study name (automl.tune.study_name); the same storage + name resumes."
+TuneStudyName = Annotated[str | None, typer.Option(help=f"{_STUDY}{default('scifm-FAMILY')}")]
+AutoStudyName = Annotated[str | None, typer.Option(
+    help=f"Prefix of the per-family studies (automl.tune.study_name); the same storage + name "
+    f"resumes.{default('scifm-auto')}")]
 
 
 def data_flags(*, data: Path | None, input_col: str | None, target_col: list[str] | None,

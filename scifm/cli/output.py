@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -52,6 +53,39 @@ def print_train_summary(result: TrainResult) -> None:
              if n in result.metrics.get("test", {})]  # token classification
     names = token or names
     console.print(metrics_table(families, names))
+    print_warnings(family_warnings(families))
     console.print(f"selected model: [bold]{result.selected}[/] (best on validation)")
     console.print(f"run directory: {result.run_dir}")
     console.print(f"report: [bold]{result.report}[/]")
+
+
+def family_warnings(families: dict[str, dict[str, Any]]) -> list[str]:
+    """``family: warning`` for every family's ``metrics["warnings"]`` (a model that collapsed
+    to one class or value); the bare warnings when there is one family."""
+    return [w if len(families) == 1 else f"{fam}: {w}" for fam, m in families.items()
+            for w in m.get("warnings") or []]
+
+
+def print_warnings(warnings: list[str], notes: list[str] | tuple[str, ...] = ()) -> None:
+    """Warnings a reviewer would give, in bold yellow after the metrics (notes in plain text)."""
+    for line in warnings:
+        console.print(f"[bold yellow]warning:[/] [yellow]{escape(line)}[/]")
+    for line in notes:
+        console.print(f"note: {escape(line)}")
+
+
+def print_evaluate_summary(metrics: dict[str, Any]) -> None:
+    """``scifm evaluate``: metrics on all rows and, when some were training rows, on the new
+    rows only (side by side), then the warnings of the audit and of the model's output."""
+    names = [k for k, v in metrics["test"].items() if isinstance(v, dict) and "value" in v]
+    audit = metrics.get("audit") or {}
+    unit = audit.get("unit", "rows")
+    columns = {f"all {unit} (n={metrics['test'].get('n', 0)})": metrics}
+    new = audit.get("test_new_only")
+    if new:
+        columns[f"new {unit} only (n={new.get('n', 0)})"] = {"test": new}
+    table = metrics_table(columns, names)
+    table.title = f"{metrics['model']}: metrics, value [95% CI]"
+    console.print(table)
+    print_warnings(list(metrics.get("warnings") or []), audit.get("notes") or ())
+    console.print(f"rejected rows: {metrics['n_rejected']}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from scifm.cli.app import app, friendly_errors
-from scifm.cli.output import console, metrics_table
+from scifm.cli.output import console, print_evaluate_summary
 
 
 @app.command()
@@ -46,6 +46,4 @@ def evaluate(
     from scifm.recipes.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(run_dir, data, out=out, input_col=input_col, seed=seed)
-    names = [k for k, v in metrics["test"].items() if isinstance(v, dict) and "value" in v]
-    console.print(metrics_table({metrics["model"]: metrics}, names))
-    console.print(f"rejected rows: {metrics['n_rejected']}")
+    print_evaluate_summary(metrics)

@@ -11,6 +11,7 @@ from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import console
 from scifm.config.load import load_config
+from scifm.config.training import PRETRAIN_DEFAULT_STEPS
 
 
 @app.command()
@@ -25,13 +26,14 @@ def pretrain(
     modality: opt.Modality = None,
     out: opt.Out = None,
     overwrite: opt.Overwrite = False,
-    max_steps: int | None = typer.Option(None, help="Optimiser steps (train.max_steps; "
-                                         "default 1000)."),
+    max_steps: int | None = typer.Option(None, help="Optimiser steps (train.max_steps)."
+                                         f"{opt.default(PRETRAIN_DEFAULT_STEPS)}"),
     seed: opt.Seed = None,
     resume: opt.Resume = False,
     no_track: opt.NoTrack = False,
-    set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE, "
-                                          "e.g. --set pretrain.mask_prob=0.2 (repeatable)."),
+    set_: list[str] | None = typer.Option(None, "--set", metavar="<k=v>",
+                                          help="Dotted override KEY=VALUE, e.g. --set "
+                                          "pretrain.mask_prob=0.2 (repeatable)."),
 ) -> None:
     """Masked-language-model pretraining on a corpus; writes a reusable checkpoint to OUT/model."""
     flags: dict[str, Any] = {

@@ -10,7 +10,6 @@ from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
 from scifm.cli.output import print_train_summary
 from scifm.config.load import load_config
-from scifm.models.registry import trainable_families
 
 __all__ = ["train"]
 
@@ -25,12 +24,13 @@ def train(
     modality: opt.Modality = None,
     task: opt.Task = None,
     split: opt.Split = None,
-    folds: int | None = typer.Option(None, help="k-fold variant: number of folds "
-                                     "(split.n_folds)."),
-    fold: int | None = typer.Option(None, help="Which fold is the test set (split.fold)."),
-    model: str | None = typer.Option(
-        None, help="Model families, comma-separated (model.families); registered: "
-        f"{', '.join(trainable_families())}."),
+    folds: int | None = typer.Option(
+        None, help="k-fold variant: number of folds, test = one of them (split.n_folds)."
+        f"{opt.default(opt.DEFAULTS.split.n_folds)}"),
+    fold: int | None = typer.Option(
+        None, help="Which fold is the test set (split.fold)."
+        f"{opt.default(opt.DEFAULTS.split.fold)}"),
+    model: opt.Model = None,
     out: opt.Out = None,
     overwrite: opt.Overwrite = False,
     seed: opt.Seed = None,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
 from rich.console import Console
 
 from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
+from scifm.cli.output import print_warnings
 from scifm.config.load import load_config
-from scifm.models.registry import tunable_families
 
 console = Console()
 
@@ -29,13 +28,12 @@ def tune(
     modality: opt.Modality = None,
     task: opt.Task = None,
     split: opt.Split = None,
-    family: str | None = typer.Option(
-        None, help=f"Family to tune (automl.tune.family): {'|'.join(tunable_families())}."),
+    family: opt.TuneFamily = None,
     n_trials: opt.NTrials = None,
     time_budget: opt.TimeBudget = None,
     folds: opt.CvFolds = None,
     storage: opt.Storage = None,
-    study_name: opt.StudyName = None,
+    study_name: opt.TuneStudyName = None,
     workers: opt.Workers = None,
     out: opt.Out = None,
     overwrite: opt.Overwrite = False,
@@ -63,5 +61,6 @@ def tune(
     console.print(f"best {result.family} of {result.n_trials} trials: cv {name} "
                   f"{result.cv_mean:.4f} ± {result.cv_std:.4f}; test {name} "
                   f"{'n/a' if value is None else f'{value:.4f}'}")
+    print_warnings(result.metrics.get("warnings", []))
     console.print(f"leaderboard: {result.leaderboard}")
     console.print(f"run directory: {result.run_dir}")

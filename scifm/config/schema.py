@@ -91,6 +91,14 @@ class DataConfig(_Strict):
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
     text: TextOptions = Field(default_factory=TextOptions)
 
+    def recorded(self) -> dict[str, Any]:
+        """These settings as a model's ``scifm.json`` records them: JSON, with the data files'
+        paths made absolute, so that ``scifm evaluate`` finds the training data from any
+        working directory."""
+        paths = {k: getattr(self, k).resolve() for k in ("path", "val_path", "test_path")
+                 if getattr(self, k) is not None}
+        return self.model_copy(update=paths).model_dump(mode="json")
+
     @field_validator("modality")
     @classmethod
     def _known_modality(cls, v: str) -> str:

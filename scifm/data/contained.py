@@ -243,9 +243,10 @@ class _Runner:
     """The parent's side: hand slices to workers, collect verdicts, isolate crashes."""
 
     def __init__(self, factory: Callable, data_cfg: Any, values: list[str], library: str,
-                 modules: Sequence[str], workers: int) -> None:
+                 modules: Sequence[str], workers: int,
+                 on_rows: Callable[[int], None] | None = None) -> None:
         self.factory, self.data_cfg, self.values = factory, data_cfg, values
-        self.library = library
+        self.library, self.on_rows = library, on_rows or (lambda n: None)
         self.ctx = _context(modules)
         n = len(values)
         self.workers = max(1, min(workers, math.ceil(n / MIN_ROWS)))
@@ -302,6 +303,7 @@ class _Runner:
         if kind == "rows":
             self.verdicts[job.next:job.next + len(payload)] = payload
             job.next += len(payload)
+            self.on_rows(len(payload))
             return
         del self.running[worker.conn]
         _release(worker)
@@ -324,6 +326,7 @@ class _Runner:
         bad = job.next
         self.verdicts[bad] = (None, _died(code, self.library, job.stalled))
         self.crashed.append(bad)
+        self.on_rows(1)
         logger.warning("input %r %s; rejected", self.values[bad][:60],
                        self.verdicts[bad][1])  # type: ignore[index]
         if bad + 1 < job.stop:
@@ -339,7 +342,8 @@ class _Runner:
 
 def validate_contained(factory: Callable[[Any], Callable[[str], str]], data_cfg: Any,
                        values: Sequence[str], library: str, modules: Sequence[str] = (),
-                       workers: int | None = None) -> tuple[list[Verdict], list[int]]:
+                       workers: int | None = None, on_rows: Callable[[int], None] | None = None,
+                       ) -> tuple[list[Verdict], list[int]]:
     """Validate ``values`` in worker processes; a crash rejects only the input that caused it.
 
     Parameters
@@ -355,6 +359,9 @@ def validate_contained(factory: Callable[[Any], Callable[[str], str]], data_cfg:
     workers
         At most this many processes at once (default: one per available CPU core; fewer for
         small inputs, :data:`MIN_ROWS` rows each at least).
+    on_rows
+        Called with the number of values just judged, as the workers report them (a progress
+        bar's ``advance``).
 
     Returns
     -------
@@ -371,5 +378,6 @@ def validate_contained(factory: Callable[[Any], Callable[[str], str]], data_cfg:
     """
     if not values:
         return [], []
-    runner = _Runner(factory, data_cfg, list(values), library, modules, workers or _cpus())
+    runner = _Runner(factory, data_cfg, list(values), library, modules, workers or _cpus(),
+                     on_rows)
     return runner.run(), runner.crashed

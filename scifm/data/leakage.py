@@ -209,7 +209,9 @@ def nn_kmer_jaccard(query: Inputs, reference: Inputs, k: int) -> np.ndarray:
     return best
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
+def similarity_summary(values: np.ndarray) -> dict[str, Any]:
+    """Quantiles, near-duplicate shares and a 20-bin histogram of nearest-neighbour similarities
+    (also used by :mod:`scifm.evaluation.evaluation_audit`)."""
     q = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
     counts, edges = np.histogram(values, bins=20, range=(0.0, 1.0))
     return {
@@ -267,7 +269,7 @@ def audit_split(dataset: Any, splits: dict[str, np.ndarray], modality: str, *,
         out["note"] = f"nearest-neighbour similarity on a random sample of {max_test} test rows"
     out["metric"] = similarity.metric
     values = similarity.fn(primary_strings(test), primary_strings(train))
-    out["nn_similarity"] = _summary(values)
+    out["nn_similarity"] = similarity_summary(values)
     frac = out["nn_similarity"]["frac_ge_0.8"]
     if frac >= 0.05:
         out["warnings"].append(f"{frac:.0%} of test {similarity.items} have a train neighbour "

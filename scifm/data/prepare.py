@@ -9,6 +9,7 @@ a ``torchrun`` launch) computes the same result and writes nothing.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from scifm.data.io import read_table
 from scifm.data.leakage import audit_split
 from scifm.data.splitting import make_split, save_splits
 from scifm.errors import ConfigError
+from scifm.utils import progress
 from scifm.utils.io import atomic_write_json, atomic_write_with
 
 if TYPE_CHECKING:
@@ -39,8 +41,11 @@ def load_clean(cfg: ExperimentConfig, run: RunDir, write: bool = True) -> CleanR
     """
     if cfg.data.path is None:
         raise ConfigError("no input data: pass --data FILE (or data.path in the config)")
-    frame = read_table(cfg.data.path, cfg.data.format)
-    cleaned = clean_table(frame, cfg.data, source=str(cfg.data.path))
+    name = Path(cfg.data.path).name
+    with progress.track(f"reading {name}", level=logging.DEBUG):
+        frame = read_table(cfg.data.path, cfg.data.format)
+    with progress.track(f"cleaning {len(frame):,} rows of {name}", level=logging.DEBUG):
+        cleaned = clean_table(frame, cfg.data, source=str(cfg.data.path))
     if not write:
         return cleaned
     # a bare carriage return in a cell is not quoted by the CSV writer: escape it (one row, one
@@ -69,10 +74,12 @@ def split_and_audit(cfg: ExperimentConfig, ds: CleanDataset, run: RunDir,
         The audit (cross-split duplicates, nearest-neighbour similarity); empty when not
         ``write`` (the audit is only needed where it is written).
     """
-    splits = make_split(ds, cfg.split, seed=cfg.seed)
+    with progress.track(f"{cfg.split.method} split of {len(ds):,} rows", level=logging.DEBUG):
+        splits = make_split(ds, cfg.split, seed=cfg.seed)
     if not write:
         return splits, {}
     save_splits(run.splits, splits, ds, method=cfg.split.method, seed=cfg.seed)
-    leakage = audit_split(ds, splits, cfg.data.modality)
+    with progress.track("leakage audit of the split", level=logging.DEBUG):
+        leakage = audit_split(ds, splits, cfg.data.modality)
     atomic_write_json(run.leakage, leakage)
     return splits, leakage

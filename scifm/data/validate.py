@@ -38,6 +38,7 @@ from scifm.data.contained import (
 from scifm.data.datapoints import Datapoint, InvalidInput, Value, reason_category
 from scifm.data.labels import is_missing
 from scifm.errors import ConfigError
+from scifm.utils import progress
 
 if TYPE_CHECKING:
     from scifm.modalities.base import ModalitySpec
@@ -135,24 +136,35 @@ def remember_crashes(modality: str, crashes: Mapping[str, str]) -> None:
 
 
 def _verdicts(spec: ModalitySpec, data_cfg: DataConfig, strings: list[str]) -> list[Verdict]:
-    """``(canonical, reason)`` of each distinct raw string."""
+    """``(canonical, reason)`` of each distinct raw string, with a progress bar."""
     known = [_CRASHERS.get((spec.name, s)) for s in strings]
     todo = [s for s, why in zip(strings, known, strict=True) if why is None]
-    done: list[Verdict] | None = None
-    if spec.native is not None and can_contain() and todo:
-        try:
-            done, crashed = validate_contained(spec.validator, data_cfg, todo, spec.native.name,
-                                               spec.native.modules)
-        except WorkerStartError as err:
-            logger.warning("%s; validating %s inputs in this process, where a crash of %s "
-                           "would end the run", err, spec.label, spec.native.name)
-        else:
-            for i in crashed:
-                remember_crashes(spec.name, {todo[i]: done[i][1] or "crashed the parser"})
-    if done is None:
-        done = list(iter_verdicts(spec.validator(data_cfg), todo))
+    with progress.track(f"validating {len(todo):,} {spec.label} inputs", total=len(todo),
+                        unit="inputs", level=logging.DEBUG) as bar:
+        done = _contained(spec, data_cfg, todo, bar.advance) if todo else None
+        if done is None:
+            bar.update(completed=0)
+            done = list(bar.iter(iter_verdicts(spec.validator(data_cfg), todo)))
     fresh = iter(done)
     return [(None, why) if why is not None else next(fresh) for why in known]
+
+
+def _contained(spec: ModalitySpec, data_cfg: DataConfig, todo: list[str],
+               on_rows: Callable[[int], None]) -> list[Verdict] | None:
+    """The verdicts of ``todo`` from worker processes (a crash rejects only its input), or None
+    where the modality needs no containment or workers cannot start here."""
+    if spec.native is None or not can_contain():
+        return None
+    try:
+        done, crashed = validate_contained(spec.validator, data_cfg, todo, spec.native.name,
+                                           spec.native.modules, on_rows=on_rows)
+    except WorkerStartError as err:
+        logger.warning("%s; validating %s inputs in this process, where a crash of %s "
+                       "would end the run", err, spec.label, spec.native.name)
+        return None
+    for i in crashed:
+        remember_crashes(spec.name, {todo[i]: done[i][1] or "crashed the parser"})
+    return done
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")

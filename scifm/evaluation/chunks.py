@@ -34,6 +34,7 @@ from scifm.evaluation.tables import prediction_columns
 from scifm.models import load_predictor
 from scifm.models.base import Predictor
 from scifm.tasks import TaskSpec
+from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,17 @@ class ChunkPool:
 
 def predict_chunks(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
                    source: str) -> Iterator[pd.DataFrame]:
-    """Predicted frames in input order; a bounded window of chunks runs in worker processes."""
+    """Predicted frames in input order; a bounded window of chunks runs in worker processes.
+    A progress bar counts the rows done (rows per second)."""
+    with progress.track(f"predicting {Path(source).name}", unit="rows",
+                        level=logging.DEBUG) as bar:
+        for frame in _predicted(job, chunks, workers, source):
+            bar.advance(len(frame))
+            yield frame
+
+
+def _predicted(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
+               source: str) -> Iterator[pd.DataFrame]:
     cols = job.cols + ([job.id_col] if job.id_col else [])
     start = 0
     if workers == 1:  # validation still runs where a crash is contained (scifm.data.contained)

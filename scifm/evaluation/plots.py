@@ -3,7 +3,9 @@
 Every public function is robust to missing labels (``NaN``), empty inputs and single-class test
 sets: instead of raising it returns a small "not available: <reason>" SVG. Figures are built
 with :class:`matplotlib.figure.Figure` directly: no pyplot state and no GUI backend, so the
-global matplotlib backend is left alone (the SVG canvas needs none).
+global matplotlib backend is left alone (the SVG canvas needs none). Panels of different models
+in one figure share their axes. Learning curves are in :mod:`scifm.evaluation.curves`, the
+interactive (Plotly) figures in :mod:`scifm.evaluation.interactive`.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def not_available(reason: str) -> str:
             f'fill="#777" font-family="sans-serif">{text}</text></svg>')
 
 
-def _svg(fig: Figure) -> str:
+def to_svg(fig: Figure) -> str:
     """Serialise ``fig`` to an inline SVG with document-unique element ids."""
     with matplotlib.rc_context(_RC):
         buf = io.StringIO()
@@ -61,12 +63,12 @@ def _svg(fig: Figure) -> str:
     return svg
 
 
-def _figure(w: float, h: float) -> Figure:
+def new_figure(w: float, h: float) -> Figure:
     with matplotlib.rc_context(_RC):
         return Figure(figsize=(w, h), layout="constrained")
 
 
-def _safe(fn: Callable[..., str]) -> Callable[..., str]:
+def safe_figure(fn: Callable[..., str]) -> Callable[..., str]:
     """Turn any exception of a plotting function into a "not available" figure."""
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> str:
@@ -79,45 +81,8 @@ def _safe(fn: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-
-
-@_safe
-def learning_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """Curves of every numeric history key versus ``epoch``, one row of panels per model.
-
-    Parameters
-    ----------
-    histories : dict[str, list[dict]]
-        ``{model: [{"epoch": 1, "train_loss": ..., "val_loss": ..., "val_roc_auc": ...}, ...]}``;
-        keys containing ``loss`` go to the left panel, other metrics to the right one.
-    """
-    rows = {k: list(v) for k, v in histories.items() if v}
-    if not rows:
-        return not_available("no training history recorded")
-    fig = _figure(9, 2.6 * len(rows))
-    axes = fig.subplots(len(rows), 2, squeeze=False)
-    for (name, hist), (ax_loss, ax_met) in zip(rows.items(), axes, strict=True):
-        keys = sorted({k for h in hist for k, v in h.items() if k != "epoch" and _is_number(v)})
-        x_all = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
-        for key in keys:
-            pts = [(x, float(h[key])) for x, h in zip(x_all, hist, strict=True)
-                   if _is_number(h.get(key)) and math.isfinite(float(h[key]))]
-            if not pts:
-                continue
-            ax = ax_loss if "loss" in key else ax_met
-            ax.plot(*zip(*pts, strict=True), marker="o" if len(pts) < 30 else None, ms=3,
-                    label=key)
-        for ax, what in ((ax_loss, "loss"), (ax_met, "metrics")):
-            ax.set_title(f"{name}: {what}")
-            ax.set_xlabel("epoch")
-            if ax.lines:
-                ax.legend(fontsize=7)
-            else:
-                ax.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center",
-                        transform=ax.transAxes, color="#777")
-    return _svg(fig)
 
 
 def _labels_for_first_task(task: TaskSpec, y_true: np.ndarray,
@@ -133,7 +98,7 @@ def _labels_for_first_task(task: TaskSpec, y_true: np.ndarray,
     return y_true[m, 0].astype(int), y_pred[m, 0], names
 
 
-@_safe
+@safe_figure
 def confusion_matrix_plot(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray,
                           title: str = "") -> str:
     """Confusion matrix (counts) of the first binary task (threshold 0.5) or of a multiclass task.
@@ -152,7 +117,7 @@ def confusion_matrix_plot(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray
     yhat = p.argmax(1) if p.ndim == 2 else (p >= 0.5).astype(int)
     cm = confusion_matrix(y, yhat, labels=np.arange(len(names)))
     k = len(names)
-    fig = _figure(1.6 + 0.45 * k, 1.4 + 0.45 * k)
+    fig = new_figure(1.6 + 0.45 * k, 1.4 + 0.45 * k)
     ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
@@ -164,10 +129,10 @@ def confusion_matrix_plot(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray
     ax.set_ylabel("true")
     tgt = "" if task.task_type == "multiclass" else f" ({task.target_cols[0]})"
     ax.set_title(f"{title}{tgt}" if title else f"confusion matrix{tgt}")
-    return _svg(fig)
+    return to_svg(fig)
 
 
-@_safe
+@safe_figure
 def roc_pr_curves(task: TaskSpec, y_true: np.ndarray,
                   y_pred_by_model: Mapping[str, np.ndarray]) -> str:
     """ROC and precision-recall curves side by side, one curve per model, AUC in the legend.
@@ -179,7 +144,7 @@ def roc_pr_curves(task: TaskSpec, y_true: np.ndarray,
         return not_available("ROC/PR curves need a classification task")
     if not y_pred_by_model:
         return not_available("no predictions")
-    fig = _figure(9, 3.6)
+    fig = new_figure(9, 3.6)
     ax_roc, ax_pr = fig.subplots(1, 2)
     drawn = 0
     for name, pred in y_pred_by_model.items():
@@ -203,49 +168,69 @@ def roc_pr_curves(task: TaskSpec, y_true: np.ndarray,
                           (ax_pr, "precision-recall", "recall", "precision")):
         ax.set(title=t + suffix, xlabel=xl, ylabel=yl, xlim=(-0.01, 1.01), ylim=(-0.01, 1.02))
         ax.legend(fontsize=7, loc="lower right" if ax is ax_roc else "lower left")
-    return _svg(fig)
+    return to_svg(fig)
+
+
+def _regression_xy(y_true: np.ndarray, y_pred_by_model: Mapping[str, np.ndarray],
+                   target: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{model: (true, predicted)}`` of one target, rows with both values finite."""
+    yt = np.asarray(y_true, float).reshape(len(y_true), -1)[:, target]
+    out = {}
+    for name, pred in y_pred_by_model.items():
+        yp = np.asarray(pred, float).reshape(len(pred), -1)[:, target]
+        m = np.isfinite(yt) & np.isfinite(yp)
+        out[name] = (yt[m], yp[m])
+    return out
+
+
+def fit_title(name: str, t: np.ndarray, p: np.ndarray) -> str:
+    """``name: RMSE=…, R²=…`` of one model's predictions."""
+    rmse = float(np.sqrt(np.mean((p - t) ** 2)))
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1 - float(np.sum((p - t) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    return f"{name}: RMSE={rmse:.3g}, R²={r2:.3f}"
 
 
 def _regression_panels(task: TaskSpec, y_true: np.ndarray,
                        y_pred_by_model: Mapping[str, np.ndarray], target: int,
-                       residual: bool) -> str:
+                       residual: bool, unit: str = "") -> str:
+    """One panel per model, all on the same axes (so that the models can be compared)."""
     if task.is_classification:
         return not_available("needs a regression task")
     if not y_pred_by_model:
         return not_available("no predictions")
-    yt = np.asarray(y_true, float).reshape(len(y_true), -1)[:, target]
-    fig = _figure(3.3 * len(y_pred_by_model), 3.3)
-    axes = fig.subplots(1, len(y_pred_by_model), squeeze=False)[0]
-    for ax, (name, pred) in zip(axes, y_pred_by_model.items(), strict=True):
-        yp = np.asarray(pred, float).reshape(len(pred), -1)[:, target]
-        m = np.isfinite(yt) & np.isfinite(yp)
-        t, p = yt[m], yp[m]
+    xy = _regression_xy(y_true, y_pred_by_model, target)
+    fig = new_figure(3.3 * len(xy), 3.3)
+    axes = fig.subplots(1, len(xy), squeeze=False, sharex=True, sharey=True)[0]
+    finite = [v for t, p in xy.values() for v in (t, p) if v.size]
+    lo = float(min(v.min() for v in finite)) if finite else 0.0
+    hi = float(max(v.max() for v in finite)) if finite else 1.0
+    pad = 0.03 * (hi - lo or 1.0)
+    u = f" ({unit})" if unit else ""
+    for ax, (name, (t, p)) in zip(axes, xy.items(), strict=True):
         if t.size == 0:
             ax.set_title(f"{name}: no labelled rows")
             continue
-        rmse = float(np.sqrt(np.mean((p - t) ** 2)))
-        ss_tot = float(np.sum((t - t.mean()) ** 2))
-        r2 = 1 - float(np.sum((p - t) ** 2)) / ss_tot if ss_tot > 0 else math.nan
         alpha = 0.7 if t.size < 500 else 0.3
         if residual:
             ax.scatter(p, p - t, s=8, alpha=alpha)
             ax.axhline(0, color="#999", ls="--", lw=0.8)
-            ax.set(xlabel="predicted", ylabel="predicted - true")
+            ax.set(xlabel=f"predicted{u}", xlim=(lo - pad, hi + pad))
         else:
             ax.scatter(t, p, s=8, alpha=alpha)
-            lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
-            pad = 0.03 * (hi - lo or 1.0)
             ax.plot([lo, hi], [lo, hi], color="#999", ls="--", lw=0.8)
-            ax.set(xlabel="true", ylabel="predicted", xlim=(lo - pad, hi + pad),
-                   ylim=(lo - pad, hi + pad), aspect="equal")
-        ax.set_title(f"{name}: RMSE={rmse:.3g}, R²={r2:.3f}", fontsize=9)
-    fig.suptitle(("residuals" if residual else "parity") + f" ({task.target_cols[target]})")
-    return _svg(fig)
+            ax.set(xlabel=f"true{u}", xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad),
+                   aspect="equal")
+        ax.set_title(fit_title(name, t, p), fontsize=9)
+    axes[0].set_ylabel(f"predicted - true{u}" if residual else f"predicted{u}")
+    fig.suptitle(("residuals" if residual else "parity") + f" ({task.target_cols[target]})"
+                 + ("; shared axes" if len(xy) > 1 else ""))
+    return to_svg(fig)
 
 
-@_safe
+@safe_figure
 def parity_plot(task: TaskSpec, y_true: np.ndarray, y_pred_by_model: Mapping[str, np.ndarray],
-                target: int = 0) -> str:
+                target: int = 0, unit: str = "") -> str:
     """Predicted versus true values of one target, one panel per model, with the y = x line.
 
     Parameters
@@ -255,17 +240,17 @@ def parity_plot(task: TaskSpec, y_true: np.ndarray, y_pred_by_model: Mapping[str
     target : int
         Column index of the target to plot.
     """
-    return _regression_panels(task, y_true, y_pred_by_model, target, residual=False)
+    return _regression_panels(task, y_true, y_pred_by_model, target, residual=False, unit=unit)
 
 
-@_safe
+@safe_figure
 def residual_plot(task: TaskSpec, y_true: np.ndarray, y_pred_by_model: Mapping[str, np.ndarray],
-                  target: int = 0) -> str:
-    """Residuals (predicted - true) versus predicted values, one panel per model."""
-    return _regression_panels(task, y_true, y_pred_by_model, target, residual=True)
+                  target: int = 0, unit: str = "") -> str:
+    """Residuals (predicted - true) versus predicted values, one panel per model, shared axes."""
+    return _regression_panels(task, y_true, y_pred_by_model, target, residual=True, unit=unit)
 
 
-@_safe
+@safe_figure
 def histogram(values: Sequence[float] | np.ndarray, title: str, xlabel: str, bins: Any = 30,
               weights: Sequence[float] | None = None) -> str:
     """Histogram of finite ``values`` (non-finite values are dropped).
@@ -280,28 +265,53 @@ def histogram(values: Sequence[float] | np.ndarray, title: str, xlabel: str, bin
     w = None if w is None else w[keep]
     if v.size == 0:
         return not_available(f"{title}: no values")
-    fig = _figure(4.8, 2.8)
+    fig = new_figure(4.8, 2.8)
     ax = fig.subplots()
     ax.hist(v, bins=bins, weights=w, color="#4a7ab5", edgecolor="white", lw=0.5)
     ax.set(title=title, xlabel=xlabel, ylabel="count")
-    return _svg(fig)
+    return to_svg(fig)
 
 
-@_safe
-def bar_counts(counts: Mapping[str, int | float], title: str) -> str:
-    """Horizontal bar chart of ``{category: count}`` (largest first, at most 30 bars)."""
-    items = sorted(((str(k), float(v)) for k, v in counts.items() if _is_number(v)),
-                   key=lambda kv: -kv[1])[:30]
+@safe_figure
+def bar_counts(counts: Mapping[str, int | float], title: str, sort: bool = True) -> str:
+    """Horizontal bar chart of ``{category: count}`` (at most 30 bars; largest first, or in the
+    given order with ``sort=False``), each bar labelled with its count and share."""
+    items = [(str(k), float(v)) for k, v in counts.items() if is_number(v)]
+    items = (sorted(items, key=lambda kv: -kv[1]) if sort else items)[:30]
     if not items:
         return not_available(f"{title}: nothing to count")
-    fig = _figure(4.8, 1.0 + 0.28 * len(items))
+    fig = new_figure(4.8, 1.0 + 0.28 * len(items))
     ax = fig.subplots()
     labels = [k if len(k) <= 40 else k[:37] + "..." for k, _ in items][::-1]
     vals = [v for _, v in items][::-1]
     bars = ax.barh(range(len(items)), vals, color="#4a7ab5")
-    ax.bar_label(bars, labels=[f"{v:g}" for v in vals], fontsize=7, padding=2)
+    total = sum(vals) or 1.0
+    ax.bar_label(bars, labels=[f"{v:g} ({100 * v / total:.0f}%)" for v in vals], fontsize=7,
+                 padding=2)
     ax.set_yticks(range(len(items)), labels)
     ax.set_title(title)
     ax.set_xlabel("count")
     ax.margins(x=0.15)
-    return _svg(fig)
+    return to_svg(fig)
+
+
+@safe_figure
+def split_histograms(values_by_split: Mapping[str, Sequence[float] | np.ndarray], xlabel: str,
+                     bins: int = 30) -> str:
+    """Small multiples, one histogram per split (``train`` / ``val`` / ``test``), stacked on a
+    shared x axis with the same bins, so the distributions can be compared at a glance."""
+    parts = {k: np.asarray(v, float).ravel() for k, v in values_by_split.items()}
+    parts = {k: v[np.isfinite(v)] for k, v in parts.items()}
+    parts = {k: v for k, v in parts.items() if v.size}
+    if not parts:
+        return not_available(f"{xlabel}: no values")
+    edges = np.histogram_bin_edges(np.concatenate(list(parts.values())), bins=bins)
+    fig = new_figure(5.6, 0.5 + 1.25 * len(parts))
+    axes = fig.subplots(len(parts), 1, sharex=True, squeeze=False)[:, 0]
+    colours = {"train": "#4a7ab5", "val": "#e69500", "test": "#3a9a5b"}
+    for ax, (name, v) in zip(axes, parts.items(), strict=True):
+        ax.hist(v, bins=edges, color=colours.get(name, "#777"), edgecolor="white", lw=0.4)
+        ax.set_ylabel(f"{name}\nn={v.size:,}", fontsize=8)
+        ax.axvline(float(np.median(v)), color="#333", ls=":", lw=0.9)
+    axes[-1].set_xlabel(xlabel)
+    return to_svg(fig)

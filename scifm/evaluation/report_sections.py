@@ -1,23 +1,30 @@
-"""The sections of the HTML report, in order: header, data & cleaning, split & leakage audit,
-results, leaderboard (``scifm auto``), plots, configuration & environment.
+"""Sections of the HTML report: header, split & leakage audit, the evaluation audit of
+``scifm evaluate``, results, leaderboard (``scifm auto``) and learning curves.
 
-Each section is a function ``ReportData -> HTML``; :func:`scifm.evaluation.report.render_report`
-joins them (:data:`SECTIONS`).
+Each section is a function ``ReportData -> HTML`` returning ``<section id=...><h2>...`` (or ''
+when it has nothing to show); :func:`scifm.evaluation.report.render_report` puts them in order
+with the summary card (:mod:`~scifm.evaluation.report_summary`), the data section
+(:mod:`~scifm.evaluation.report_dataset`), test predictions
+(:mod:`~scifm.evaluation.report_predictions`), examples (:mod:`~scifm.evaluation.report_examples`)
+and the configuration (:mod:`~scifm.evaluation.report_config`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-import platform
-from collections.abc import Mapping
-from importlib import metadata
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from scifm.evaluation import plots
+from scifm.evaluation.curves import curves_html
 from scifm.evaluation.metrics import metric_names, primary_metric
+from scifm.evaluation.report_audit import evaluation_audit_section
+from scifm.evaluation.report_config import config_section
 from scifm.evaluation.report_data import ReportData
+from scifm.evaluation.report_dataset import data_section
+from scifm.evaluation.report_examples import examples_section
 from scifm.evaluation.report_format import (
     best_of,
     esc,
@@ -31,100 +38,24 @@ from scifm.evaluation.report_format import (
     value_ci,
     warnings_box,
 )
+from scifm.evaluation.report_predictions import predictions_section
+from scifm.evaluation.report_summary import summary_card
 
-__all__ = ["SECTIONS", "config_section", "data_section", "environment", "header",
-           "leaderboard_section", "plots_section", "results_section", "split_section"]
-
-_ENV_PACKAGES = ("scifm", "numpy", "pandas", "scikit-learn", "torch", "transformers", "rdkit",
-                 "lightgbm", "mlflow")
-_STAT_KEYS = ("n", "count", "mean", "std", "min", "q25", "median", "q75", "max")
-
+__all__ = ["SECTIONS", "header", "leaderboard_section", "results_section", "split_section",
+           "training_section"]
 
 def header(d: ReportData) -> str:
-    """Title, creation time, dataset, modality, task and the command that made the run."""
-    t = d.task
-    task = f"{t.task_type} on {', '.join(t.target_cols)}"
-    if t.classes:
-        task += f" (classes: {', '.join(map(str, t.classes))})"
-    pairs = [("created", d.created or _dt.datetime.now(_dt.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M UTC")), ("dataset", d.dataset_path), ("modality", d.modality),
-        ("task", task), ("command", d.command)]
-    rows = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(v)}</code></td></tr>" if k == "command"
-                   else f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in pairs if v)
-    return f"<header><h1>{esc(d.title)}</h1><table class='kv'>{rows}</table></header>"
-
-
-def data_section(d: ReportData) -> str:
-    """1. Data & cleaning: row counts, rejection reasons, missing labels, target distribution."""
-    r = d.data_report
-    out = ["<section><h2>1. Data &amp; cleaning</h2>"]
-    out.append(kv([("rows in", r.get("n_rows_in")), ("valid rows", r.get("n_valid")),
-                    ("rejected rows", r.get("n_invalid")),
-                    ("duplicate groups", r.get("n_duplicate_groups")),
-                    ("conflicting duplicate groups", r.get("n_conflicting_groups")),
-                    ("duplicate policy", r.get("duplicate_policy"))]))
-    reasons = r.get("invalid_reasons") or {}
-    if reasons:
-        top = sorted(reasons.items(), key=lambda kv: -float(kv[1]))[:15]
-        out.append("<h3>Top rejection reasons</h3>")
-        out.append(table(("reason", "rows"), [(esc(k), num(v)) for k, v in top]))
-    missing = r.get("n_missing_labels") or {}
-    if isinstance(missing, Mapping) and missing:
-        out.append("<h3>Missing labels</h3>")
-        out.append(table(("target", "rows without label"),
-                          [(esc(k), num(v)) for k, v in missing.items()]))
-    targets = r.get("targets") or {}
-    if targets:
-        out.append("<h3>Target distribution</h3>")
-    for name, stats in targets.items():
-        if not isinstance(stats, Mapping):
-            continue
-        counts = stats.get("counts", stats)
-        if d.task.is_classification and isinstance(counts, Mapping):
-            out.append(fig(plots.bar_counts(counts, f"class balance: {name}")))
-        else:
-            keys = [k for k in _STAT_KEYS if k in stats] + [
-                k for k in stats if k not in _STAT_KEYS and not isinstance(stats[k], (list, dict))]
-            out.append(f"<p><b>{esc(name)}</b></p>" + table(
-                [esc(k) for k in keys], [[num(stats[k]) for k in keys]]))
-    if not d.task.is_classification:
-        first = next((m for m in d.models.values() if m.y_true is not None), None)
-        if first is not None:
-            yt = np.asarray(first.y_true, float).reshape(len(first.y_true), -1)
-            for j, name in enumerate(d.task.target_cols):
-                out.append(fig(plots.histogram(yt[:, j], f"test-set {name}", name)))
-    known = {"n_rows_in", "n_valid", "n_invalid", "n_duplicate_groups", "n_conflicting_groups",
-             "duplicate_policy"}
-    other = scalars(r, known)
-    if other:
-        out.append("<h3>Other details</h3>" + kv(other))
-    out.append(warnings_box(r.get("warnings") or []))
-    out.append(_conflicting_duplicates(r.get("conflicting_duplicates")))
-    return "".join(out) + "</section>"
-
-
-def _conflicting_duplicates(c: Mapping | None) -> str:
-    """The regression duplicate groups whose labels spread over the threshold, worst first, and
-    what the duplicate policy did with them (``data_report.json`` ``conflicting_duplicates``)."""
-    if not isinstance(c, Mapping) or not c.get("worst"):
-        return ""
-    thresholds = ", ".join(f"{esc(k)} {num(v)}" for k, v in (c.get("threshold") or {}).items())
-    rows = [(esc(w.get("target")), f"<code>{esc(w.get('input'))}</code>",
-             esc(", ".join(map(str, w.get("rows", [])))),
-             esc(", ".join(f"{v:.4g}" for v in w.get("values", []))), num(w.get("spread")),
-             esc(w.get("result"))) for w in c["worst"]]
-    return ("<h3>Conflicting duplicates</h3>"
-            f"<p>Identical inputs whose labels differ by more than {thresholds} "
-            f"({esc(c.get('threshold_rule'))}). Policy <code>data.duplicates="
-            f"{esc(c.get('policy'))}</code>: {esc(c.get('policy_effect'))}.</p>"
-            + table(("target", "input", "rows", "labels", "spread", "result"), rows))
+    """Title, creation time and the command that made the run."""
+    created = d.created or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta = esc(created) + (f" · <code>{esc(d.command)}</code>" if d.command else "")
+    return f"<header><h1>{esc(d.title)}</h1><p class='meta'>{meta}</p></header>"
 
 
 def split_section(d: ReportData) -> str:
-    """2. Split & leakage audit: split sizes, duplicates across splits, nearest-neighbour
+    """Split & leakage audit: split sizes, duplicates across splits, nearest-neighbour
     similarity of test to train."""
     s, lk = d.split, d.leakage
-    out = ["<section><h2>2. Split &amp; leakage audit</h2>"]
+    out = ['<section id="split"><h2>Split &amp; leakage audit</h2>']
     out.append(kv([("method", s.get("method")), ("seed", s.get("seed"))]
                    + scalars(s, ("method", "seed"))))
     sizes = s.get("sizes") or {}
@@ -164,10 +95,10 @@ def split_section(d: ReportData) -> str:
 
 
 def results_section(d: ReportData) -> str:
-    """3. Results: test (and validation) metrics with intervals per model, model sizes,
+    """Results: test (and validation) metrics with intervals per model, model sizes,
     per-target metrics and paired comparisons."""
     t, models = d.task, d.models
-    out = ["<section><h2>3. Results</h2>"]
+    out = ['<section id="results"><h2>Results</h2>']
     if not models:
         return out[0] + "<p>No model results.</p></section>"
     names = list(models)
@@ -175,8 +106,12 @@ def results_section(d: ReportData) -> str:
     level = next((m.metrics.get("ci_level") for m in models.values()
                   if m.metrics.get("ci_level")), 0.95)
     n_test = next((m.metrics.get("n") for m in models.values() if m.metrics.get("n")), None)
+    method = next((e.get("ci_method") for m in models.values()
+                   if isinstance(e := m.metrics.get(prim), Mapping) and e.get("ci_method")), None)
+    how = {"bca": "BCa bootstrap", "centered_percentile": "centred-percentile bootstrap"}.get(
+        method or "", "bootstrap")
     out.append(f"<p>Test set ({num(n_test)} rows). Cells: value [{100 * float(level):g}% "
-               f"percentile-bootstrap interval over test rows]. Primary metric: "
+               f"{how} interval over test rows]. Primary metric: "
                f"<b>{esc(prim)}</b>. Best value per row in bold; ↑ higher / ↓ lower is better.</p>")
     columns = ["metric"] + [esc(n) for n in names]
     mets = metric_names(t)
@@ -223,7 +158,7 @@ def leaderboard_section(d: ReportData) -> str:
     if not d.leaderboard:
         return ""
     prim, _ = primary_metric(d.task)
-    out = ["<section><h2>Leaderboard</h2>",
+    out = ['<section id="leaderboard"><h2>Leaderboard</h2>',
            f"<p>Cross-validation on train+val ({esc(prim)}, mean ± std over folds) for every "
            "trial; the best trial of each family (bold) was refitted on train and evaluated on "
            "test; ★ = selected (chosen out of fold, never on test). Also in leaderboard.csv.</p>"]
@@ -251,57 +186,21 @@ def leaderboard_section(d: ReportData) -> str:
     return "".join(out) + "</section>"
 
 
-def plots_section(d: ReportData) -> str:
-    """4. Plots: learning curves, ROC / PR and confusion matrices or parity and residuals."""
-    t, models = d.task, d.models
-    out = ["<section><h2>4. Plots</h2>"]
-    hist = {n: m.history for n, m in models.items() if m.history}
-    out.append("<h3>Learning curves</h3>" + fig(plots.learning_curves(hist)))
-    with_pred = {n: m for n, m in models.items() if m.y_true is not None and m.y_pred is not None}
-    if not with_pred:
-        return "".join(out) + "<p>No test predictions available.</p></section>"
-    y_true = next(iter(with_pred.values())).y_true
-    preds = {n: m.y_pred for n, m in with_pred.items()}
-    if t.is_classification:
-        out.append("<h3>ROC &amp; precision-recall</h3>" + fig(plots.roc_pr_curves(t, y_true,
-                                                                                     preds)))
-        out.append("<h3>Confusion matrices</h3><div class='row'>" + "".join(
-            fig(plots.confusion_matrix_plot(t, m.y_true, m.y_pred, title=n))
-            for n, m in with_pred.items()) + "</div>")
-    else:
-        for j, tgt in enumerate(t.target_cols[:10]):
-            out.append(f"<h3>Parity &amp; residuals: {esc(tgt)}</h3>")
-            out.append(fig(plots.parity_plot(t, y_true, preds, target=j)))
-            out.append(fig(plots.residual_plot(t, y_true, preds, target=j)))
-    return "".join(out) + "</section>"
+def training_section(d: ReportData) -> str:
+    """Learning curves: what the x axis counts, the loss scale, the best point marked."""
+    if not d.models:
+        return ""
+    hist = {n: m.history for n, m in d.models.items()}
+    if not any(hist.values()):
+        return ('<section id="training"><h2>Learning curves</h2><p class="ci">No learning curve '
+                f"recorded for {esc(', '.join(hist))}.</p></section>")
+    unit = d.units.get(d.task.target_cols[0], "") if d.task.n_tasks == 1 else ""
+    return ('<section id="training"><h2>Learning curves</h2>'
+            f"{curves_html(hist, d.task, unit)}</section>")
 
 
-def environment() -> dict[str, str]:
-    """Python, platform and the installed versions of the main dependencies."""
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in _ENV_PACKAGES:
-        try:
-            env[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return env
-
-
-def config_section(d: ReportData) -> str:
-    """5. Configuration & environment: the resolved config, package versions and notes."""
-    out = ["<section><h2>5. Configuration &amp; environment</h2>"]
-    if d.config_yaml:
-        out.append(f"<h3>Resolved configuration</h3><pre>{esc(d.config_yaml)}</pre>")
-    env = d.environment if d.environment is not None else environment()
-    out.append("<h3>Environment</h3>" + kv(env.items()))
-    notes = list(d.extra_notes)
-    if d.rejected_rows_file:
-        notes.insert(0, f"Rejected rows and their reasons are listed in {d.rejected_rows_file}.")
-    if notes:
-        out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
-    return "".join(out) + "</section>"
-
-
-SECTIONS = (header, data_section, split_section, results_section, leaderboard_section,
-            plots_section, config_section)
-"""The report's sections, in the order they appear."""
+SECTIONS: tuple[Callable[[ReportData], str], ...] = (
+    summary_card, data_section, split_section, evaluation_audit_section, results_section,
+    leaderboard_section, predictions_section, examples_section, training_section,
+    config_section)
+"""The report's sections below the header, in the order they appear."""

@@ -6,6 +6,7 @@ choose, the test metrics (with bootstrap CIs) report; the test set never chooses
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from scifm.evaluation.metrics import (
     primary_metric,
 )
 from scifm.evaluation.report import ModelResult, ReportData
+from scifm.evaluation.sanity import collapse_warnings
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from scifm.models.base import Predictor
     from scifm.rundir import RunDir
     from scifm.tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,7 +56,9 @@ def score_predictor(predictor: Predictor, ds: CleanDataset, splits: dict[str, np
     Returns
     -------
     metrics
-        ``{"val": {...}, "test": {...}}`` (``val`` only when there are validation rows), plus
+        ``{"val": {...}, "test": {...}, "warnings": [...]}`` (``val`` only when there are
+        validation rows; ``warnings``: the predictions collapsed to one class or value, on test,
+        or on validation when there is no test set: :mod:`scifm.evaluation.sanity`), plus
         ``n_parameters`` / ``n_trainable_parameters`` where the predictor counts them.
     y_test
         Test predictions, ``n_test x n_outputs``.
@@ -60,11 +66,19 @@ def score_predictor(predictor: Predictor, ds: CleanDataset, splits: dict[str, np
     task = ds.task
     va, te = splits["val"], splits["test"]
     metrics: dict[str, Any] = {}
-    if len(va):
-        metrics["val"] = compute_metrics(task, ds.y[va], predictor.predict(rows(ds, va)))
+    y_val = predictor.predict(rows(ds, va)) if len(va) else None
+    if y_val is not None:
+        metrics["val"] = compute_metrics(task, ds.y[va], y_val)
     y_test = predictor.predict(rows(ds, te)) if len(te) else np.zeros((0, task.n_outputs))
     metrics["test"] = evaluate_predictions(task, ds.y[te], y_test, n_bootstrap=cfg.eval.n_bootstrap,
                                            ci=cfg.eval.ci, seed=cfg.seed) if len(te) else {}
+    if len(te):
+        metrics["warnings"] = collapse_warnings(task, y_test, ds.y[te], metrics["test"], "test")
+    else:
+        metrics["warnings"] = [] if y_val is None else collapse_warnings(
+            task, y_val, ds.y[va], metrics["val"], "validation")
+    for line in metrics["warnings"]:
+        logger.warning("%s", line)
     for key in ("n_parameters", "n_trainable_parameters"):
         value = getattr(predictor, f"{key}_", None)
         if value:

@@ -5,6 +5,7 @@ from scifm.featurizers.base import (
     BaseFeaturizer,
     Featurizer,
     build_featurizer,
+    featurize,
 )
 from scifm.featurizers.fingerprints import MACCSFeaturizer
 from scifm.featurizers.molecule import (
@@ -33,6 +34,7 @@ __all__ = [
     "TfidfFeaturizer",
     "build_featurizer",
     "feature_set",
+    "featurize",
     "featurizer_from_name",
     "parse_smiles",
 ]

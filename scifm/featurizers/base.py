@@ -18,6 +18,9 @@ conditions) reads them from the datapoints.
 Names in the registry: ``ecfp``, ``rdkit2d``, ``concat`` (``ecfp+rdkit2d``), ``kmer``, ``tfidf``,
 ``maccs``, ``protdesc``, ``embedding``; feature-set names (``auto``, ``ecfp6``, ``ecfp+maccs``,
 ...) are turned into featurizers by :func:`scifm.featurizers.sets.featurizer_from_name`.
+
+:func:`featurize` is how the models call a featurizer on many inputs: a chunk at a time, with a
+progress bar (inputs per second) and a log line when done (:mod:`scifm.utils.progress`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import scipy.sparse as sp
 
 from scifm.data.datapoints import Inputs
 from scifm.errors import ConfigError
+from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,38 @@ class BaseFeaturizer:
         except NotImplementedError:
             args = ""
         return f"{type(self).__name__}({args})"
+
+
+FEATURIZE_CHUNK = 256
+"""Inputs featurised per call by :func:`featurize` (between two updates of its bar)."""
+
+
+def featurize(featurizer: Featurizer, xs: Inputs, *, what: str = "inputs",
+              level: int = logging.DEBUG) -> Features:
+    """``featurizer(xs)``, :data:`FEATURIZE_CHUNK` inputs at a time, with a progress bar; the
+    finished step is logged at ``level`` (at INFO when it was slow: :mod:`scifm.utils.progress`;
+    ``what``: the inputs, e.g. ``SMILES``).
+
+    Featurizers work row by row (a fitted one's state is fixed), so the stacked chunks equal
+    ``featurizer(xs)``.
+    """
+    n = len(xs)
+    if n <= FEATURIZE_CHUNK:  # one call: the bar only shows that it runs
+        chunks = [xs]
+    else:
+        chunks = [xs[i:i + FEATURIZE_CHUNK] for i in range(0, n, FEATURIZE_CHUNK)]
+    parts: list[Features] = []
+    name = getattr(featurizer, "name", "") or type(featurizer).__name__
+    with progress.track(f"featurising {n:,} {what} ({name})", total=n,
+                        unit="inputs", level=level) as bar:
+        for chunk in chunks:
+            parts.append(featurizer(chunk))
+            bar.advance(len(chunk))
+    if len(parts) == 1:
+        return parts[0]
+    if any(sp.issparse(p) for p in parts):
+        return sp.vstack(parts, format="csr")
+    return np.vstack(parts)
 
 
 F = TypeVar("F", bound=type)

@@ -28,6 +28,7 @@ from scifm.models.multitask import (
     loss_history,
     multiclass_count,
 )
+from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ reg_lambda
     best_iterations_ : list of int
         Rounds used for prediction per booster (best validation round when early-stopped).
     history_ : list of dict
-        About ten samples of the learning curve: ``{"epoch": round, "train_loss": ...,
+        About ten samples of the learning curve: ``{"round": round, "train_loss": ...,
         "val_loss": ...}``; losses (l2 / logloss) averaged over tasks.
     n_features_in_, n_tasks_, n_classes_
         Input width, number of target columns, number of classes (multiclass; else ``None``).
@@ -220,8 +221,11 @@ reg_lambda
         if len(valid_sets) > 1 and self.early_stopping_rounds:
             callbacks.append(lgb.early_stopping(int(self.early_stopping_rounds),
                                                 first_metric_only=True, verbose=False))
-        booster = lgb.train(params, train, num_boost_round=int(self.n_estimators),
-                            valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
+        with progress.track(f"lightgbm: boosting task {j + 1}", total=int(self.n_estimators),
+                            unit="rounds", level=logging.DEBUG) as bar:
+            callbacks.append(progress.lightgbm_callback(bar))
+            booster = lgb.train(params, train, num_boost_round=int(self.n_estimators),
+                                valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
         best = booster.best_iteration if booster.best_iteration > 0 else 0
         best = best or booster.current_iteration()
         booster.free_dataset()

@@ -24,12 +24,13 @@ from sklearn.exceptions import NotFittedError
 
 from scifm.config.registry import MODALITIES
 from scifm.errors import ConfigError, RunDirError
-from scifm.featurizers import Featurizer, build_featurizer, featurizer_from_name
+from scifm.featurizers import Featurizer, build_featurizer, featurize, featurizer_from_name
 from scifm.models.base import MODEL_META, read_model_json
 from scifm.models.manifest import staged_folder
 from scifm.models.registry import get_family
 from scifm.models.stores import store_for
 from scifm.tasks import TaskSpec
+from scifm.utils import progress
 from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -142,15 +143,18 @@ class FeaturePredictor:
     def fit(self, x_train: Sequence[str], y_train: np.ndarray, x_val: Sequence[str] | None = None,
             y_val: np.ndarray | None = None) -> FeaturePredictor:
         """Fit the featurizer on ``x_train``, then the estimator (early stopping on val where the
-        family supports it)."""
+        family supports it); progress bars for featurising and fitting."""
         y_train = self._y(y_train)
+        what = MODALITIES.get(self.modality).label
         featurizer = featurizer_from_name(self.features, self.modality).fit(x_train)
-        X = featurizer(x_train)
+        X = featurize(featurizer, x_train, what=what)
         logger.info("%s: %s features %s", self.family, self.features, X.shape)
         X_val = yv = None
         if x_val is not None and y_val is not None and len(x_val) > 0:
-            X_val, yv = featurizer(x_val), self._y(y_val)
-        self.model = self.estimator().fit(X, y_train, X_val, yv)
+            X_val, yv = featurize(featurizer, x_val, what=what), self._y(y_val)
+        with progress.track(f"{self.family}: fitting on {X.shape[0]:,} rows",
+                            level=logging.DEBUG):
+            self.model = self.estimator().fit(X, y_train, X_val, yv)
         self.featurizer = featurizer
         self.history_ = self.model.history_
         return self
@@ -164,7 +168,9 @@ class FeaturePredictor:
         self._check_fitted()
         if len(x) == 0:
             return np.empty((0, self.task.n_outputs))
-        pred = self.model.predict(self.featurizer(x))
+        X = featurize(self.featurizer, x, what=MODALITIES.get(self.modality).label,
+                      level=logging.DEBUG)
+        pred = self.model.predict(X)
         return pred.reshape(len(x), self.task.n_outputs)
 
     def save(self, path: Path) -> None:

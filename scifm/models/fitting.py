@@ -23,6 +23,7 @@ from scifm.evaluation.tables import prediction_frame
 from scifm.models.base import update_model_meta
 from scifm.models.registry import build_predictor
 from scifm.training.distributed import backend, barrier, world_size
+from scifm.utils import progress
 from scifm.utils.io import atomic_write_json, atomic_write_with
 from scifm.utils.seed import seed_everything
 
@@ -73,9 +74,10 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
     ``predictions_test.csv``."""
     run.root.mkdir(parents=True, exist_ok=True)
     predictor.save(run.model)
-    update_model_meta(run.model, data=cfg.data.model_dump(mode="json"),
+    update_model_meta(run.model, data=cfg.data.recorded(),
                       split=cfg.split.model_dump(mode="json"))
-    scores, y_test = score_predictor(predictor, ds, splits, cfg)
+    with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):
+        scores, y_test = score_predictor(predictor, ds, splits, cfg)
     metrics = {"fit_seconds": round(fit_seconds, 2), **(extra or {}), **scores}
     atomic_write_json(run.metrics, metrics)
     te = splits["test"]

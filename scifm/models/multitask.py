@@ -147,7 +147,7 @@ def multiclass_count(y2: np.ndarray, n_classes: int | None) -> int:
 
 
 def loss_history(curves: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
-    """About ten points of the task-averaged train/val loss curves.
+    """About ten points of the task-averaged train/val loss curves, the best round included.
 
     Parameters
     ----------
@@ -157,22 +157,29 @@ def loss_history(curves: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{"epoch": round, "train_loss": ..., "val_loss": ...}`` rows (``val_loss`` when some
-        task has a validation curve); empty without rounds.
+        ``{"round": boosting round, "train_loss": ..., "val_loss": ...}`` rows (``val_loss``
+        when some task has a validation curve); the round with the lowest mean validation loss
+        is always one of them (``"best": True``); empty without rounds.
     """
     n_rounds = max((len(c.get("train", [])) for c in curves), default=0)
     if n_rounds == 0:
         return []
-    rounds = np.unique(np.ceil(np.linspace(n_rounds / 10, n_rounds, 10)).astype(int)).tolist()
 
     def at(name: str, r: int) -> float | None:
         values = [c[name][min(r, len(c[name])) - 1] for c in curves if c.get(name)]
         return float(np.mean(values)) if values else None
 
+    rounds = set(np.ceil(np.linspace(n_rounds / 10, n_rounds, 10)).astype(int).tolist())
+    val = [at("val", r) for r in range(1, n_rounds + 1)]
+    best = None if val[0] is None else 1 + int(np.nanargmin(np.asarray(val, dtype=float)))
+    if best is not None:
+        rounds.add(best)
     history = []
-    for r in rounds:
-        row: dict[str, Any] = {"epoch": r, "train_loss": at("train", r)}
-        if (val := at("val", r)) is not None:
-            row["val_loss"] = val
+    for r in sorted(rounds):
+        row: dict[str, Any] = {"round": r, "train_loss": at("train", r)}
+        if val[r - 1] is not None:
+            row["val_loss"] = val[r - 1]
+        if r == best:
+            row["best"] = True
         history.append(row)
     return history

@@ -164,7 +164,7 @@ def finetune_tokens(ctx: RunContext) -> TrainResult:
         return TrainResult(ctx.out, predictor.family, {})
     # 8. Save, evaluate on val and test (bootstrap over sentences / proteins), report, track.
     predictor.save(run.model)
-    update_model_meta(run.model, data=cfg.data.model_dump(mode="json"))
+    update_model_meta(run.model, data=cfg.data.recorded())
     metrics, y_test = _token_metrics(cfg, predictor, done, fit_seconds, data, splits)
     return _token_outputs(ctx, predictor, metrics, data, splits["test"], y_test)
 

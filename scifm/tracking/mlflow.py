@@ -124,9 +124,10 @@ def _metric_entities(histories: Mapping[str, list[dict[str, Any]]],
     out = []
     for family, history in histories.items():
         for row in history:
-            step = int(row.get("epoch", 0) or 0)
+            step = int(row.get("epoch", row.get("round", 0)) or 0)
             for key, value in row.items():
-                if key != "epoch" and isinstance(value, (int, float)) and value == value:
+                counter = key in ("epoch", "round", "best")
+                if not counter and isinstance(value, (int, float)) and value == value:
                     out.append(mlflow.entities.Metric(f"{family}.{key}", float(value), 0, step))
     for key, value in scalar_metrics(final_metrics, "").items():
         out.append(mlflow.entities.Metric(key, value, 0, 0))

@@ -28,6 +28,7 @@ from scifm.data.clean import CleanDataset
 from scifm.data.splitting import kfold_indices
 from scifm.evaluation.metrics import compute_metrics, primary_metric
 from scifm.featurizers import BaseFeaturizer, Featurizer, featurizer_from_name
+from scifm.featurizers import featurize as featurize_inputs
 from scifm.featurizers.base import Features
 from scifm.models.registry import build_predictor, get_family
 from scifm.tasks import TaskSpec
@@ -89,8 +90,9 @@ def needs_fit(featurizer: Featurizer) -> bool:
 
 
 def featurize(featurizer: Featurizer, xs: Sequence[str]) -> Features:
-    """Featurize ``xs`` (the one place where the objective turns inputs into features)."""
-    return featurizer(xs)
+    """Featurize ``xs`` (the one place where the objective turns inputs into features), with a
+    progress bar (:func:`scifm.featurizers.featurize`)."""
+    return featurize_inputs(featurizer, xs)
 
 
 def task_estimator(family: str, features: str, params: dict[str, Any], task: TaskSpec,
@@ -170,6 +172,12 @@ class CVObjective:
         self.metric, self.higher_is_better = primary_metric(task)
         self._cache: OrderedDict[str, Features] = (OrderedDict() if feature_cache is None
                                                    else feature_cache)
+        self.progress: Any = None
+        """Told each fold a trial starts (``progress.fold(trial, k, n_folds)``; set by
+        :func:`scifm.tuning.search.run_trials`); never pickled to a worker process."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "progress": None}  # the bar lives in this process only
 
     @property
     def direction(self) -> str:
@@ -228,6 +236,8 @@ class CVObjective:
         oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()
         for k, (tr, va) in enumerate(self.folds):
+            if self.progress is not None:
+                self.progress.fold(trial.number, k, len(self.folds))
             pred = self._fold_predictions(features, params, tr, va)
             oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]

@@ -1,25 +1,34 @@
 """Running one search: a new study's first trial, then the budgeted, parallel optimisation.
 
 ``tune`` and ``auto`` open their studies (:func:`scifm.tuning.study.open_study`) and run them
-with these two steps, so that every search starts and spends its budget the same way.
+with these two steps, so that every search starts and spends its budget the same way, and shows
+it the same way (:class:`SearchProgress`: trials done, the running trial's fold, the time budget
+left).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING
 
 import optuna
 
 from scifm.tuning.parallel import optimize
 from scifm.tuning.search_spaces import default_trial
-from scifm.tuning.study import log_trial, make_pruner, storage_url
+from scifm.tuning.study import make_pruner, storage_url, trial_line
+from scifm.utils import progress
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
     from scifm.rundir import RunDir
     from scifm.tuning.objective import CVObjective
 
-__all__ = ["run_trials", "start_from_defaults"]
+__all__ = ["SearchProgress", "run_trials", "start_from_defaults"]
+
+logger = logging.getLogger(__name__)
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+             optuna.trial.TrialState.FAIL)
 
 
 def start_from_defaults(study: optuna.Study, cfg: ExperimentConfig,
@@ -31,11 +40,61 @@ def start_from_defaults(study: optuna.Study, cfg: ExperimentConfig,
                                           tune_features=objective.features is None))
 
 
+class SearchProgress:
+    """What a search shows while it runs: a bar of the trials finished (of ``n_trials``; every
+    worker's), the running trial's fold (``lightgbm trial 7, fold 3/5 — 412 s of 600 s left``)
+    and, as an Optuna callback, one log line per finished trial with the budget left.
+
+    The objective calls :meth:`fold` in this process only (it is not pickled to the workers).
+    """
+
+    def __init__(self, study: optuna.Study, family: str, n_trials: int | None,
+                 timeout: float | None) -> None:
+        self.family, self.timeout = family, timeout
+        self.started = time.monotonic()
+        self.before = self._finished(study)
+        self.done = 0
+        self.bar = progress.start(f"{family}: search{self.left()}", total=n_trials,
+                                  unit="trials")
+
+    @staticmethod
+    def _finished(study: optuna.Study) -> int:
+        return len(study.get_trials(deepcopy=False, states=_FINISHED))
+
+    def left(self) -> str:
+        """`` — 412 s of 600 s left`` (nothing without a time budget)."""
+        if self.timeout is None:
+            return ""
+        rest = max(0.0, self.timeout - (time.monotonic() - self.started))
+        return f" — {rest:.0f} s of {self.timeout:.0f} s left"
+
+    def fold(self, number: int, k: int, n_folds: int) -> None:
+        """Trial ``number`` starts fold ``k`` (from 0) of ``n_folds``."""
+        self.bar.update(description=f"{self.family} trial {number}, fold {k + 1}/{n_folds}"
+                                    f"{self.left()}")
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.done = self._finished(study) - self.before
+        logger.info("%s %s%s", self.family, trial_line(trial), self.left())
+        self.bar.update(completed=self.done,
+                        description=f"{self.family}: {self.done} trials done{self.left()}")
+
+    def close(self) -> None:
+        self.bar.close(f"{self.family}: {self.done} trials in "
+                       f"{time.monotonic() - self.started:.0f} s")
+
+
 def run_trials(study: optuna.Study, cfg: ExperimentConfig, run: RunDir, objective: CVObjective,
                timeout: float | None) -> None:
     """Optimise ``study`` within ``automl.tune``'s budget (``n_trials``, and ``timeout`` seconds)
-    on its ``workers`` processes, with its pruner; one log line per trial."""
+    on its ``workers`` processes, with its pruner; a progress bar and one log line per trial."""
     tc = cfg.automl.tune
-    optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials, timeout=timeout,
-             workers=tc.workers, seed=cfg.seed, pruner=make_pruner(tc.pruner),
-             callbacks=[log_trial])
+    shown = SearchProgress(study, objective.family, tc.n_trials, timeout)
+    objective.progress = shown
+    try:
+        optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
+                 timeout=timeout, workers=tc.workers, seed=cfg.seed,
+                 pruner=make_pruner(tc.pruner), callbacks=[shown])
+    finally:
+        objective.progress = None
+        shown.close()

@@ -67,12 +67,17 @@ def open_study(cfg: ExperimentConfig, run: RunDir, direction: str,
     return study
 
 
-def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Optuna callback: one log line per finished trial."""
+def trial_line(trial: optuna.trial.FrozenTrial) -> str:
+    """``trial 7 complete: cv 0.8312 ± 0.0210 (3.1 s) {...params}``."""
     mean, std = trial.user_attrs.get("cv_mean"), trial.user_attrs.get("cv_std")
     score = f"{mean:.4f} ± {std:.4f}" if isinstance(mean, float) and mean == mean else "n/a"
-    logger.info("trial %d %s: cv %s (%s s) %s", trial.number, trial.state.name.lower(), score,
-                trial.user_attrs.get("fit_seconds"), trial.params)
+    return (f"trial {trial.number} {trial.state.name.lower()}: cv {score} "
+            f"({trial.user_attrs.get('fit_seconds')} s) {trial.params}")
+
+
+def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna callback: one log line per finished trial (:func:`trial_line`)."""
+    logger.info("%s", trial_line(trial))
 
 
 def configured_features(cfg: ExperimentConfig, family: str) -> str:

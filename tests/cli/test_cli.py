@@ -165,3 +165,69 @@ def test_pretrain_steps_flag_and_set_are_one_key(loaded):
     assert loaded["cfg"].train.max_steps == 200
     assert runner.invoke(app, ["pretrain", "--set", "train.max_steps=200"]).exit_code == 0
     assert loaded["cfg"].train.max_steps == 200
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.output.strip() == f"scifm {version('scifm')}"
+
+
+def _help(command: str) -> str:
+    """``scifm COMMAND --help`` in an 80-column terminal, as one line of words (the panel's
+    borders and line breaks removed, colours stripped)."""
+    import re
+
+    res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    text = re.sub(r"\x1b\[[0-9;]*m", "", res.output)
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+@pytest.mark.parametrize("command", ["train", "tune", "auto"])
+def test_help_shows_schema_defaults_every_choice_and_flags(command):
+    import re
+
+    from scifm.cli import options as opt
+    from scifm.config.registry import MODALITIES
+    from scifm.models.registry import trainable_families, tunable_families
+
+    text = _help(command)
+    families = trainable_families() if command == "train" else tunable_families()
+    for name in [*families, *MODALITIES.names(), "scaffold", "similarity", "stratified",
+                 "regression", "multiclass"]:
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text), name
+    d = opt.DEFAULTS
+    shown = {"train": [f"[default: {', '.join(d.model.families)}]",
+                       f"[default: {d.train.epochs:g}]", f"[default: {d.train.lr:g}]"],
+             "tune": [f"[default: {d.automl.tune.family}]", f"[default: {d.automl.tune.n_trials}]",
+                      f"[default: {d.automl.tune.folds}]"],
+             "auto": [f"[default: {d.automl.tune.n_trials}]"]}[command]
+    for default in [*shown, f"[default: {d.out}]", "[default: by modality (smiles: scaffold"]:
+        assert default in text, default
+    assert "<bool>" not in text and "--no-track Skip MLflow" in text
+
+
+def test_quiet_run_prints_only_warnings_and_errors(tmp_path, molecules_csv):
+    """A whole run with -q (LightGBM, a one-epoch transformer, MLflow tracking): no INFO line and
+    no progress bar on stderr; the run's log.txt still has the INFO lines."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scifm.cli", "-q", "train", "--data", str(molecules_csv),
+         "--target-col", "logp", "--model", "lightgbm,transformer", "--out", str(out),
+         "--set", "params.lightgbm.n_estimators=50", "--set", "eval.n_bootstrap=50",
+         "--set", "train.epochs=1", "--set", "model.size=tiny"],
+        capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
+                                                          "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert not [ln for ln in lines if "INFO" in ln or "it/s" in ln or "%|" in ln], lines
+    assert "test metrics" in proc.stdout  # the result still goes to stdout
+    log = (out / "log.txt").read_text()
+    assert " INFO " in log and "fitting lightgbm" in log

@@ -33,3 +33,16 @@ def test_a_time_budget_alone_is_the_only_budget():
                                                             "seed=1"]
     assert opt.search_overrides(60.0, 5, None) == []
     assert opt.search_overrides(None, None, None) == []
+
+
+def test_help_defaults_are_read_from_the_schema_and_registries():
+    from scifm.config.registry import MODALITIES
+
+    assert opt.default(["lightgbm", "transformer"]) == \
+        "  [dim]\\[default: lightgbm, transformer][/dim]"
+    assert opt.default(5e-4).endswith("0.0005][/dim]") and "none" in opt.default(None)
+    by_split = opt.by_modality("default_split")
+    for spec in MODALITIES:
+        assert f"{spec.name}: {spec.default_split}" in by_split
+    assert "token_classification" in opt.TASKS and "token_classification" not in \
+        opt.SEQUENCE_TASKS

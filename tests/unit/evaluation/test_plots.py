@@ -69,18 +69,15 @@ def test_regression_plots_and_ids_unique_across_figures() -> None:
     assert not (_ids(par) & _ids(res))  # several SVGs can live in one HTML page
 
 
-def test_learning_curves_histogram_and_bars() -> None:
-    hist = {"gnn": [{"epoch": i, "train_loss": 1 / i, "val_roc_auc": 0.5 + i / 50,
-                     "note": "x"} for i in range(1, 6)], "empty": []}
-    svg = plots.learning_curves(hist)
-    assert _is_svg(svg) and "train_loss" in svg and "val_roc_auc" in svg and "note" not in svg
-    assert "not available" in plots.learning_curves({})
+def test_histogram_and_bars() -> None:
     h = plots.histogram([0.1, 0.5, np.nan, 0.9], "nn similarity", "Tanimoto")
     assert _is_svg(h) and "nn similarity" in h
     assert "not available" in plots.histogram([np.nan], "t", "x")
     b = plots.bar_counts({"invalid SMILES": 7, "empty": 2}, "rejections")
-    assert "invalid SMILES" in b and "not available" not in b
+    assert "invalid SMILES" in b and "not available" not in b and ">7 (78%)<" in b
     assert "not available" in plots.bar_counts({}, "none")
+    s = plots.split_histograms({"train": [1.0, 2.0, 3.0], "test": [2.0, np.nan]}, "dG (kcal/mol)")
+    assert ">n=3<" in s and ">n=1<" in s and "dG (kcal/mol)" in s
 
 
 def test_failures_never_raise() -> None:

@@ -78,9 +78,12 @@ def test_early_stopping_and_history_on_noise():
                       random_state=0).fit(X[:300], y[:300], X[300:], y[300:])
     assert m.best_iterations_[0] < 100  # nothing to learn: stops early
     h = m.history_
-    assert 5 <= len(h) <= 10
-    assert h[-1]["epoch"] == m.best_iterations_[0] + 10  # stopped after the patience
-    assert [r["epoch"] for r in h] == sorted({r["epoch"] for r in h})
+    assert 5 <= len(h) <= 11  # ten samples + the best round
+    assert h[-1]["round"] == m.best_iterations_[0] + 10  # stopped after the patience
+    assert [r["round"] for r in h] == sorted({r["round"] for r in h})
+    best = [r for r in h if r.get("best")]
+    assert len(best) == 1 and best[0]["round"] == m.best_iterations_[0]
+    assert best[0]["val_loss"] == min(r["val_loss"] for r in h)
     assert all(np.isfinite(r["train_loss"]) and np.isfinite(r["val_loss"]) for r in h)
     assert h[-1]["train_loss"] < h[0]["train_loss"]  # it overfits the training noise
 

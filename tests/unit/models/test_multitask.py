@@ -30,6 +30,7 @@ def test_multiclass_count_and_loss_history():
     curves = [{"train": list(np.linspace(1, 0.1, 50)), "val": [0.5] * 40},
               {"train": list(np.linspace(2, 0.2, 50))}]
     history = loss_history(curves)
-    assert len(history) == 10 and history[-1]["epoch"] == 50
+    assert len(history) == 11 and history[-1]["round"] == 50  # ten samples + the best round
+    assert [h["round"] for h in history if h.get("best")] == [1]  # flat val: the first
     assert history[-1]["train_loss"] == pytest.approx(0.15) and history[-1]["val_loss"] == 0.5
     assert loss_history([]) == []
