@@ -174,6 +174,8 @@ def curves_html(histories: Mapping[str, Sequence[Mapping[str, Any]]], task: Task
         axes = curve_axes(name, hist, task, unit, loss, best_metric)
         best = _best_point(hist, axes)
         kept = ("the checkpoint of the best epoch is the model kept" if axes.x_label == "epoch"
+                else "early stopping keeps the best iteration; about ten rounds are drawn, "
+                "the best among them" if any(h.get("best") for h in hist)
                 else "early stopping keeps the best iteration; only about ten rounds are recorded")
         caption = (f"x: {axes.x_label}s; loss: {axes.loss_label}"
                    + (f"; dashed line: {best[1]} ({kept})" if best else ""))

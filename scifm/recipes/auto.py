@@ -178,7 +178,8 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
         objective.deadline = None if timeout is None else time.time() + timeout
         logger.info("searching %s: %s trials, %s s (%d workers)", family, tc.n_trials,
                     None if timeout is None else round(timeout), tc.workers)
-        run_trials(study, cfg, run, objective, timeout)
+        run_trials(study, cfg, run, objective, timeout,
+                   overall=None if deadline is None else (deadline, float(tc.time_budget)))
         found = _best_with_oof(study, objective)
         if found is None:
             logger.warning("%s: no trial completed; left out", family)

@@ -49,8 +49,8 @@ class SearchProgress:
     """
 
     def __init__(self, study: optuna.Study, family: str, n_trials: int | None,
-                 timeout: float | None) -> None:
-        self.family, self.timeout = family, timeout
+                 timeout: float | None, overall: tuple[float, float] | None = None) -> None:
+        self.family, self.timeout, self.overall = family, timeout, overall
         self.started = time.monotonic()
         self.before = self._finished(study)
         self.done = 0
@@ -62,11 +62,18 @@ class SearchProgress:
         return len(study.get_trials(deepcopy=False, states=_FINISHED))
 
     def left(self) -> str:
-        """`` — 412 s of 600 s left`` (nothing without a time budget)."""
+        """`` — 412 s of 600 s left`` (nothing without a time budget); with an ``overall``
+        budget (``scifm auto``: its deadline on the monotonic clock and its seconds) also
+        `` (whole search: 1,500 s of 1,800 s left)``."""
         if self.timeout is None:
             return ""
         rest = max(0.0, self.timeout - (time.monotonic() - self.started))
-        return f" — {rest:.0f} s of {self.timeout:.0f} s left"
+        text = f" — {rest:.0f} s of {self.timeout:.0f} s left"
+        if self.overall is not None:
+            deadline, budget = self.overall
+            text += (f" (whole search: {max(0.0, deadline - time.monotonic()):,.0f} s of "
+                     f"{budget:,.0f} s left)")
+        return text
 
     def fold(self, number: int, k: int, n_folds: int) -> None:
         """Trial ``number`` starts fold ``k`` (from 0) of ``n_folds``."""
@@ -85,11 +92,11 @@ class SearchProgress:
 
 
 def run_trials(study: optuna.Study, cfg: ExperimentConfig, run: RunDir, objective: CVObjective,
-               timeout: float | None) -> None:
+               timeout: float | None, overall: tuple[float, float] | None = None) -> None:
     """Optimise ``study`` within ``automl.tune``'s budget (``n_trials``, and ``timeout`` seconds)
     on its ``workers`` processes, with its pruner; a progress bar and one log line per trial."""
     tc = cfg.automl.tune
-    shown = SearchProgress(study, objective.family, tc.n_trials, timeout)
+    shown = SearchProgress(study, objective.family, tc.n_trials, timeout, overall)
     objective.progress = shown
     try:
         optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
