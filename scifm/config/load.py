@@ -24,6 +24,12 @@ from scifm.config.split import expand_split
 from scifm.errors import ConfigError
 from scifm.utils.io import atomic_write_text
 
+PATH_KEYS = ("data.path", "data.val_path", "data.test_path", "model.init", "train.fsdp_config",
+             "train.deepspeed")
+"""Keys naming an input file or folder. A relative one in a YAML spec is relative to that spec's
+folder (so ``configs/`` work from any working directory); on the command line it is relative to
+the working directory; ``config.yaml`` of a run stores them absolute (re-runnable from anywhere)."""
+
 
 def parse_override(item: str) -> tuple[str, Any]:
     """Split ``"train.lr=3e-5"`` into ``("train.lr", 3e-05)``; the value is parsed as YAML.
@@ -148,7 +154,7 @@ def load_config(
         field and what is allowed).
     """
     layers = [
-        list(dotted_items(_read_yaml(Path(path)))) if path is not None else [],
+        _beside(Path(path), dotted_items(_read_yaml(Path(path)))) if path is not None else [],
         [(key, value) for key, value in (flags or {}).items() if value is not None],
         [parse_override(item) for item in overrides],
     ]
@@ -161,6 +167,16 @@ def load_config(
         return ExperimentConfig.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(_format_error(e)) from e
+
+
+def _beside(spec: Path, items: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The items of a YAML spec with relative :data:`PATH_KEYS` joined to the spec's folder."""
+    def fix(key: str, value: Any) -> Any:
+        if key in PATH_KEYS and isinstance(value, str) and value \
+                and not Path(value).expanduser().is_absolute():
+            return str(spec.parent / value)
+        return value
+    return [(key, fix(key, value)) for key, value in items]
 
 
 def _read_yaml(p: Path) -> dict[str, Any]:
@@ -189,5 +205,10 @@ def config_to_yaml(cfg: ExperimentConfig) -> str:
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    """Write the fully resolved config to ``path`` atomically."""
-    atomic_write_text(path, config_to_yaml(cfg))
+    """Write the fully resolved config to ``path`` atomically, input paths made absolute (a
+    relative one would otherwise be read relative to ``path``'s folder when re-run)."""
+    tree = cfg.model_dump(mode="json")
+    for key, value in list(dotted_items(tree)):
+        if key in PATH_KEYS and isinstance(value, str) and value:
+            set_dotted(tree, key, str(Path(value).expanduser().absolute()))
+    atomic_write_text(path, yaml.safe_dump(tree, sort_keys=False))

@@ -67,6 +67,7 @@ from scifm.tuning.study import (
     open_study,
     with_params,
 )
+from scifm.utils.extras import require_storage_driver
 from scifm.utils.io import atomic_write_json, atomic_write_with
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
     tc, ac = cfg.automl.tune, cfg.automl.auto
     families = list(ac.families or auto_families())
     check_applicable(cfg, recipe="auto", families=families)
+    require_storage_driver(tc.storage)  # a missing extra: one line before any work
     # the studies (default storage) and out-of-fold predictions of an earlier run in OUT go on
     carry = (OOF_DIR,) if tc.storage else (STUDY, OOF_DIR)
     with RunContext.open(cfg, command, carry=carry) as ctx:

@@ -49,6 +49,7 @@ from scifm.tuning.study import (
     study_summary,
     with_params,
 )
+from scifm.utils.extras import require_storage_driver
 from scifm.utils.io import atomic_write_json, atomic_write_with
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
     cfg = cfg.model_copy(deep=True)
     cfg.model.families = [tc.family]
     check_applicable(cfg, recipe="tune", families=[tc.family])
+    require_storage_driver(tc.storage)  # a missing extra: one line before any work
     # the study continues in the default storage of an earlier run in OUT (copied, not moved)
     with RunContext.open(cfg, command, carry=() if tc.storage else (STUDY,)) as ctx:
         run = ctx.run

