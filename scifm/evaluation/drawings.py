@@ -15,11 +15,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MOLECULE_MODALITIES", "Neighbours", "molecule_svg"]
+__all__ = ["Neighbours", "molecule_svg"]
 
-MOLECULE_MODALITIES = ("smiles",)
-"""Modalities whose primary input is a molecule that RDKit can draw (a declarative table; a
-``ModalitySpec`` hook would be the better home)."""
 MAX_REFERENCE = 20_000
 """Training molecules searched for neighbours (a larger training set is subsampled, seed 0)."""
 _UNSAFE = re.compile(r"<script|javascript:|\son\w+\s*=|<foreignObject|href", re.I)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from scifm.config.applicability import RECIPE_READS, family_keys
-from scifm.config.registry import FAMILIES
+from scifm.config.registry import FAMILIES, MODALITIES
 from scifm.evaluation.report_data import ReportData
 from scifm.evaluation.report_format import esc, kv
 
@@ -27,9 +27,6 @@ __all__ = ["applicable_config", "config_section", "environment"]
 _ENV_PACKAGES = ("scifm", "numpy", "pandas", "scikit-learn", "torch", "transformers", "rdkit",
                  "lightgbm", "mlflow", "plotly")
 _LABELLED_RECIPES = ("train", "tune", "auto", "finetune")
-_MODALITY_OPTIONS = {"smiles": "data.smiles", "protein": "data.sequence", "dna": "data.sequence",
-                     "text": "data.text"}
-"""The ``data`` sub-section of each built-in modality's input options."""
 
 
 def _recipe(command: str | None) -> str | None:
@@ -57,9 +54,10 @@ def _rules(recipe: str | None, families: Iterable[str], modality: str | None) ->
         others.update(family_keys(name))
     rules = {k: False for k in others if _decide(k, dict.fromkeys(mine, True)) is None}
     rules.update(dict.fromkeys(mine, True))
-    if modality in _MODALITY_OPTIONS:
-        rules.update(dict.fromkeys(_MODALITY_OPTIONS.values(), False))
-        rules[_MODALITY_OPTIONS[modality]] = True
+    if modality in MODALITIES and (own := MODALITIES.get(modality).options_section):
+        sections = {MODALITIES.get(m).options_section for m in MODALITIES.names()}
+        rules.update(dict.fromkeys(sections - {None}, False))
+        rules[own] = True
     return rules
 
 

@@ -14,7 +14,8 @@ import warnings
 
 import numpy as np
 
-from scifm.evaluation.drawings import MOLECULE_MODALITIES, Neighbours, molecule_svg
+from scifm.config.registry import MODALITIES
+from scifm.evaluation.drawings import Neighbours, molecule_svg
 from scifm.evaluation.report_data import ReportData
 from scifm.evaluation.report_format import esc, num, table
 from scifm.evaluation.report_predictions import test_inputs
@@ -156,7 +157,7 @@ def examples_section(d: ReportData) -> str:
     yt = np.asarray(m.y_true, float).reshape(len(m.y_true), -1)
     yp = np.asarray(m.y_pred, float).reshape(len(m.y_pred), -1)
     err, what = prediction_errors(d.task, yt, yp)
-    draw = (d.modality or "") in MOLECULE_MODALITIES
+    draw = d.modality in MODALITIES and MODALITIES.get(d.modality).draws_molecules
     body = (_molecules if draw else _sequences)(d, name, inputs, err, what, yt, yp)
     title = "Molecules: best and worst predicted" if draw else "Best and worst predicted inputs"
     return (f'<section id="examples"><h2>{title}</h2><p class="ci">Test rows of the selected '

@@ -162,6 +162,12 @@ class ModalitySpec:
     """The item of one non-blank line of a plain-text pretraining corpus."""
     token_kind: str = "residue"
     """Token classification: ``ner`` (one tag per word) or ``residue`` (per character)."""
+    options_section: str | None = None
+    """The ``data`` sub-section holding this modality's input options (``data.smiles``,
+    ``data.sequence``, ``data.text``): the report shows it and hides the other modalities'."""
+    draws_molecules: bool = False
+    """The primary inputs are molecules RDKit can parse: the report draws them and finds their
+    nearest training molecules by Morgan-fingerprint Tanimoto similarity."""
     description: str = ""
     """One line for the docs and ``--help``."""
 

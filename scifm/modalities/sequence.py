@@ -131,4 +131,4 @@ def sequence_modality(name: str, alphabet: Alphabet, k: int, **fields: Any) -> M
     return ModalitySpec(name=name, label=alphabet.label, validator=sequence_validator(alphabet),
                         input_cols=("sequence",), default_split="similarity",
                         groups={"similarity": kmer_groups(k)}, nn_similarity=kmer_similarity(k),
-                        default_features="kmer", **fields)
+                        default_features="kmer", options_section="data.sequence", **fields)

@@ -53,6 +53,7 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
 
 TEXT = MODALITIES.register(ModalitySpec(
     name="text",
+    options_section="data.text",
     validator=text_validator,
     input_cols=("text",),
     default_split="stratified",
