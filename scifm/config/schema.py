@@ -215,7 +215,12 @@ class TuneConfig(_Strict):
     time_budget: float | None = None
     """Stop starting new trials after this many seconds (None: no limit)."""
     folds: int = 5
-    """Cross-validation folds on train+val (split strategy of the run; test never used)."""
+    """Cross-validation folds on train+val (test never used); how they are made: ``cv``."""
+    cv: Literal["auto", "grouped", "stratified", "random"] = "auto"
+    """Folds of the search (``scifm.tuning.folds``): ``auto`` groups train+val by the modality's
+    grouping key (SMILES: Bemis-Murcko scaffold; sequences: similarity) whatever the outer
+    split, else stratified / random; ``grouped`` requires a grouping key; ``stratified`` and
+    ``random`` do not group. With fewer groups than folds: stratified / random."""
     pruner: Literal["median", "halving", "none"] = "median"
     """Prune poor trials from intermediate fold scores: median or successive halving."""
     tune_features: bool = True

@@ -25,7 +25,8 @@ import numpy as np
 
 from scifm.tasks import TaskSpec
 
-__all__ = ["MAJORITY_SHARE", "MIN_ROWS_SHARE", "PROB_STD", "REG_STD_RATIO", "collapse_warnings"]
+__all__ = ["MAJORITY_SHARE", "MIN_ROWS_SHARE", "PROB_STD", "REG_STD_RATIO", "collapse_warnings",
+           "token_collapse_warnings"]
 
 MAJORITY_SHARE = 0.95
 """One predicted class for at least this share of the rows is "nearly one class"."""
@@ -170,3 +171,29 @@ def _evidence(task: TaskSpec, metrics: Mapping[str, Any] | None, target: str | N
     parts = [f"{label} {v:.3f}" for key, label in names
              if (v := _value(metrics.get(key))) is not None]
     return f" ({', '.join(parts)})" if parts else ""
+
+
+def token_collapse_warnings(true_tags: Sequence[Sequence[str | None]],
+                            pred_tags: Sequence[Sequence[str]], unit: str = "tokens",
+                            split: str = "test") -> list[str]:
+    """Token classification: a model that gives (nearly) every scored token one tag.
+
+    ``true_tags`` / ``pred_tags``: one list per sentence or sequence; a true tag ``None`` is an
+    unscored position (masked residue). Flags one predicted tag for >= :data:`MAJORITY_SHARE` of
+    the scored tokens (of at least :data:`MIN_ROWS_SHARE`) while the labels give that tag to a
+    clearly smaller share (e.g. ``O`` for every word of an NER test set that holds entities).
+    """
+    pairs = [(t, p) for ts, ps in zip(true_tags, pred_tags, strict=False)
+             for t, p in zip(ts, ps, strict=False) if t is not None]
+    if len(pairs) < MIN_ROWS_SHARE:
+        return []
+    true = np.asarray([t for t, _ in pairs], dtype=object)
+    pred = np.asarray([p for _, p in pairs], dtype=object)
+    tags, counts = np.unique(pred.astype(str), return_counts=True)
+    top, n_top = str(tags[counts.argmax()]), int(counts.max())
+    share, label_share = n_top / len(pred), float((true.astype(str) == top).mean())
+    if share < MAJORITY_SHARE or label_share > MAJORITY_SHARE - 0.05:
+        return []
+    return [f"predicts tag {top!r} for {n_top:,}/{len(pred):,} scored {split} {unit} "
+            f"({share:.0%}; the labels give it to {label_share:.0%}): the model has collapsed "
+            "to one tag"]

@@ -78,7 +78,7 @@ def score_predictor(predictor: Predictor, ds: CleanDataset, splits: dict[str, np
         metrics["warnings"] = [] if y_val is None else collapse_warnings(
             task, y_val, ds.y[va], metrics["val"], "validation")
     for line in metrics["warnings"]:
-        logger.warning("%s", line)
+        logger.info("model review: %s", line)  # the CLI summary prints it
     for key in ("n_parameters", "n_trainable_parameters"):
         value = getattr(predictor, f"{key}_", None)
         if value:

@@ -13,7 +13,7 @@ from typing import Any
 
 from scifm.evaluation.curves import curves_html
 from scifm.evaluation.report_config import applicable_config
-from scifm.evaluation.report_format import num, value_ci
+from scifm.evaluation.report_format import num, value_ci, warnings_box
 from scifm.evaluation.report_page import page
 from scifm.evaluation.token_metrics import NER_METRICS, RESIDUE_METRICS, primary_token_metric
 
@@ -47,8 +47,8 @@ def _summary(metrics: dict[str, Any], source: str, modality: str, family: str) -
     cells = "".join(f'<div class="tile {c}"><div class="label">{_e(label)}</div><div class="big">'
                     f"{big}</div><div class='sub'>{sub}</div></div>"
                     for label, big, sub, c in tiles)
-    return f'<section id="summary" class="card"><h2>Summary</h2><div class="tiles">{cells}</div>' \
-           "</section>"
+    return (f'<section id="summary" class="card"><h2>Summary</h2><div class="tiles">{cells}</div>'
+            f'{warnings_box(metrics.get("warnings") or [])}</section>')
 
 
 def render_token_report(metrics: dict[str, Any], history: list[dict[str, Any]], *, source: str,

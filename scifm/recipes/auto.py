@@ -3,8 +3,8 @@
 The story of an AutoML run:
 
 1. read, clean, split and audit exactly as ``train`` does (same functions, same run files);
-2. k folds over train+val with the run's split strategy; the test rows are never seen by the
-   search (:mod:`scifm.tuning.objective`);
+2. k folds over train+val, grouped by scaffold / similarity whatever the outer split
+   (``automl.tune.cv``, :mod:`scifm.tuning.folds`); the test rows are never seen by the search;
 3. one Optuna study per family (``<study name>-<family>``, all in one storage, each created before
    its workers start; ``automl.tune.workers`` processes per study, :mod:`scifm.tuning.parallel`).
    Budget: ``automl.tune.n_trials`` trials per family and/or ``automl.tune.time_budget`` seconds
@@ -57,8 +57,9 @@ from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.staging import STUDY
 from scifm.tasks import TaskSpec
 from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
+from scifm.tuning.folds import search_folds, search_pool
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
-from scifm.tuning.objective import CVObjective, cv_folds
+from scifm.tuning.objective import CVObjective
 from scifm.tuning.search import run_trials, start_from_defaults
 from scifm.tuning.search_spaces import space_for
 from scifm.tuning.study import (
@@ -115,7 +116,8 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
         metric, higher = primary_metric(task)
 
         # 2.-3. Cross-validation folds on train+val only; one study per family.
-        pool, folds = cv_folds(ds, splits, cfg, tc.folds)
+        pool = search_pool(splits)
+        folds, cv_text = search_folds(ds, pool, cfg)
         searches = search_families(cfg, run, families, ds, pool, folds)
 
         # 4. Ensemble of the top-k families vs the best single family, out of fold.
@@ -140,11 +142,12 @@ def auto(cfg: ExperimentConfig, command: str = "") -> AutoResult:
         # 6. The winner goes to the top of the run directory; leaderboard and metrics.
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, choice, winner,
-                                          ranked, ds.y[splits["test"]])
+                                          ranked, ds.y[splits["test"]], cv_text)
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
-        data.extra_notes[:] = [_selection_note(winner, choice, metric, ranked[0], cv_of)]
+        data.extra_notes[:] = [_selection_note(winner, choice, metric, ranked[0], cv_of),
+                               f"Cross-validation: {cv_text} on train+val."]
         data.leaderboard = board.to_dict(orient="records")
         write_report(run.report, data)
         run_id = ctx.track(
@@ -195,6 +198,7 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
 def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
               searches: dict[str, FamilySearch], results: dict[str, FamilyResult],
               choice: EnsembleChoice, winner: str, ranked: list[str], y_test: np.ndarray,
+              cv_text: str | None = None,
               ) -> tuple[dict[str, Any], Any, dict[str, tuple[float, Any]]]:
     """Write ``leaderboard.csv``, ``metrics.json`` and ``history.json``; returns the metrics,
     the leaderboard and each family's (CV mean, CV std)."""
@@ -208,10 +212,10 @@ def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
     board = auto_leaderboard({f: s.study for f, s in searches.items()},
                              {f: s.best.number for f, s in searches.items()},
                              {f: r.metrics.get("test", {}) for f, r in results.items()},
-                             metric, winner, choice, results, higher)
+                             metric, winner, choice, results, higher, cv=cv_text)
     atomic_write_with(run.leaderboard, lambda p: board.to_csv(p, index=False))
     metrics = {**results[winner].metrics, "model": winner,
-               "cv": {"metric": metric, "folds": cfg.automl.tune.folds,
+               "cv": {"metric": metric, "folds": cfg.automl.tune.folds, "method": cv_text,
                       "mean": cv_of[winner][0], "std": cv_of[winner][1]},
                "selection": {"winner": winner, "kind": ENSEMBLE if winner == ENSEMBLE
                              else "single", "by": f"out-of-fold {metric} on train+val",

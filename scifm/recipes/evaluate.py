@@ -33,7 +33,7 @@ from scifm.evaluation.evaluation_audit import audit_table, audit_tokens
 from scifm.evaluation.metrics import evaluate_predictions
 from scifm.evaluation.report import ModelResult, ReportData, write_report
 from scifm.evaluation.report_audit import audit_html
-from scifm.evaluation.sanity import collapse_warnings
+from scifm.evaluation.sanity import collapse_warnings, token_collapse_warnings
 from scifm.evaluation.tables import prediction_frame
 from scifm.evaluation.token_metrics import NER_METRICS, RESIDUE_METRICS, evaluate_tokens
 from scifm.evaluation.token_report import render_token_report
@@ -146,9 +146,12 @@ def _evaluate_tokens(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Pat
     test = score(np.arange(len(tokens)))
     unit = "sentences" if tokens.kind == "ner" else "sequences"
     audit = audit_tokens(run, meta, tokens.words, score, unit)
+    collapsed = token_collapse_warnings(tokens.tags, pred,
+                                        "words" if tokens.kind == "ner" else "residues",
+                                        split="evaluated")
     metrics = {"model": meta["family"], "task": "token_classification", "kind": tokens.kind,
                "n_rejected": len(tokens.rejected), "test": test,
-               "warnings": list(audit["warnings"]), "audit": audit}
+               "warnings": collapsed + list(audit["warnings"]), "audit": audit}
     atomic_write_json(out_dir / "metrics.json", metrics)
     frame = token_prediction_frame(tokens.kind, tokens.ids, tokens.words, tokens.tags, pred)
     atomic_write_with(out_dir / "predictions.csv", lambda p: frame.to_csv(p, index=False))

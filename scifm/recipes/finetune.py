@@ -61,6 +61,7 @@ from scifm.data.tokens import (
     token_splits,
 )
 from scifm.evaluation.report import write_report
+from scifm.evaluation.sanity import token_collapse_warnings
 from scifm.evaluation.scoring import build_report_data, rows
 from scifm.evaluation.token_metrics import evaluate_tokens, token_scores
 from scifm.evaluation.token_report import render_token_report
@@ -190,6 +191,10 @@ def _token_metrics(cfg: ExperimentConfig, predictor: TokenPredictor, done: FineT
     y_test = predictor.predict(words) if words else []
     metrics["test"] = evaluate_tokens(data.kind, tags, y_test, cfg.eval.n_bootstrap,
                                       cfg.eval.ci, cfg.seed) if words else {}
+    unit = "words" if data.kind == "ner" else "residues"
+    metrics["warnings"] = token_collapse_warnings(tags, y_test, unit)
+    for line in metrics["warnings"]:
+        logger.info("model review: %s", line)  # the CLI summary prints it
     return metrics, y_test
 
 

@@ -3,8 +3,8 @@
 The story of a tuning run:
 
 1. read, clean, split and audit exactly as ``train`` does (same functions, same run files);
-2. k folds over train+val with the run's split strategy (:mod:`scifm.tuning.objective`); the
-   test rows are never seen by the search;
+2. k folds over train+val, grouped by scaffold / similarity whatever the outer split
+   (``automl.tune.cv``, :mod:`scifm.tuning.folds`); the test rows are never seen by the search;
 3. an Optuna study (TPE seeded, median / successive-halving pruning on per-fold scores) created
    *before* optimising with ``load_if_exists=True``, so the same ``storage`` + ``study_name``
    resumes it (and parallel workers on one storage share it); budget = ``n_trials`` and/or
@@ -37,8 +37,9 @@ from scifm.evaluation.scoring import build_report_data
 from scifm.models.fitting import fit_family
 from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.staging import STUDY
+from scifm.tuning.folds import search_folds, search_pool
 from scifm.tuning.leaderboard import study_leaderboard, study_trial_records
-from scifm.tuning.objective import CVObjective, cv_folds
+from scifm.tuning.objective import CVObjective
 from scifm.tuning.search import run_trials, start_from_defaults
 from scifm.tuning.search_spaces import space_for
 from scifm.tuning.study import (
@@ -88,8 +89,9 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
 
         # 2.-3. Cross-validation folds on train+val only; the study, created (or resumed)
         #       first, then optimised within the budget.
-        pool, folds = cv_folds(ds, splits, cfg, tc.folds)
-        study, objective, n_before = search(cfg, run, ds, pool, folds)
+        pool = search_pool(splits)
+        folds, cv_text = search_folds(ds, pool, cfg)
+        study, objective, n_before = search(cfg, run, ds, pool, folds, cv_text)
         best = study.best_trial
 
         # 4. Refit the best configuration on train (early stopping on val), evaluate on test.
@@ -97,13 +99,14 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
         save_config(best_cfg, run.config)
         result = fit_family(tc.family, best_cfg, ds, splits, run)
         cv = {"metric": objective.metric, "mean": best.user_attrs.get("cv_mean"),
-              "std": best.user_attrs.get("cv_std"), "folds": tc.folds,
+              "std": best.user_attrs.get("cv_std"), "folds": tc.folds, "method": cv_text,
               "fold_scores": best.user_attrs.get("fold_scores")}
         metrics = {**result.metrics, "model": tc.family, "cv": cv}
         atomic_write_json(run.metrics, metrics)
         atomic_write_json(run.history, {tc.family: result.history})
         summary = study_summary(study, cfg, run, objective.metric, objective.higher_is_better,
                                 n_before, len(pool))
+        summary["cv"] = cv_text
         if not tc.storage:  # the storage where the study will be once the run succeeded
             summary["storage"] = storage_url(cfg, RunDir(ctx.out))
         atomic_write_json(run.root / STUDY_JSON, summary)
@@ -112,7 +115,7 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
         data = build_report_data(best_cfg, cleaned, splits, leakage, {tc.family: result},
                                  metrics, command)
         data.extra_notes.append(
-            f"Tuned by {tc.folds}-fold cross-validation on train+val ({summary['n_trials']} "
+            f"Tuned by {cv_text} on train+val ({summary['n_trials']} "
             f"trials; best trial {best.number}: {objective.metric} {cv['mean']:.4f} ± "
             f"{cv['std']:.4f}); see {run.leaderboard.name}.")
         write_report(run.report, data)
@@ -128,9 +131,11 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
 
 
 def search(cfg: ExperimentConfig, run: RunDir, ds: CleanDataset, pool: np.ndarray,
-           folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[optuna.Study, CVObjective, int]:
+           folds: list[tuple[np.ndarray, np.ndarray]], cv_text: str | None = None,
+           ) -> tuple[optuna.Study, CVObjective, int]:
     """Optimise the study of ``automl.tune.family`` on the pool's folds; write
-    ``leaderboard.csv``. Returns the study, its objective and the trials it had before."""
+    ``leaderboard.csv`` (its ``cv_folds`` column: ``cv_text``). Returns the study, its
+    objective and the trials it had before."""
     tc, task = cfg.automl.tune, ds.task
     fixed = fixed_features(cfg, tc.family)
     objective = CVObjective(tc.family, task, cfg.data.modality, [ds.inputs[i] for i in pool],
@@ -142,7 +147,7 @@ def search(cfg: ExperimentConfig, run: RunDir, ds: CleanDataset, pool: np.ndarra
     logger.info("study %r (%s): %d earlier trials; budget %s trials, %s s", study.study_name,
                 storage_url(cfg, run), n_before, tc.n_trials, tc.time_budget)
     run_trials(study, cfg, run, objective, timeout=tc.time_budget)
-    board = study_leaderboard(study)
+    board = study_leaderboard(study, cv_text)
     atomic_write_with(run.leaderboard, lambda p: board.to_csv(p, index=False))
     if not completed_trials(study):
         raise ScifmError(f"no trial of study {study.study_name!r} completed; "

@@ -3,8 +3,10 @@
 Columns: ``family``, ``trial`` (empty for the ensemble), ``state``, ``cv_mean``, ``cv_std``
 (over folds), ``fit_seconds`` (the trial's CV; the refit for finals), ``worker`` (host:pid),
 ``best_of_family`` (the trial that was refitted), ``selected`` (the winner), ``test_<metric>``
-with ``test_<metric>_ci_low`` / ``_ci_high`` (finals only), and ``params`` (JSON). Sorted by
-``cv_mean``, best first; trials that did not complete come last.
+with ``test_<metric>_ci_low`` / ``_ci_high`` (finals only), ``params`` (JSON) and ``cv_folds``
+(the folds the CV used, e.g. ``5-fold CV grouped by scaffold (217 groups)``: the same on every
+row; :func:`scifm.tuning.folds.search_folds`). Sorted by ``cv_mean``, best first; trials that did
+not complete come last.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ ENSEMBLE = "ensemble"
 def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int],
                      tests: Mapping[str, Mapping[str, Any]], metric: str, winner: str,
                      choice: EnsembleChoice, results: Mapping[str, Any],
-                     higher_is_better: bool) -> pd.DataFrame:
+                     higher_is_better: bool, cv: str | None = None) -> pd.DataFrame:
     """One row per trial (all families) and one for the ensemble when it was built.
 
     Parameters
@@ -46,6 +48,8 @@ def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int
         The ensemble decision (weights and cross-fitted scores).
     results
         ``name -> FamilyResult`` of the finals (refit seconds).
+    cv
+        What folds the CV used (the ``cv_folds`` column; none without it).
     """
     rows: list[dict[str, Any]] = []
     for family, study in studies.items():
@@ -67,11 +71,17 @@ def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int
                      "best_of_family": True, "selected": winner == ENSEMBLE,
                      **_test_cells(tests.get(ENSEMBLE), metric),
                      "params": json.dumps({"weights": choice.weights}, sort_keys=True)})
-    frame = pd.DataFrame(rows)
+    return _best_first(pd.DataFrame(rows), not higher_is_better, cv)
+
+
+def _best_first(frame: pd.DataFrame, ascending: bool, cv: str | None) -> pd.DataFrame:
+    """Completed trials first, by ``cv_mean``; the ``cv_folds`` column when ``cv`` is given."""
     if frame.empty:
         return frame
+    if cv is not None:
+        frame["cv_folds"] = cv
     frame["_complete"] = frame["state"] == "COMPLETE"
-    frame = frame.sort_values(["_complete", "cv_mean"], ascending=[False, not higher_is_better],
+    frame = frame.sort_values(["_complete", "cv_mean"], ascending=[False, ascending],
                               na_position="last", kind="stable")
     return frame.drop(columns="_complete").reset_index(drop=True)
 
@@ -104,8 +114,9 @@ def study_trial_records(study: optuna.Study) -> list[dict[str, Any]]:
     return [trial_record(t, t.number, t.params) for t in study.trials]
 
 
-def study_leaderboard(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial, best first: number, state, cv mean / std, fit seconds, parameters."""
+def study_leaderboard(study: optuna.Study, cv: str | None = None) -> pd.DataFrame:
+    """One row per trial, best first: number, state, cv mean / std, fit seconds, parameters,
+    and ``cv_folds`` (what folds the CV used) when ``cv`` is given."""
     rows = []
     for t in study.trials:
         rows.append({"trial": t.number, "state": t.state.name,
@@ -113,13 +124,7 @@ def study_leaderboard(study: optuna.Study) -> pd.DataFrame:
                      "folds_done": t.user_attrs.get("n_folds_done"),
                      "fit_seconds": t.user_attrs.get("fit_seconds"),
                      **{f"param_{k}": v for k, v in t.params.items()}})
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
     ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
-    frame["_complete"] = frame["state"] == "COMPLETE"
-    frame = frame.sort_values(["_complete", "cv_mean"], ascending=[False, ascending],
-                              na_position="last", kind="stable")
-    return frame.drop(columns="_complete").reset_index(drop=True)
+    return _best_first(pd.DataFrame(rows), ascending, cv)
 
 

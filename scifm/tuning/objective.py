@@ -1,8 +1,9 @@
 """The Optuna objective: k-fold cross-validation of one family on train+val.
 
-Folds come from :func:`scifm.data.splitting.kfold_indices` with the run's split strategy on the
-train+val rows only (scaffold-grouped for SMILES, similarity-grouped for sequences, stratified
-for single-task classification, random otherwise); the test rows never reach the objective. Each
+Folds come from :func:`scifm.tuning.folds.search_folds` on the train+val rows only (grouped by
+the modality's key — Bemis–Murcko scaffold for SMILES, similarity cluster for sequences — even
+when the outer split is predefined or random; stratified or random otherwise); the test rows
+never reach the objective. Each
 fold's primary-metric score is reported as an intermediate value (step = fold), so a pruner
 stops trials that are already worse than their peers on the same folds. A trial's value is the
 mean over folds; ``cv_mean``, ``cv_std``, ``fold_scores`` and ``fit_seconds`` are stored as trial
@@ -25,7 +26,6 @@ import optuna
 
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import CleanDataset
-from scifm.data.splitting import kfold_indices
 from scifm.evaluation.metrics import compute_metrics, primary_metric
 from scifm.featurizers import BaseFeaturizer, Featurizer, featurizer_from_name
 from scifm.featurizers import featurize as featurize_inputs
@@ -51,34 +51,6 @@ def subset(dataset: CleanDataset, rows: np.ndarray) -> CleanDataset:
         dataset, inputs=[dataset.inputs[i] for i in rows],
         raw_inputs=[dataset.raw_inputs[i] for i in rows], ids=[dataset.ids[i] for i in rows],
         row_ids=dataset.row_ids[rows], y=dataset.y[rows], extra=extra)
-
-
-def cv_method(split_method: str, task: TaskSpec) -> str:
-    """The fold strategy for a run's split method (``predefined`` -> stratified or random)."""
-    if split_method in ("scaffold", "similarity", "random", "stratified"):
-        return split_method
-    return "stratified" if task.is_classification and task.n_tasks == 1 else "random"
-
-
-def cv_folds(dataset: CleanDataset, splits: dict[str, np.ndarray], cfg: ExperimentConfig,
-             n_folds: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Pool = train + val positions; k folds over the pool with the run's split strategy.
-
-    Returns
-    -------
-    pool : ndarray
-        Sorted positions into ``dataset`` (never a test row).
-    folds : list of (train, valid)
-        Positions into ``pool``.
-    """
-    pool = np.sort(np.concatenate([splits["train"], splits["val"]]))
-    method = cv_method(cfg.split.method, dataset.task)
-    if method == "stratified" and np.isnan(dataset.y[pool]).any():
-        method = "random"  # stratification needs every label
-    folds = kfold_indices(subset(dataset, pool), method, n_folds, cfg.seed,
-                          cfg.split.similarity_threshold)
-    logger.info("cross-validation: %d %s folds on %d train+val rows", n_folds, method, len(pool))
-    return pool, folds
 
 
 def needs_fit(featurizer: Featurizer) -> bool:

@@ -165,3 +165,15 @@ def test_oof_predictions_match_the_folds(molecules):
     again = obj._fold_predictions("ecfp", {"C": 1.0}, folds[0][0], folds[0][1])
     assert np.allclose(oof[:30], again)
     assert compute_metrics(task, y, oof)["roc_auc"] > 0.5
+
+
+def test_auto_cv_is_scaffold_grouped_under_a_random_split(tmp_path, molecules):
+    data = tmp_path / "mols.csv"
+    molecules.head(90).to_csv(data, index=False)
+    out = tmp_path / "auto"
+    auto(_cfg(data, out, **{"split.method": "random", "automl.auto.families": ["linear", "knn"],
+                            "automl.tune.n_trials": 1}))
+    cv = json.loads((out / "metrics.json").read_text())["cv"]["method"]
+    assert cv.startswith("3-fold CV grouped by scaffold (")
+    assert set(pd.read_csv(out / "leaderboard.csv")["cv_folds"]) == {cv}
+    assert cv in (out / "log.txt").read_text() and cv in (out / "report.html").read_text()

@@ -87,3 +87,19 @@ def test_tune_cli(tmp_path, molecules):
     study = json.loads((out / "study.json").read_text())
     assert study["study_name"] == "mine" and study["folds"] == 2 and study["n_trials"] == 2
     assert study["direction"] == "minimize"
+
+
+def test_tune_cv_is_scaffold_grouped_under_a_predefined_split(tmp_path, molecules):
+    data = tmp_path / "mols.csv"
+    frame = molecules.head(100).copy()
+    frame["split"] = ["test" if i % 5 == 0 else "val" if i % 5 == 1 else "train"
+                      for i in range(len(frame))]
+    frame.to_csv(data, index=False)
+    out = tmp_path / "tune"
+    tune(_cfg(data, out, **{"split.method": "predefined", "split.column": "split",
+                            "automl.tune.n_trials": 2}))
+    cv = json.loads((out / "metrics.json").read_text())["cv"]["method"]
+    assert cv.startswith("3-fold CV grouped by scaffold (") and cv.endswith(" groups)")
+    assert set(pd.read_csv(out / "leaderboard.csv")["cv_folds"]) == {cv}
+    assert json.loads((out / "study.json").read_text())["cv"] == cv
+    assert cv in (out / "log.txt").read_text()

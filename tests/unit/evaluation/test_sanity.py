@@ -99,3 +99,25 @@ def test_missing_labels_are_left_out_and_nan_predictions_counted():
     assert w == "3/205 test predictions are NaN or infinite"
     assert collapse_warnings(REG, np.full((4, 1), np.nan), np.ones((4, 1))) == [
         "4/4 test predictions are NaN or infinite"]
+
+
+def test_token_model_that_tags_every_word_o_is_flagged() -> None:
+    from scifm.evaluation.sanity import token_collapse_warnings
+
+    true = [["B-Chem", "O", "O", "B-Dis", "I-Dis"]] * 10  # 40% O
+    collapsed = [["O"] * 5] * 10
+    (line,) = token_collapse_warnings(true, collapsed, "words")
+    assert "'O' for 50/50 scored test words" in line and "give it to 40%" in line
+    assert token_collapse_warnings(true, true, "words") == []  # a healthy model
+    mostly_o = [["O"] * 5] * 10  # the labels themselves are all O: nothing to flag
+    assert token_collapse_warnings(mostly_o, collapsed, "words") == []
+
+
+def test_token_collapse_skips_unscored_residues_and_tiny_sets() -> None:
+    from scifm.evaluation.sanity import token_collapse_warnings
+
+    true = [["H", "E", None, "C"] * 8]  # masked residues (None) are not scored
+    pred = [["C", "C", "H", "C"] * 8]
+    (line,) = token_collapse_warnings(true, pred, "residues")
+    assert "'C' for 24/24 scored test residues" in line
+    assert token_collapse_warnings([["H", "E"]], [["C", "C"]]) == []  # too few to judge

@@ -9,12 +9,14 @@ from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import clean_table
 from scifm.data.splitting import make_split
 from scifm.modalities.smiles import scaffolds
-from scifm.tuning.objective import CVObjective, cv_folds
+from scifm.tuning.folds import search_folds, search_pool
+from scifm.tuning.objective import CVObjective
 from scifm.tuning.search_spaces import space_for
 
 
 def _setup(molecules, target="logp"):
-    cfg = ExperimentConfig(data={"target_cols": [target]}, model={"n_jobs": 1})
+    cfg = ExperimentConfig(data={"target_cols": [target]}, model={"n_jobs": 1},
+                           automl={"tune": {"folds": 3}})
     ds = clean_table(molecules.head(100), cfg.data, source="mem").dataset
     splits = make_split(ds, cfg.split, seed=0)
     return cfg, ds, splits
@@ -22,7 +24,8 @@ def _setup(molecules, target="logp"):
 
 def test_folds_are_scaffold_grouped_and_never_touch_test(molecules):
     cfg, ds, splits = _setup(molecules)
-    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
     assert not set(pool) & set(splits["test"])
     assert set(pool) == set(splits["train"]) | set(splits["val"])
     scaf = np.asarray(scaffolds([ds.inputs[i] for i in pool]), dtype=object)
@@ -33,7 +36,8 @@ def test_folds_are_scaffold_grouped_and_never_touch_test(molecules):
 
 def test_objective_scores_folds_and_sees_only_its_pool(molecules, monkeypatch):
     cfg, ds, splits = _setup(molecules)
-    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
     seen: list[str] = []
     import scifm.tuning.objective as objective_mod
 
@@ -55,7 +59,8 @@ def test_objective_scores_folds_and_sees_only_its_pool(molecules, monkeypatch):
 
 def test_a_trial_past_the_deadline_stops_between_folds(molecules):
     cfg, ds, splits = _setup(molecules)
-    pool, folds = cv_folds(ds, splits, cfg, n_folds=3)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
     obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
                       folds, space_for("linear", "regression"), "maccs", cfg)
     obj.deadline = 0.0  # long past: the budget is spent
