@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from scifm.config.load import explicit_keys
 from scifm.config.registry import FAMILIES
 from scifm.errors import ConfigError
+from scifm.utils.extras import require_extra
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
@@ -168,6 +169,10 @@ def check_applicable(cfg: ExperimentConfig, explicit: Iterable[str] | None = Non
     ConfigError
         With ``strict=True``, when a set key has no effect.
     """
+    for name in _chosen(RECIPE_READS[recipe], cfg, families):  # optional dependencies first
+        needs = FAMILIES.get(name).requires if name in FAMILIES else None
+        if needs is not None:
+            require_extra(needs[0], needs[1], f"--model {name}")
     ignored = inapplicable_keys(cfg, explicit, recipe=recipe, families=families)
     if not ignored:
         return []

@@ -18,6 +18,7 @@ from scifm.models.params import (
     KNNParams,
     LightGBMParams,
     LinearParams,
+    MPNNParams,
     SVMParams,
     XGBoostParams,
 )
@@ -107,6 +108,20 @@ def _load_ensemble(path: Path) -> Predictor:
     return EnsemblePredictor.load(path)
 
 
+# ---------------------------------------------------------------- mpnn (extra: chemprop)
+def _build_mpnn(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                work_dir: Path) -> Predictor:
+    from scifm.models.mpnn import MPNNPredictor
+
+    return MPNNPredictor(task, modality, family_params(cfg, "mpnn"), seed=cfg.seed)
+
+
+def _load_mpnn(path: Path) -> Predictor:
+    from scifm.models.mpnn import load_mpnn
+
+    return load_mpnn(path)
+
+
 SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
     "lightgbm": {
         "n_estimators": ("int", 50, 1000, _LOG),
@@ -145,6 +160,13 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "gamma": ("float", 1e-5, 1.0, _LOG),
         "epsilon": ("float", 1e-3, 1.0, {"log": True, "task": "regression"}),
     },
+    "mpnn": {
+        "depth": ("int", 2, 6),
+        "hidden": ("categorical", [300, 600, 900, 1200]),
+        "dropout": ("float", 0.0, 0.4),
+        "ffn_layers": ("int", 1, 3),
+        "lr": ("float", 1e-4, 1e-2, _LOG),
+    },
 }
 """The search space of each built-in family (format: :mod:`scifm.tuning.search_spaces`)."""
 
@@ -178,6 +200,12 @@ def _register_builtins() -> None:
         uses_features=False, distributed=True, uses_n_jobs=False, in_auto=False,
         trainable=False, config_keys=TRANSFORMER_KEYS,
         description="token classification (NER, per-residue labels): scifm finetune"))
+    FAMILIES.register(FamilySpec(
+        "mpnn", _build_mpnn, _load_mpnn, params=MPNNParams, modalities=("smiles",),
+        search_space=SEARCH_SPACES["mpnn"], requires=("chemprop", "mpnn"),
+        uses_features=False, uses_n_jobs=False, in_auto=False, auto_cost=90,
+        description="Chemprop D-MPNN on molecular graphs (optional extra: "
+                    "pip install -c constraints.txt -e \".[mpnn]\")"))
     FAMILIES.register(FamilySpec(
         "ensemble", _build_ensemble, _load_ensemble, in_auto=False, trainable=False,
         description="weighted average of other families (built by scifm auto)"))

@@ -86,3 +86,76 @@ class SVMParams(Strict):
         if v <= 0:
             raise ValueError("must be > 0")
         return v
+
+
+class MPNNParams(Strict):
+    """Chemprop's D-MPNN (``mpnn``, extra ``mpnn``): bond message passing, aggregation, FFN head.
+
+    Defaults are Chemprop's (depth 3, hidden 300, one FFN layer of 300, no dropout, Noam-like
+    learning-rate schedule with 2 warm-up epochs), with at most 50 epochs early-stopped on val.
+    """
+
+    epochs: int = 50
+    """Epochs at most (early stopping on the validation rows usually ends sooner)."""
+    patience: int = 10
+    """Epochs without a better validation loss before stopping (the best epoch is kept)."""
+    depth: int = 3
+    """Message-passing steps."""
+    hidden: int = 300
+    """Width of the bond messages (and of the learned molecule fingerprint)."""
+    ffn_layers: int = 1
+    """Hidden layers of the feed-forward head."""
+    ffn_hidden: int = 300
+    dropout: float = 0.0
+    """Dropout in message passing and in the head."""
+    batch_size: int = 50
+    lr: float = 1e-3
+    """Peak learning rate (Chemprop's ``max_lr``; it warms up from and decays to ``lr / 10``)."""
+    warmup_epochs: int = 2
+    aggregation: Literal["norm", "mean", "sum"] = "norm"
+    """How atom vectors make the molecule vector (``norm``: sum / 100, Chemprop's default)."""
+    batch_norm: bool = False
+    """Batch normalisation of the aggregated fingerprint."""
+    n_models: int = 1
+    """Members of the ensemble (seeds ``seed``, ``seed + 1``, ...); predictions are averaged."""
+    threads: int = 0
+    """Torch threads while training and predicting (0: torch's default). Chemprop's small
+    graph batches often run faster on 1-2 threads than on many busy cores."""
+    extra_descriptors: bool | str = False
+    """Molecule-level descriptors appended to the learned fingerprint (Chemprop's ``x_d``):
+    a feature set (:mod:`scifm.featurizers.sets`, e.g. ``rdkit2d``), True (= ``rdkit2d``) or
+    False (none); standardised with the training rows' statistics."""
+
+    @field_validator("epochs", "depth", "hidden", "ffn_layers", "ffn_hidden", "batch_size",
+                     "n_models")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("dropout")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 <= v < 1.0:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_lr(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator("extra_descriptors", mode="before")
+    @classmethod
+    def _flag_words(cls, v: object) -> object:
+        words = {"true": True, "yes": True, "false": False, "no": False, "none": False, "": False}
+        return words.get(v.strip().lower(), v) if isinstance(v, str) else v
+
+    def descriptor_set(self) -> str | None:
+        """The feature set of ``extra_descriptors`` (None: no extra descriptors)."""
+        if self.extra_descriptors is True:
+            return "rdkit2d"
+        return self.extra_descriptors or None

@@ -90,6 +90,10 @@ class FamilySpec:
     config_keys: tuple[str, ...] = ()
     """Further config sections / keys it reads (``train``, ``peft``, ``model.size``...): setting
     one of them when no chosen family reads it is refused (``scifm.config.applicability``)."""
+    requires: tuple[str, str] | None = None
+    """``(module, extra)`` when the family needs an optional dependency (``("chemprop",
+    "mpnn")``): choosing it without the module is refused in one line naming the extra before
+    any data are read (:func:`scifm.config.applicability.check_applicable`)."""
     description: str = ""
     """One line for ``--help`` and the docs."""
 

@@ -8,7 +8,7 @@ missing part is one error line naming the install command, not a traceback after
 read and featurised::
 
     error: --storage postgresql://... needs the PostgreSQL driver (psycopg), which is not
-    installed: pip install -e ".[postgres]" (or pip install "scifm[postgres]")
+    installed: pip install -c constraints.txt -e ".[postgres]" (or pip install "scifm[postgres]")
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = ["EXTRAS", "install_hint", "missing", "require_extra", "require_storag
 
 EXTRAS: dict[str, str] = {
     "postgres": "the PostgreSQL driver (psycopg)",
+    "mpnn": "Chemprop (chemprop)",
 }
 """Extras of ``pyproject.toml`` that scifm checks for, with what they provide."""
 
@@ -34,8 +35,9 @@ def missing(module: str) -> bool:
 
 
 def install_hint(extra: str) -> str:
-    """``pip install -e ".[EXTRA]" (or pip install "scifm[EXTRA]")``: source checkout, wheel."""
-    return f'pip install -e ".[{extra}]" (or pip install "scifm[{extra}]")'
+    """``pip install -c constraints.txt -e ".[EXTRA]" (or pip install "scifm[EXTRA]")``."""
+    return (f'pip install -c constraints.txt -e ".[{extra}]" (or pip install '
+            f'"scifm[{extra}]")')
 
 
 def require_extra(module: str | tuple[str, ...], extra: str, feature: str) -> None:

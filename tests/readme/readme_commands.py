@@ -52,7 +52,9 @@ SKIPPED: dict[str, str] = {
 
 _BOOSTING = ["--set", "params.lightgbm.n_estimators=20", "--set", "params.xgboost.n_estimators=20",
              "--set", "eval.n_bootstrap=50"]
-_TRAINER = ["--set", "model.size=tiny", "--set", "train.max_steps=2", *_BOOSTING]
+_MPNN = ["--set", "params.mpnn.epochs=2", "--set", "params.mpnn.hidden=32",
+         "--set", "params.mpnn.ffn_hidden=32"]
+_TRAINER = ["--set", "model.size=tiny", "--set", "train.max_steps=2", *_BOOSTING, *_MPNN]
 _NO_TRACK = ["--set", "tracking.enabled=false"]
 FAST: dict[str, list[str]] = {
     "demo": _TRAINER,  # the demo keeps MLflow tracking on: the default path is run once

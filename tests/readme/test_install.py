@@ -29,7 +29,9 @@ def test_extras() -> None:
     extras = PROJECT["optional-dependencies"]
     assert _names(extras["postgres"]) == {"psycopg"}
     assert extras["automl"] == [] and extras["peft"] == []  # old install commands still work
-    assert "scifm[postgres]" in extras["dev"]
+    (own,) = [r for r in extras["dev"] if r.startswith("scifm[")]  # dev installs the extras
+    assert set(own[len("scifm["):-1].split(",")) == {"postgres", "mpnn"}
+    assert _names(extras["mpnn"]) == {"chemprop"}
 
 
 def test_the_postgres_example_names_its_extra_beside_it() -> None:

@@ -22,7 +22,8 @@ def test_require_extra_names_the_install_command_in_one_line() -> None:
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith("--storage postgresql://... needs the PostgreSQL driver")
-    assert 'pip install -e ".[postgres]"' in msg and 'pip install "scifm[postgres]"' in msg
+    assert 'pip install -c constraints.txt -e ".[postgres]"' in msg
+    assert 'pip install "scifm[postgres]"' in msg
 
 
 def test_require_extra_accepts_an_installed_module_or_any_alternative() -> None:
@@ -40,7 +41,8 @@ def test_storages_without_a_driver_need_nothing(storage: str | None,
 
 def test_postgresql_without_any_driver_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     _without(monkeypatch, "psycopg", "psycopg2")
-    with pytest.raises(ConfigError, match=r'postgres.*pip install -e "\.\[postgres\]"'):
+    hint = r'postgres.*pip install -c constraints.txt -e "\.\[postgres\]"'
+    with pytest.raises(ConfigError, match=hint):
         extras.require_storage_driver("postgresql://user@dbhost/optuna")
 
 

@@ -1,0 +1,96 @@
+"""``scifm train --model mpnn`` end to end (report, predict, evaluate); without chemprop the
+command is refused in one line naming the extra."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scifm.cli.main import app
+from scifm.config.registry import FAMILIES
+from scifm.models import load_predictor
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+TINY = ["--set", "params.mpnn.hidden=32", "--set", "params.mpnn.ffn_hidden=32",
+        "--set", "params.mpnn.epochs=6", "--set", "params.mpnn.batch_size=16",
+        "--set", "params.mpnn.threads=1", "--set", "eval.n_bootstrap=20"]
+
+
+def test_train_predict_evaluate_mpnn(tmp_path, molecules_csv):
+    pytest.importorskip("chemprop", reason="the mpnn extra (chemprop) is not installed: "
+                                           'pip install -c constraints.txt -e ".[mpnn]"')
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(molecules_csv), "--input-col", "smiles",
+                              "--target-col", "logp", "--model", "mpnn", "--out", str(run),
+                              "--no-track", *TINY])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["model"] == "mpnn" and np.isfinite(metrics["test"]["rmse"]["value"])
+    assert (run / "report.html").is_file()
+    files = [p.name for p in (run / "model").iterdir()]
+    assert "member_0.safetensors" in files and all(f.endswith((".json", ".safetensors"))
+                                                   for f in files)
+    history = json.loads((run / "history.json").read_text())["mpnn"]
+    assert history and "train_loss" in history[0]
+
+    model = load_predictor(run / "model")
+    preds = pd.read_csv(run / "predictions_test.csv")
+    np.testing.assert_allclose(model.predict(preds["input"].tolist())[:, 0],
+                               preds.filter(like="pred").iloc[:, 0], rtol=1e-5)
+
+    out = tmp_path / "preds.csv"
+    res = runner.invoke(app, ["predict", str(run), "--data", str(molecules_csv),
+                              "--input-col", "smiles", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(out)) == len(pd.read_csv(molecules_csv))
+
+    res = runner.invoke(app, ["evaluate", str(run), "--data", str(molecules_csv),
+                              "--out", str(tmp_path / "eval")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "eval" / "predictions.csv").is_file()
+
+
+@pytest.fixture
+def tunable_mpnn():
+    """``mpnn`` with a tiny search space attached (its registered spec has none yet)."""
+    spec = FAMILIES.get("mpnn")
+    FAMILIES.register(dataclasses.replace(spec, search_space={
+        "depth": ("int", 2, 3), "dropout": ("float", 0.0, 0.2),
+        "lr": ("float", 1e-3, 1e-2, {"log": True})}), replace=True)
+    yield
+    FAMILIES.register(spec, replace=True)
+
+
+def test_auto_searches_mpnn(tmp_path, molecules_csv, tunable_mpnn):
+    pytest.importorskip("chemprop", reason="the mpnn extra (chemprop) is not installed: "
+                                           'pip install -c constraints.txt -e ".[mpnn]"')
+    out = tmp_path / "auto"
+    res = runner.invoke(app, ["auto", "--data", str(molecules_csv), "--input-col", "smiles",
+                              "--target-col", "logp", "--no-track", "--out", str(out), *TINY,
+                              "--set", "automl.auto.families=[mpnn, linear]",
+                              "--set", "automl.tune.n_trials=2", "--set", "automl.tune.folds=2",
+                              "--set", "automl.tune.pruner=none", "--set", "model.n_jobs=1"])
+    assert res.exit_code == 0, res.output
+    board = pd.read_csv(out / "leaderboard.csv")
+    trials = board[(board["family"] == "mpnn") & (board["state"] == "COMPLETE")]
+    assert len(trials) == 2 and trials["cv_mean"].notna().all()
+    assert (out / "families" / "mpnn" / "model" / "member_0.safetensors").is_file()
+
+
+def test_mpnn_without_chemprop_is_one_line(tmp_path, molecules_csv, monkeypatch):
+    monkeypatch.setitem(sys.modules, "chemprop", None)  # as if the extra were not installed
+    res = runner.invoke(app, ["train", "--data", str(molecules_csv), "--target-col", "logp",
+                              "--model", "mpnn", "--out", str(tmp_path / "r"), "--no-track"])
+    assert res.exit_code != 0
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1, res.output
+    assert '.[mpnn]' in res.output and "chemprop" in res.output.lower()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()  # no work
