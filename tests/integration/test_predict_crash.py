@@ -9,9 +9,6 @@ starting with ``CRASH``, as RDKit does on a 20,000-atom chain.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
-import signal
 from pathlib import Path
 
 import pandas as pd
@@ -21,31 +18,12 @@ from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig
 from scifm.evaluation.chunks import MODEL_CRASH, ChunkPool
 from scifm.modalities.base import NativeCode
-from scifm.modalities.smiles import smiles_validator
+from tests.crash_plugin import CRASHED, crash, crashing_validator
 
 pytestmark = pytest.mark.integration
 # recipes are imported inside the tests: chunk workers import this module, and stay light
-CRASHED = "crashed the parser (TestLib): killed by SIGSEGV"
 BOOM = "CCCCCCCCCCCCCCCO"
 """A valid molecule that kills the worker predicting it (featurizer or model crash)."""
-
-
-def _crash(value: str) -> None:
-    """Segfault, in a worker process; in the test process, fail the test instead."""
-    if multiprocessing.parent_process() is None:
-        raise AssertionError(f"{value!r} reached the validator in the test process")
-    os.kill(os.getpid(), signal.SIGSEGV)
-
-
-def crashing_validator(data_cfg: DataConfig):
-    smiles = smiles_validator(data_cfg)
-
-    def validate(value: str) -> str:
-        if value.startswith("CRASH"):
-            _crash(value)
-        return smiles(value)
-
-    return validate
 
 
 @pytest.fixture
@@ -107,7 +85,7 @@ class BoomJob:
 
     def __call__(self, chunk, start, checked=None):
         if BOOM in chunk["smiles"].tolist():
-            _crash(BOOM)
+            crash(BOOM)
         return self.invalid(chunk, start, None, status="ok")
 
     def invalid(self, chunk, start, reason, status="invalid"):

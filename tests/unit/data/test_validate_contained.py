@@ -8,10 +8,8 @@ declared ``native``, so it runs in worker processes like the SMILES plug-in.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import pickle
-import signal
 import time
 
 import pandas as pd
@@ -25,31 +23,7 @@ from scifm.data.contained import validate_contained
 from scifm.data.validate import validate_inputs
 from scifm.modalities.base import ModalitySpec, NativeCode
 from scifm.modalities.smiles import smiles_validator
-
-CRASHED = "crashed the parser (TestLib): killed by SIGSEGV"
-
-
-def _crash(value: str) -> None:
-    """Segfault, in a worker process; in the test process, fail the test instead."""
-    if multiprocessing.parent_process() is None:
-        raise AssertionError(f"{value!r} reached the validator in the test process")
-    os.kill(os.getpid(), signal.SIGSEGV)
-
-
-def crashing_validator(data_cfg: DataConfig):
-    """SMILES validation that segfaults on ``CRASH...``, hangs on ``HANG``, raises on ``BUG``."""
-    smiles = smiles_validator(data_cfg)
-
-    def validate_one(value: str) -> str:
-        if value.startswith("CRASH"):
-            _crash(value)
-        if value == "HANG":
-            time.sleep(60)
-        if value == "BUG":
-            raise ValueError("a bug in the validator")
-        return smiles(value)
-
-    return validate_one
+from tests.crash_plugin import CRASHED, crashing_validator
 
 
 @pytest.fixture
