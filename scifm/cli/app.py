@@ -36,6 +36,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from scifm.cli import mark_start
 from scifm.errors import ScifmError
 from scifm.utils import progress
 
@@ -110,6 +111,7 @@ def main(
                                       is_eager=True, help="Print the version and exit."),
 ) -> None:
     """scifm: data -> clean -> split -> train -> evaluate -> report, with tracking."""
+    mark_start()
     _STATE["verbose"] = verbose
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = RichHandler(console=err_console, show_path=verbose, markup=False,

@@ -1,6 +1,7 @@
 """``scifm auto``: the data flags of ``train`` + a budget -> :func:`scifm.recipes.auto.auto`.
 
-``--time-budget`` is the whole search (all families); refits and the ensemble come after it.
+``--time-budget`` is the whole run (data, search, refits, ensembles, report), counted from the
+start of the process.
 ``--n-trials`` is per family. ``--folds`` is the number of cross-validation folds on train+val.
 """
 
@@ -29,6 +30,7 @@ def auto(
     task: opt.Task = None,
     split: opt.Split = None,
     families: opt.AutoFamilies = None,
+    embed: opt.Embed = None,
     time_budget: opt.TimeBudget = None,
     n_trials: opt.NTrials = None,
     folds: opt.CvFolds = None,
@@ -47,14 +49,16 @@ def auto(
                          modality=modality, task=task, split=split, out=out, seed=seed,
                          no_track=no_track, overwrite=overwrite),
         "automl.auto.families": families,
+        "automl.auto.embed": str(embed) if embed else None,
         **opt.search_flags(n_trials=n_trials, time_budget=time_budget, folds=folds,
                            storage=storage, study_name=study_name, workers=workers),
     }
     cfg = load_config(config, flags=flags,
                       overrides=opt.search_overrides(time_budget, n_trials, set_))
+    from scifm.cli import started
     from scifm.recipes.auto import auto as run_auto  # heavy: after the config
 
-    result = run_auto(cfg, command="scifm auto")
+    result = run_auto(cfg, command="scifm auto", started=started())
     families_metrics = result.metrics.get("families", {})
     names = (["rmse", "mae", "r2", "spearman"] if "rmse" in result.metrics.get("test", {})
              else ["roc_auc", "pr_auc", "accuracy", "f1_macro", "mcc"])

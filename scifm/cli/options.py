@@ -137,6 +137,12 @@ AutoFamilies = Annotated[str | None, typer.Option(
     help=f"Comma-separated families to search (automl.auto.families): "
     f"{one_of(tunable_families())}.{default(auto_families())}")]
 
+Embed = Annotated[Path | None, typer.Option(
+    "--embed", metavar="<path>", help="A pretrained encoder folder (a scifm pretrain run's "
+    "model/ or a local Hugging Face checkpoint): its mean-pooled embeddings, alone and joined "
+    "with the modality's default features, join the searched feature sets "
+    f"(automl.auto.embed).{default(DEFAULTS.automl.auto.embed)}")]
+
 
 _STUDY = "Study name (automl.tune.study_name); the same storage + name resumes."
 TuneStudyName = Annotated[str | None, typer.Option(help=f"{_STUDY}{default('scifm-FAMILY')}")]

@@ -57,7 +57,7 @@ class RecipeKeys:
 def _auto_families(cfg: ExperimentConfig) -> list[str]:
     from scifm.models.registry import auto_families
 
-    return list(cfg.automl.auto.families or auto_families())
+    return list(cfg.automl.auto.families or auto_families(cfg.data.modality))
 
 
 def _finetune_family(cfg: ExperimentConfig) -> list[str]:
@@ -79,7 +79,8 @@ _TRAINER = ("train.max_steps", "train.lr", "train.batch_size", "train.weight_dec
 
 RECIPE_READS: dict[str, RecipeKeys] = {
     "train": RecipeKeys((*_LABELLED, "model.families"), lambda cfg: list(cfg.model.families)),
-    "tune": RecipeKeys((*_LABELLED, "automl.tune"), lambda cfg: [cfg.automl.tune.family]),
+    "tune": RecipeKeys((*_LABELLED, "automl.tune", "automl.auto.embed"),
+                       lambda cfg: [cfg.automl.tune.family]),
     "auto": RecipeKeys((*_LABELLED, "automl.tune", "automl.auto"), _auto_families),
     "finetune": RecipeKeys(_LABELLED, _finetune_family),
     "pretrain": RecipeKeys((*_RUN, *_CORPUS, "pretrain", *_BACKBONE, *_TRAINER)),

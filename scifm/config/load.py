@@ -25,7 +25,7 @@ from scifm.errors import ConfigError
 from scifm.utils.io import atomic_write_text
 
 PATH_KEYS = ("data.path", "data.val_path", "data.test_path", "model.init", "train.fsdp_config",
-             "train.deepspeed")
+             "train.deepspeed", "automl.auto.embed")
 """Keys naming an input file or folder. A relative one in a YAML spec is relative to that spec's
 folder (so ``configs/`` work from any working directory); on the command line it is relative to
 the working directory; ``config.yaml`` of a run stores them absolute (re-runnable from anywhere)."""

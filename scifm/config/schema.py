@@ -163,8 +163,12 @@ class ModelConfig(_Strict):
     """DNA tokenisation: 1 = characters, k > 1 = overlapping k-mers."""
     text_vocab_size: int = 8000
     """WordPiece vocabulary size trained on the corpus (text, when no checkpoint)."""
-    class_weight: Literal["none", "balanced"] = "none"
-    """Weight classes inversely to frequency in the loss (transformer) / objective (others)."""
+    class_weight: Literal["auto", "none", "balanced"] = "auto"
+    """Weight classes inversely to frequency in the loss (transformer) / objective (others):
+    ``balanced`` always; ``auto`` (default): the transformer's loss is weighted when a class is
+    rare in the training labels (below half an even share: < 25 % for binary targets), so a
+    fine-tune does not collapse to the majority class; the feature-based families and token
+    classification are not weighted under ``auto``; ``none``: never."""
     dropout: float = 0.1
 
     @field_validator("features")
@@ -261,8 +265,10 @@ class AutoConfig(_Strict):
     whole search), folds, pruner, storage and workers come from ``automl.tune``."""
 
     families: NameList | None = None
-    """Families to search; None: every tunable family (``lightgbm``, ``xgboost``, ``rf``,
-    ``extratrees``, ``linear``, ``knn``, ``svm``). The transformer is not searched by ``auto``."""
+    """Families to search; None: every tunable family that reads the data's modality
+    (``linear``, ``knn``, ``lightgbm``, ``xgboost``, ``rf``, ``extratrees``, ``svm``, and
+    ``mpnn`` for SMILES when the ``mpnn`` extra is installed; at most ``auto_trials`` = 2 mpnn
+    trials without a time budget). The transformer is not searched by ``auto``."""
     top_k: int = 5
     """Families (best by cross-validation) the ensemble may combine."""
     refit: Literal["needed", "all"] = "needed"
@@ -273,6 +279,15 @@ class AutoConfig(_Strict):
     kept only when its cross-fitted out-of-fold score beats the best single family."""
     ensemble_rounds: int = 25
     """Greedy (Caruana) selection rounds; weights are selection counts / rounds."""
+    stacking: bool = True
+    """Also try a cross-fitted stacking ensemble (a regularised meta-model on the out-of-fold
+    predictions of the top families, ``scifm.tuning.stacking``); it is kept only when its
+    cross-fitted out-of-fold score beats both the weighted average and the best single family."""
+    embed: str | None = None
+    """A Hugging Face encoder folder (a ``scifm pretrain`` run's ``model/``, or a local
+    checkpoint): its mean-pooled embeddings (``embed:PATH``, alone and joined with the modality's
+    default features) join the feature sets that ``auto`` (and ``tune``) search; a relative path
+    in a YAML spec is relative to the spec's folder."""
 
     @field_validator("families")
     @classmethod

@@ -125,7 +125,7 @@ def config_section(d: ReportData) -> str:
     if notes:
         out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     if d.config_yaml:
-        families = [f for f in d.models if f != "ensemble"]
+        families = [f for f in d.models if f not in ("ensemble", "stacking")]
         text, dropped = applicable_config(d.config_yaml, families, d.command, d.modality)
         hidden = (f" — {len(dropped)} not applicable to {esc(', '.join(families))} hidden"
                   if dropped else "")

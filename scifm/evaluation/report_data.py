@@ -72,3 +72,7 @@ class ReportData:
     nearest-neighbour similarity, metrics on the truly new rows); empty for training runs."""
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     """``scifm auto``: leaderboard rows (:mod:`scifm.tuning.leaderboard`); shown when non-empty."""
+    oof_comparison: list[dict[str, Any]] = field(default_factory=list)
+    """``scifm auto``: the best single family, the weighted average and the stacker on the same
+    folds, rows ``{"model", "kind", "cv_mean", "cv_std", "selected"}`` (cross-fitted out-of-fold
+    primary metric; :func:`scifm.tuning.stacking.oof_comparison`); shown when non-empty."""

@@ -41,8 +41,8 @@ from scifm.evaluation.report_format import (
 from scifm.evaluation.report_predictions import predictions_section
 from scifm.evaluation.report_summary import summary_card
 
-__all__ = ["SECTIONS", "header", "leaderboard_section", "results_section", "split_section",
-           "training_section"]
+__all__ = ["SECTIONS", "header", "leaderboard_section", "oof_comparison_table", "results_section",
+           "split_section", "training_section"]
 
 def header(d: ReportData) -> str:
     """Title, creation time and the command that made the run."""
@@ -154,8 +154,9 @@ def results_section(d: ReportData) -> str:
 
 
 def leaderboard_section(d: ReportData) -> str:
-    """Every trial of every family (best per family in bold, the winner marked ★)."""
-    if not d.leaderboard:
+    """Every trial of every family (best per family in bold, the winner marked ★), then the
+    out-of-fold comparison of the best single family, the weighted average and the stacker."""
+    if not d.leaderboard and not d.oof_comparison:
         return ""
     prim, _ = primary_metric(d.task)
     out = ['<section id="leaderboard"><h2>Leaderboard</h2>',
@@ -174,8 +175,10 @@ def leaderboard_section(d: ReportData) -> str:
                  num(r.get("fit_seconds")), test if r.get("best_of_family") else "",
                  f"<code>{esc(str(r.get('params', ''))[:160])}</code>"]
         rows.append([f"<b>{c}</b>" if r.get("best_of_family") and c else c for c in cells])
-    out.append(table(("model", "trial", "state", f"CV {esc(prim)}", "fit (s)",
-                       f"test {esc(prim)} [CI]", "parameters"), rows, "results"))
+    if rows:
+        out.append(table(("model", "trial", "state", f"CV {esc(prim)}", "fit (s)",
+                           f"test {esc(prim)} [CI]", "parameters"), rows, "results"))
+    out.append(oof_comparison_table(d))
     roles = [c for c in d.comparisons if c.get("role")]
     if roles:
         out.append("<h3>Winner against the alternatives (paired bootstrap, same test rows)</h3>")
@@ -184,6 +187,26 @@ def leaderboard_section(d: ReportData) -> str:
              value_ci({"value": c.get("delta"), "ci95": c.get("ci95")}),
              num(c.get("p_a_better"))) for c in roles]))
     return "".join(out) + "</section>"
+
+
+def oof_comparison_table(d: ReportData) -> str:
+    """Best single family vs weighted average vs stacking, cross-fitted out of fold on the same
+    folds (★ = selected); '' when ``d.oof_comparison`` is empty."""
+    if not d.oof_comparison:
+        return ""
+    prim, _ = primary_metric(d.task)
+    rows = []
+    for r in d.oof_comparison:
+        cells = [("★ " if r.get("selected") else "") + esc(r.get("model")), esc(r.get("kind")),
+                 f"{num(r.get('cv_mean'))} ± {num(r.get('cv_std'))}"]
+        rows.append([f"<b>{c}</b>" for c in cells] if r.get("selected") else cells)
+    return ("<h3>Ensembles out of fold (same folds)</h3>"
+            f"<p>Cross-fitted out-of-fold {esc(prim)} (mean ± std over folds) of the best single "
+            "family, the weighted average and the stacking meta-model: the ensembles' weights "
+            "and meta-models were fitted on the other folds' rows only. The weighted average is "
+            "selected only when strictly better than the best single family, the stacker only "
+            "when strictly better than both.</p>"
+            + table(("model", "kind", f"OOF {esc(prim)}"), rows, "results"))
 
 
 def training_section(d: ReportData) -> str:

@@ -26,6 +26,7 @@ progress bar (inputs per second) and a log line when done (:mod:`scifm.utils.pro
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -35,7 +36,9 @@ import scipy.sparse as sp
 
 from scifm.data.datapoints import Inputs
 from scifm.errors import ConfigError
+from scifm.featurizers.memo import current_memo
 from scifm.utils import progress
+from scifm.utils.deadline import check_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,26 @@ class BaseFeaturizer:
         return f"{type(self).__name__}({args})"
 
 
+def is_fixed(featurizer: Any) -> bool:
+    """Whether ``featurizer`` has no data-dependent state (its rows depend on the input only):
+    not TF-IDF, nor a feature set containing it."""
+    parts = getattr(featurizer, "featurizers", None)
+    if parts is not None:
+        return all(is_fixed(p) for p in parts)
+    return type(featurizer).fit is BaseFeaturizer.fit
+
+
+def memo_key(featurizer: Any) -> str | None:
+    """The featurizer's identity for the memo (its config as JSON), or ``None`` when it cannot
+    be memoised (fitted state, or a config that is not JSON)."""
+    if not is_fixed(featurizer):
+        return None
+    try:
+        return json.dumps(featurizer.to_config(), sort_keys=True, default=str)
+    except (TypeError, ValueError, NotImplementedError):
+        return None
+
+
 FEATURIZE_CHUNK = 256
 """Inputs featurised per call by :func:`featurize` (between two updates of its bar)."""
 
@@ -110,8 +133,28 @@ def featurize(featurizer: Featurizer, xs: Inputs, *, what: str = "inputs",
     ``what``: the inputs, e.g. ``SMILES``).
 
     Featurizers work row by row (a fitted one's state is fixed), so the stacked chunks equal
-    ``featurizer(xs)``.
+    ``featurizer(xs)``. Inside :func:`scifm.featurizers.memo.feature_memo` rows already computed
+    are reused (only new inputs are featurised); under a
+    :func:`scifm.utils.deadline.fit_deadline` it stops between chunks once the time is up.
     """
+    memo = current_memo()
+    key = memo_key(featurizer) if memo is not None else None
+    if memo is None or key is None or key in memo.sparse_keys:
+        return _featurize_chunks(featurizer, xs, what, level)
+    xs = list(xs)
+    todo = memo.missing(key, xs)
+    if todo:
+        new = [xs[i] for i in todo]
+        computed = _featurize_chunks(featurizer, new, what, level)
+        if sp.issparse(computed):  # not kept: compute the whole request instead
+            memo.sparse_keys.add(key)
+            return computed if len(new) == len(xs) else \
+                _featurize_chunks(featurizer, xs, what, level)
+        memo.store(key, new, computed)
+    return memo.assemble(key, xs)
+
+
+def _featurize_chunks(featurizer: Featurizer, xs: Inputs, what: str, level: int) -> Features:
     n = len(xs)
     if n <= FEATURIZE_CHUNK:  # one call: the bar only shows that it runs
         chunks = [xs]
@@ -122,6 +165,7 @@ def featurize(featurizer: Featurizer, xs: Inputs, *, what: str = "inputs",
     with progress.track(f"featurising {n:,} {what} ({name})", total=n,
                         unit="inputs", level=level) as bar:
         for chunk in chunks:
+            check_deadline(f"featurising ({name})")
             parts.append(featurizer(chunk))
             bar.advance(len(chunk))
     if len(parts) == 1:

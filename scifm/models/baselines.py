@@ -2,10 +2,11 @@
 
 :class:`LGBMTaskModel` is a scikit-learn estimator on a numeric matrix (dense or CSR): one
 LightGBM booster per task, each trained only on the rows where that task is labelled
-(``NaN`` = missing), early-stopped on that task's labelled validation rows. The family's
-predictor is :class:`~scifm.models.feature.FeaturePredictor` (featurizer + this estimator), which
-saves it through :class:`~scifm.models.stores.BoosterStore` (LightGBM's text model format, no
-pickle).
+(``NaN`` = missing), early-stopped on that task's labelled validation rows. Inside
+:func:`~scifm.utils.deadline.fit_deadline` the fit checks the deadline before each task and
+after every boosting round. The family's predictor is
+:class:`~scifm.models.feature.FeaturePredictor` (featurizer + this estimator), which saves it
+through :class:`~scifm.models.stores.BoosterStore` (LightGBM's text model format, no pickle).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from scifm.models.multitask import (
     multiclass_count,
 )
 from scifm.utils import progress
+from scifm.utils.deadline import check_deadline, lightgbm_callback
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ reg_lambda
         params = self._lgb_params(seed)
         self.boosters_, self.best_iterations_, curves = [], [], []
         for j in range(self.n_tasks_):
+            check_deadline(f"lightgbm task {j + 1}/{self.n_tasks_}")
             val = (X_val, y_val[:, j]) if has_val else None
             booster, best, curve = self._fit_task(j, X, y2[:, j], val, params)
             self.boosters_.append(booster)
@@ -224,6 +227,8 @@ reg_lambda
         with progress.track(f"lightgbm: boosting task {j + 1}", total=int(self.n_estimators),
                             unit="rounds", level=logging.DEBUG) as bar:
             callbacks.append(progress.lightgbm_callback(bar))
+            if (stop := lightgbm_callback()) is not None:  # inside fit_deadline: cut a long run
+                callbacks.append(stop)
             booster = lgb.train(params, train, num_boost_round=int(self.n_estimators),
                                 valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
         best = booster.best_iteration if booster.best_iteration > 0 else 0

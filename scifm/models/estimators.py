@@ -5,8 +5,11 @@
   labelled rows (NaN = missing); classifiers see labels re-encoded to the classes present, and
   :meth:`~TaskwiseEstimator.predict` returns scifm's shapes (regression values, positive-class
   probabilities, or ``n x n_classes`` probabilities). A task with a single class present is
-  predicted as that constant. Early stopping on a validation set is used when the inner estimator
-  has an ``early_stopping_rounds`` parameter (XGBoost).
+  predicted as that constant. Several tasks of a family with a native multi-output model (kNN;
+  forests on unweighted binary tasks) are fitted as *one* model (:mod:`scifm.models.joint`).
+  Between two tasks the fit checks the deadline of :func:`~scifm.utils.deadline.fit_deadline`.
+  Early stopping on a validation set is used when the inner estimator has an
+  ``early_stopping_rounds`` parameter (XGBoost).
 
 The inner estimator of each family (:func:`~scifm.models.sklearn_families.make_estimator`) is built
 in :mod:`scifm.models.sklearn_families` (re-exported here).
@@ -28,6 +31,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from scifm.models.joint import (
+    fit_joint,
+    grow,
+    joint_estimator,
+    joint_targets,
+    masks_labels,
+    n_outputs,
+)
 from scifm.models.multitask import (
     TaskOutputsMixin,
     check_labels,
@@ -36,6 +47,7 @@ from scifm.models.multitask import (
 )
 from scifm.models.sklearn_families import make_estimator
 from scifm.tasks import TaskType
+from scifm.utils.deadline import check_deadline
 
 __all__ = ["TaskwiseEstimator", "make_estimator"]
 
@@ -76,11 +88,18 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
     class_weight
         ``"balanced"``: sample weights inversely proportional to class frequency, passed as
         ``sample_weight`` where the estimator's ``fit`` takes it (classification only).
+    multi_output
+        With several ``regression`` / ``binary`` tasks, fit *one* native multi-output model
+        instead of one clone per task (:mod:`scifm.models.joint`): ``"auto"`` where it was
+        measured no worse (kNN; forests on binary tasks without ``class_weight``), ``True``
+        wherever the family has one, ``False`` never.
 
     Attributes
     ----------
     estimators_ : list
         Fitted clone per task; ``None`` where a task had a single class (see ``constants_``).
+        A joint multi-output model is ``estimators_[0]`` (its ``n_outputs_`` is ``n_tasks_``)
+        and the other entries are ``None``.
     classes_per_task_ : list of list of int or None
         Class indices present in each task's training labels (classification).
     constants_ : list of ndarray or None
@@ -96,11 +115,13 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
         task_type: TaskType = "regression",
         n_classes: int | None = None,
         class_weight: Literal["balanced"] | None = None,
+        multi_output: bool | Literal["auto"] = "auto",
     ) -> None:
         self.estimator = estimator
         self.task_type = task_type
         self.n_classes = n_classes
         self.class_weight = class_weight
+        self.multi_output = multi_output
 
     def _input_tags(self) -> tuple[bool, bool]:
         inner = get_tags(self._inner())
@@ -147,9 +168,13 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
             val = (self._check_X(X_val, reset=False), check_labels(y_val, type(self).__name__))
             check_consistent_length(*val)
         self.n_classes_ = self._n_classes(y2)
+        joint = self._joint()
+        if joint is not None and self.n_tasks_ > 1:
+            return self._fit_joint(joint, X, y2)
         self.estimators_, self.classes_per_task_, self.constants_ = [], [], []
         curves = []
         for j in range(self.n_tasks_):
+            check_deadline(f"task {j + 1}/{self.n_tasks_}")
             est, classes, const, curve = self._fit_task(
                 j, X, y2[:, j], None if val is None else (val[0], val[1][:, j]))
             self.estimators_.append(est)
@@ -158,6 +183,33 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
             if curve:
                 curves.append(curve)
         self.history_ = loss_history(curves) if curves else []
+        return self
+
+    def _joint(self) -> BaseEstimator | None:
+        """The native multi-output estimator to fit instead of per-task clones, or None."""
+        if self.multi_output is False or self.task_type == "multiclass":
+            return None
+        return joint_estimator(self._inner(), self.task_type == "regression",
+                               balanced=self.class_weight == "balanced",
+                               force=self.multi_output is True)
+
+    def _fit_joint(self, est: BaseEstimator, X: Any, y2: np.ndarray) -> TaskwiseEstimator:
+        """One multi-output model of all tasks (:mod:`scifm.models.joint`), kept as
+        ``estimators_[0]`` (the other entries None, no constants)."""
+        binary = self.task_type == "binary"
+        balanced = self.class_weight == "balanced" and binary
+        if balanced and masks_labels(est):
+            logger.warning("%s takes no sample_weight; class_weight ignored", type(est).__name__)
+            balanced = False
+        rows, Y, weight = joint_targets(y2, binary, balanced, impute=not masks_labels(est))
+        Xr = X if rows.all() else X[rows]
+        fit_joint(est, Xr, Y, weight, y2[rows], standardize=not binary)
+        self.estimators_ = [est] + [None] * (self.n_tasks_ - 1)
+        self.constants_ = [None] * self.n_tasks_
+        self.classes_per_task_ = [
+            np.unique(c[~np.isnan(c)]).astype(int).tolist() for c in y2.T] if binary else [
+            None] * self.n_tasks_
+        self.history_ = []
         return self
 
     def _n_classes(self, y2: np.ndarray) -> int | None:
@@ -206,7 +258,7 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
                 est.set_params(early_stopping_rounds=None)
             else:
                 kwargs.update(eval_set=[(Xj, yj), eval_set], verbose=False)
-        est.fit(Xj, yj, **kwargs)
+        grow(est, Xj, yj, **kwargs)  # a forest checks the deadline between chunks of trees
         return est, classes, None, self._curve(est) if stops else {}
 
     @staticmethod
@@ -235,6 +287,12 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
         return {name: list(next(iter(m.values()))) for name, m in named.items() if m}
 
     def _predict_tasks(self, X: Any) -> list[np.ndarray]:
+        if self.n_tasks_ > 1 and n_outputs(self.estimators_[0]) == self.n_tasks_:  # joint
+            pred = np.asarray(self.estimators_[0].predict(X), dtype=np.float64)
+            pred = pred.reshape(X.shape[0], self.n_tasks_)
+            if self.task_type == "binary":
+                pred = np.clip(pred, 0.0, 1.0)
+            return list(pred.T)
         return [self._predict_task(j, X) for j in range(self.n_tasks_)]
 
     def _predict_task(self, j: int, X: Any) -> np.ndarray:

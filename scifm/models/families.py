@@ -108,6 +108,18 @@ def _load_ensemble(path: Path) -> Predictor:
     return EnsemblePredictor.load(path)
 
 
+# ---------------------------------------------------------------- stacking
+def _build_stacking(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                    work_dir: Path) -> Predictor:
+    raise ConfigError("the stacking model is built by `scifm auto` from its searched families")
+
+
+def _load_stacking(path: Path) -> Predictor:
+    from scifm.models.stacked import StackedPredictor
+
+    return StackedPredictor.load(path)
+
+
 # ---------------------------------------------------------------- mpnn (extra: chemprop)
 def _build_mpnn(task: TaskSpec, modality: str, cfg: ExperimentConfig,
                 work_dir: Path) -> Predictor:
@@ -203,12 +215,15 @@ def _register_builtins() -> None:
     FAMILIES.register(FamilySpec(
         "mpnn", _build_mpnn, _load_mpnn, params=MPNNParams, modalities=("smiles",),
         search_space=SEARCH_SPACES["mpnn"], requires=("chemprop", "mpnn"),
-        uses_features=False, uses_n_jobs=False, in_auto=False, auto_cost=90,
+        uses_features=False, uses_n_jobs=False, in_auto=True, auto_cost=90, auto_trials=2,
         description="Chemprop D-MPNN on molecular graphs (optional extra: "
                     "pip install -c constraints.txt -e \".[mpnn]\")"))
     FAMILIES.register(FamilySpec(
         "ensemble", _build_ensemble, _load_ensemble, in_auto=False, trainable=False,
         description="weighted average of other families (built by scifm auto)"))
+    FAMILIES.register(FamilySpec(
+        "stacking", _build_stacking, _load_stacking, in_auto=False, trainable=False,
+        description="linear meta-model on other families' predictions (built by scifm auto)"))
 
 
 _register_builtins()

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from scifm.models.params import MPNNParams
 from scifm.tasks import TaskSpec
 from scifm.utils import progress
+from scifm.utils.deadline import check_deadline, seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,16 @@ class _Epochs(pl.Callback):
             self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+class _Deadline(pl.Callback):
+    """Raise :class:`~scifm.utils.deadline.TimeUp` after any training batch that ends past the
+    deadline of :func:`~scifm.utils.deadline.fit_deadline` (none set: never). Lightning runs its
+    teardown and re-raises the exception out of ``trainer.fit``."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        check_deadline(f"mpnn epoch {trainer.current_epoch + 1}, batch {batch_idx + 1}")
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """``torch.set_num_threads(n)`` for the block (``n <= 0``: unchanged)."""
@@ -152,7 +163,8 @@ def train_model(model: models.MPNN, train: cdata.MoleculeDataset,
                 val: cdata.MoleculeDataset | None, params: MPNNParams, seed: int,
                 label: str) -> list[dict[str, Any]]:
     """Train ``model`` in place on CPU (early stopping on ``val`` when given, its best epoch
-    kept); returns the per-epoch history."""
+    kept); returns the per-epoch history. Inside :func:`~scifm.utils.deadline.fit_deadline`
+    the deadline is checked after every training batch (:class:`_Deadline`)."""
     seed_everything(seed)
     loader = cdata.build_dataloader(train, batch_size=params.batch_size, seed=seed)
     val_loader = (cdata.build_dataloader(val, batch_size=params.batch_size, shuffle=False,
@@ -160,6 +172,8 @@ def train_model(model: models.MPNN, train: cdata.MoleculeDataset,
     with progress.track(label, params.epochs, unit="epochs", level=logging.DEBUG) as bar:
         epochs = _Epochs(bar, val is not None)
         callbacks: list[pl.Callback] = [epochs]
+        if seconds_left() is not None:
+            callbacks.append(_Deadline())
         if val is not None:
             callbacks.append(EarlyStopping("val_loss", patience=params.patience, mode="min"))
         with _quiet_lightning(), torch_threads(params.threads):

@@ -87,6 +87,9 @@ class FamilySpec:
     auto_cost: int = 50
     """Rank in ``auto``'s default order: cheaper families are searched first (the time budget is
     shared out in this order)."""
+    auto_trials: int | None = None
+    """At most this many trials of the family in one ``auto`` run without a time budget (an
+    expensive family, e.g. ``mpnn``: each trial trains k networks); None: ``n_trials``."""
     config_keys: tuple[str, ...] = ()
     """Further config sections / keys it reads (``train``, ``peft``, ``model.size``...): setting
     one of them when no chosen family reads it is refused (``scifm.config.applicability``)."""
@@ -113,11 +116,20 @@ def tunable_families() -> list[str]:
     return [s.name for s in FAMILIES if s.trainable and s.search_space]
 
 
-def auto_families() -> list[str]:
-    """``auto``'s default families, cheapest first."""
-    specs = sorted((s for s in FAMILIES if s.trainable and s.in_auto and s.search_space),
+def auto_families(modality: str | None = None) -> list[str]:
+    """``auto``'s default families, cheapest first: those with a search space that read
+    ``modality`` (any, when None) and whose optional dependency (``requires``) is installed."""
+    specs = sorted((s for s in FAMILIES if s.trainable and s.in_auto and s.search_space
+                    and (modality is None or s.modalities is None or modality in s.modalities)
+                    and (s.requires is None or _installed(s.requires[0]))),
                    key=lambda s: s.auto_cost)
     return [s.name for s in specs]
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def get_family(name: str) -> FamilySpec:

@@ -11,6 +11,12 @@ SVR), ``knn`` (:mod:`scifm.models.knn`). ``linear``, ``svm`` and euclidean ``knn
 ``SimpleImputer(median) -> StandardScaler(with_mean=False) -> model``: scaling lives in the
 model, fitted on training rows only (no centering, so sparse TF-IDF stays sparse; the models are
 translation-invariant or have an unpenalised intercept, so centering would not change them).
+
+With several regression / binary tasks, ``rf``, ``extratrees`` and ``knn`` fit one native
+multi-output model of all tasks (:mod:`scifm.models.joint`). ``xgboost`` stays one model per
+task: its multi-output trees (``multi_strategy="multi_output_tree"``, "work in progress" in
+XGBoost 3.2) refuse NaN labels ("Label contains NaN") and weigh whole rows only, so a missing
+label could only be imputed, never left out.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ The story of a tuning run:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,9 @@ from scifm.tuning.folds import search_folds, search_pool
 from scifm.tuning.leaderboard import study_leaderboard, study_trial_records
 from scifm.tuning.objective import CVObjective
 from scifm.tuning.search import run_trials, start_from_defaults
-from scifm.tuning.search_spaces import space_for
+from scifm.tuning.search_spaces import embed_folder, feature_choices, space_for
 from scifm.tuning.study import (
+    check_feature_choices,
     completed_trials,
     fixed_features,
     open_study,
@@ -77,6 +79,7 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
     cfg = cfg.model_copy(deep=True)
     cfg.model.families = [tc.family]
     check_applicable(cfg, recipe="tune", families=[tc.family])
+    embed_folder(cfg)  # a wrong encoder folder (automl.auto.embed): one line, first
     require_storage_driver(tc.storage)  # a missing extra: one line before any work
     # the study continues in the default storage of an earlier run in OUT (copied, not moved)
     with RunContext.open(cfg, command, carry=() if tc.storage else (STUDY,)) as ctx:
@@ -142,11 +145,15 @@ def search(cfg: ExperimentConfig, run: RunDir, ds: CleanDataset, pool: np.ndarra
                             ds.y[pool], folds, space_for(tc.family, task.task_type), fixed, cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, run, objective.direction)
+    if fixed is None:
+        check_feature_choices(study, feature_choices(cfg.data.modality, cfg))
     start_from_defaults(study, cfg, objective)
     n_before = len(study.trials)
     logger.info("study %r (%s): %d earlier trials; budget %s trials, %s s", study.study_name,
                 storage_url(cfg, run), n_before, tc.n_trials, tc.time_budget)
-    run_trials(study, cfg, run, objective, timeout=tc.time_budget)
+    if tc.time_budget is not None:  # a trial still running then is cut (scifm.utils.deadline)
+        objective.deadline = time.time() + tc.time_budget
+    run_trials(study, cfg, run, objective, timeout=tc.time_budget, n_trials=tc.n_trials)
     board = study_leaderboard(study, cv_text)
     atomic_write_with(run.leaderboard, lambda p: board.to_csv(p, index=False))
     if not completed_trials(study):

@@ -41,8 +41,8 @@ from scifm.training.args import Selection
 from scifm.training.data import EncodedDataset, FloatLabelCollator, ListDataset, encode_texts
 from scifm.training.losses import (
     LossFunc,
-    balanced_class_weights,
     balanced_token_weights,
+    class_weights_for,
     make_compute_loss,
     make_token_loss,
 )
@@ -135,9 +135,9 @@ class SequenceHead:
         return Selection("selection", greater, needs_loss=True)
 
     def loss(self, model_cfg: ModelConfig, y_train: np.ndarray) -> LossFunc:
-        """The NaN-masked loss, class-weighted with ``model.class_weight: balanced``."""
-        weights = (balanced_class_weights(self.task, y_train)
-                   if model_cfg.class_weight == "balanced" else None)
+        """The NaN-masked loss, class-weighted as ``model.class_weight`` says
+        (:func:`~scifm.training.losses.class_weights_for`: ``auto`` when a class is rare)."""
+        weights = class_weights_for(self.task, y_train, model_cfg.class_weight)
         return make_compute_loss(self.task, weights)
 
     def metrics(self) -> MetricFn:

@@ -10,6 +10,7 @@ set, so the model's built-in loss (which would choke on NaN) is never computed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 
 from scifm.tasks import TaskSpec
 from scifm.training.masking import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
 
 LossFunc = Callable[..., torch.Tensor]
 
@@ -122,6 +125,45 @@ def balanced_class_weights(task: TaskSpec, y: np.ndarray) -> torch.Tensor | None
         w = np.where(counts > 0, len(obs) / (k * np.maximum(counts, 1)), 1.0)
         return torch.tensor(w, dtype=torch.float32)
     return None
+
+
+RARE_SHARE = 0.5
+"""``model.class_weight: auto`` weighs classes when one is rarer than this fraction of an even
+share (binary: below 25 % of a task's labels; 4 classes: below 12.5 %)."""
+
+
+def rarest_share(task: TaskSpec, y: np.ndarray) -> float | None:
+    """The rarest class's share of the labelled rows relative to an even share (1.0: balanced;
+    the minimum over tasks), or None for regression / no labels."""
+    y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    if task.task_type == "binary":
+        shares = []
+        for j in range(y.shape[1]):
+            col = y[:, j][~np.isnan(y[:, j])]
+            if len(col):
+                shares.append(min(col.mean(), 1 - col.mean()) * 2)
+        return min(shares) if shares else None
+    if task.task_type == "multiclass":
+        obs = y[:, 0][~np.isnan(y[:, 0])].astype(int)
+        if not len(obs):
+            return None
+        k = len(task.classes)
+        return float(np.bincount(obs, minlength=k).min() / len(obs) * k)
+    return None
+
+
+def class_weights_for(task: TaskSpec, y: np.ndarray, mode: str) -> torch.Tensor | None:
+    """The loss's class weights under ``model.class_weight`` = ``mode``: ``balanced`` always,
+    ``auto`` when a class is rare (:data:`RARE_SHARE`), ``none`` never."""
+    if mode == "none" or task.task_type == "regression":
+        return None
+    if mode == "auto":
+        share = rarest_share(task, y)
+        if share is None or share >= RARE_SHARE:
+            return None
+        logger.info("class weights on (model.class_weight: auto): the rarest class has %.0f%% "
+                    "of an even share of the training labels", 100 * share)
+    return balanced_class_weights(task, y)
 
 
 def balanced_token_weights(tags: Sequence[Sequence[str | None]],

@@ -1,12 +1,14 @@
 """The ``scifm auto`` leaderboard: every trial of every family's study, plus the refitted finals.
 
-Columns: ``family``, ``trial`` (empty for the ensemble), ``state``, ``cv_mean``, ``cv_std``
-(over folds), ``fit_seconds`` (the trial's CV; the refit for finals), ``worker`` (host:pid),
-``best_of_family`` (the trial that was refitted), ``selected`` (the winner), ``test_<metric>``
-with ``test_<metric>_ci_low`` / ``_ci_high`` (finals only), ``params`` (JSON) and ``cv_folds``
-(the folds the CV used, e.g. ``5-fold CV grouped by scaffold (217 groups)``: the same on every
-row; :func:`scifm.tuning.folds.search_folds`). Sorted by ``cv_mean``, best first; trials that did
-not complete come last.
+Columns: ``family``, ``trial`` (empty for the combined models), ``state``, ``cv_mean``,
+``cv_std`` (over folds), ``folds_done`` and ``cut`` (a first trial stopped by the time budget is
+scored on the folds it finished; ``cut`` says so), ``fit_seconds`` (the trial's CV; the refit
+for finals), ``worker`` (host:pid), ``best_of_family`` (the trial that was refitted),
+``selected`` (the winner), ``test_<metric>`` with ``test_<metric>_ci_low`` / ``_ci_high``
+(finals only), ``params`` (JSON: a trial's parameters, the weighted average's weights, the
+stacker's coefficients) and ``cv_folds`` (the folds the CV used, e.g. ``5-fold CV grouped by
+scaffold (217 groups)``: the same on every row; :func:`scifm.tuning.folds.search_folds`).
+Sorted by ``cv_mean``, best first; trials that did not complete come last.
 """
 
 from __future__ import annotations
@@ -19,18 +21,14 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from scifm.tuning.ensembling import EnsembleChoice
-
 logger = logging.getLogger(__name__)
-
-ENSEMBLE = "ensemble"
 
 
 def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int],
                      tests: Mapping[str, Mapping[str, Any]], metric: str, winner: str,
-                     choice: EnsembleChoice, results: Mapping[str, Any],
+                     combined: Mapping[str, Mapping[str, Any]], results: Mapping[str, Any],
                      higher_is_better: bool, cv: str | None = None) -> pd.DataFrame:
-    """One row per trial (all families) and one for the ensemble when it was built.
+    """One row per trial (all families) and one per combined model that was built.
 
     Parameters
     ----------
@@ -43,9 +41,10 @@ def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int
     metric, higher_is_better
         The primary metric and its direction (sort order).
     winner
-        The selected model (a family or ``ensemble``).
-    choice
-        The ensemble decision (weights and cross-fitted scores).
+        The selected model (a family, ``ensemble`` or ``stacking``).
+    combined
+        ``name -> {"cv_mean", "cv_std", "params"}`` of the combined models (weighted average,
+        stacker) that were built: cross-fitted out-of-fold scores, weights or coefficients.
     results
         ``name -> FamilyResult`` of the finals (refit seconds).
     cv
@@ -58,19 +57,22 @@ def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int
             rows.append({
                 "family": family, "trial": t.number, "state": t.state.name,
                 "cv_mean": t.user_attrs.get("cv_mean"), "cv_std": t.user_attrs.get("cv_std"),
+                "folds_done": t.user_attrs.get("n_folds_done"), "cut": t.user_attrs.get("cut"),
                 "fit_seconds": (results[family].fit_seconds if final and family in results
                                 else t.user_attrs.get("fit_seconds")),
                 "worker": t.user_attrs.get("worker"), "best_of_family": final,
                 "selected": final and family == winner,
                 **_test_cells(tests.get(family) if final else None, metric),
                 "params": json.dumps(t.params, sort_keys=True, default=str)})
-    if ENSEMBLE in results:
-        rows.append({"family": ENSEMBLE, "trial": None, "state": "COMPLETE",
-                     "cv_mean": choice.cv_mean, "cv_std": choice.cv_std,
-                     "fit_seconds": results[ENSEMBLE].fit_seconds, "worker": None,
-                     "best_of_family": True, "selected": winner == ENSEMBLE,
-                     **_test_cells(tests.get(ENSEMBLE), metric),
-                     "params": json.dumps({"weights": choice.weights}, sort_keys=True)})
+    for name, c in combined.items():
+        if name not in results:
+            continue
+        rows.append({"family": name, "trial": None, "state": "COMPLETE",
+                     "cv_mean": c["cv_mean"], "cv_std": c["cv_std"],
+                     "fit_seconds": results[name].fit_seconds, "worker": None,
+                     "best_of_family": True, "selected": winner == name,
+                     **_test_cells(tests.get(name), metric),
+                     "params": json.dumps(c["params"], sort_keys=True, default=str)})
     return _best_first(pd.DataFrame(rows), not higher_is_better, cv)
 
 

@@ -27,13 +27,14 @@ import optuna
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import CleanDataset
 from scifm.evaluation.metrics import compute_metrics, primary_metric
-from scifm.featurizers import BaseFeaturizer, Featurizer, featurizer_from_name
+from scifm.featurizers import Featurizer, featurizer_from_name
 from scifm.featurizers import featurize as featurize_inputs
-from scifm.featurizers.base import Features
+from scifm.featurizers.base import Features, is_fixed
 from scifm.models.registry import build_predictor, get_family
 from scifm.tasks import TaskSpec
 from scifm.tuning.search_spaces import Spec, feature_choices, sample_params
 from scifm.tuning.study import with_params
+from scifm.utils.deadline import TimeUp, fit_deadline
 from scifm.utils.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,6 @@ def subset(dataset: CleanDataset, rows: np.ndarray) -> CleanDataset:
         dataset, inputs=[dataset.inputs[i] for i in rows],
         raw_inputs=[dataset.raw_inputs[i] for i in rows], ids=[dataset.ids[i] for i in rows],
         row_ids=dataset.row_ids[rows], y=dataset.y[rows], extra=extra)
-
-
-def needs_fit(featurizer: Featurizer) -> bool:
-    """Whether a featurizer learns from data (TF-IDF), so must be fitted per fold."""
-    parts = getattr(featurizer, "featurizers", None)
-    if parts is not None:
-        return any(needs_fit(p) for p in parts)
-    return type(featurizer).fit is not BaseFeaturizer.fit
 
 
 def featurize(featurizer: Featurizer, xs: Sequence[str]) -> Features:
@@ -129,9 +122,10 @@ class CVObjective:
                  feature_cache: OrderedDict[str, Features] | None = None) -> None:
         self.family = family
         self.deadline: float | None = None
-        """Wall-clock time (``time.time()``) after which a running trial stops between folds
-        (pruned), so that one slow trial cannot overrun the search budget; a study's first
-        complete trial is never stopped this way (every family gets one result)."""
+        """Wall-clock time (``time.time()``) after which a running trial stops, between folds
+        or inside a fold's fit (:mod:`scifm.utils.deadline`), so that one slow trial cannot
+        overrun the search budget: pruned, or, for a study's first trial, scored on the folds
+        it finished."""
         self.task = task
         self.modality = modality
         self.x = list(x)
@@ -144,6 +138,10 @@ class CVObjective:
         self.metric, self.higher_is_better = primary_metric(task)
         self._cache: OrderedDict[str, Features] = (OrderedDict() if feature_cache is None
                                                    else feature_cache)
+        self.choices: list[str] | None = None
+        """The feature sets searched (None: the modality's,
+        :func:`~scifm.tuning.search_spaces.feature_choices`); ``auto`` leaves out those its time
+        budget cannot afford."""
         self.progress: Any = None
         """Told each fold a trial starts (``progress.fold(trial, k, n_folds)``; set by
         :func:`scifm.tuning.search.run_trials`); never pickled to a worker process."""
@@ -158,7 +156,7 @@ class CVObjective:
 
     def _matrices(self, features: str, tr: np.ndarray, va: np.ndarray) -> tuple[Any, Any]:
         featurizer = featurizer_from_name(features, self.modality)
-        if needs_fit(featurizer):  # fitted on the fold's training rows only
+        if not is_fixed(featurizer):  # fitted on the fold's training rows only
             featurizer.fit([self.x[i] for i in tr])
             return (featurize(featurizer, [self.x[i] for i in tr]),
                     featurize(featurizer, [self.x[i] for i in va]))
@@ -203,14 +201,21 @@ class CVObjective:
         trial.set_user_attr("worker", worker_tag())
         params = sample_params(trial, self.space)
         features = self.features or trial.suggest_categorical(
-            "features", feature_choices(self.modality))
+            "features", feature_choices(self.modality, self.cfg))
+        if self.choices is not None and features not in self.choices:  # same distribution
+            raise optuna.TrialPruned(f"feature set {features} left out (too slow for the time "
+                                     "budget)")
         scores: list[float] = []
         oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()
         for k, (tr, va) in enumerate(self.folds):
             if self.progress is not None:
                 self.progress.fold(trial.number, k, len(self.folds))
-            pred = self._fold_predictions(features, params, tr, va)
+            try:
+                with fit_deadline(self.deadline):
+                    pred = self._fold_predictions(features, params, tr, va)
+            except TimeUp:
+                return self._cut(trial, scores, oof, t0, f"time budget spent in fold {k}")
             oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
@@ -221,14 +226,30 @@ class CVObjective:
                 self._record(trial, scores, t0)
                 raise optuna.TrialPruned(f"fold {k}: {self.metric} = {score:.4f}")
             if self.deadline is not None and time.time() > self.deadline and \
-                    k < len(self.folds) - 1 and _has_complete_trial(trial.study):
-                self._record(trial, scores, t0)
-                raise optuna.TrialPruned(f"time budget spent after fold {k}")
+                    k < len(self.folds) - 1:
+                return self._cut(trial, scores, oof, t0, f"time budget spent after fold {k}")
+        self._save_oof(trial, oof)
+        return self._record(trial, scores, t0)
+
+    def _cut(self, trial: optuna.Trial, scores: list[float], oof: np.ndarray, t0: float,
+             why: str) -> float:
+        """The time budget ran out part-way: a study's first trial is scored on the folds it
+        finished (its out-of-fold predictions keep NaN rows); any other trial is pruned, as is
+        one that finished no fold."""
+        self._record(trial, scores, t0)
+        if not scores or _has_complete_trial(trial.study):
+            raise optuna.TrialPruned(why)
+        trial.set_user_attr("cut", f"{why}: scored on {len(scores)} of {len(self.folds)} folds")
+        logger.warning("%s trial %d: %s; scored on the %d fold(s) it finished", self.family,
+                       trial.number, why, len(scores))
+        self._save_oof(trial, oof)
+        return float(trial.user_attrs["cv_mean"])
+
+    def _save_oof(self, trial: optuna.Trial, oof: np.ndarray) -> None:
         file = self.oof_file(trial.study.study_name, trial.number)
         if file is not None:
             with atomic_path(file) as tmp, open(tmp, "wb") as fh:  # never a truncated .npy
                 np.save(fh, oof)
-        return self._record(trial, scores, t0)
 
     @staticmethod
     def _record(trial: optuna.Trial, scores: list[float], t0: float) -> float:

@@ -35,9 +35,12 @@ def start_from_defaults(study: optuna.Study, cfg: ExperimentConfig,
                         objective: CVObjective) -> None:
     """A new study's first trial: the family's default parameters (then the sampler explores)."""
     if not study.trials:
-        study.enqueue_trial(default_trial(objective.family, objective.task.task_type,
-                                          cfg.data.modality,
-                                          tune_features=objective.features is None))
+        params = default_trial(objective.family, objective.task.task_type, cfg.data.modality,
+                               tune_features=objective.features is None)
+        choices = getattr(objective, "choices", None)
+        if choices and params.get("features") not in choices:
+            params["features"] = choices[0]  # the default set is not searched here
+        study.enqueue_trial(params)
 
 
 class SearchProgress:
@@ -92,15 +95,18 @@ class SearchProgress:
 
 
 def run_trials(study: optuna.Study, cfg: ExperimentConfig, run: RunDir, objective: CVObjective,
-               timeout: float | None, overall: tuple[float, float] | None = None) -> None:
-    """Optimise ``study`` within ``automl.tune``'s budget (``n_trials``, and ``timeout`` seconds)
-    on its ``workers`` processes, with its pruner; a progress bar and one log line per trial."""
+               timeout: float | None, n_trials: int | None,
+               overall: tuple[float, float] | None = None) -> None:
+    """Optimise ``study`` with ``n_trials`` trials and/or for ``timeout`` seconds on
+    ``automl.tune.workers`` processes, with its pruner; a progress bar and one log line per
+    trial."""
     tc = cfg.automl.tune
-    shown = SearchProgress(study, objective.family, tc.n_trials, timeout, overall)
+    workers = 1 if n_trials == 1 else tc.workers
+    shown = SearchProgress(study, objective.family, n_trials, timeout, overall)
     objective.progress = shown
     try:
-        optimize(study, storage_url(cfg, run), objective, n_trials=tc.n_trials,
-                 timeout=timeout, workers=tc.workers, seed=cfg.seed,
+        optimize(study, storage_url(cfg, run), objective, n_trials=n_trials,
+                 timeout=timeout, workers=workers, seed=cfg.seed,
                  pruner=make_pruner(tc.pruner), callbacks=[shown])
     finally:
         objective.progress = None

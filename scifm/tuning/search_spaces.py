@@ -9,7 +9,8 @@ A spec is a tuple:
 An options dict may also hold ``"task": "classification" | "regression"`` to restrict a
 parameter to one kind of task (``linear``: ``C`` for logistic regression, ``alpha`` for ridge).
 Feature sets are searched as one more categorical, ``features``, with the modality plug-in's
-choices (:func:`feature_choices`). Each family's space is part of its registration
+choices (:func:`feature_choices`), plus a pretrained encoder's embeddings when
+``automl.auto.embed`` is set (:func:`embed_folder`). Each family's space is part of its registration
 (:attr:`scifm.models.registry.FamilySpec.search_space`, built-ins in :mod:`scifm.models.families`);
 parameter names are those of the family's typed section (:mod:`scifm.models.params`).
 """
@@ -17,12 +18,19 @@ parameter names are those of the family's typed section (:mod:`scifm.models.para
 from __future__ import annotations
 
 import logging
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from scifm.config.registry import MODALITIES
+from scifm.errors import ConfigError
+from scifm.featurizers.embedding import check_encoder_folder
+from scifm.modalities.features import EMBED_PREFIX
 from scifm.models.registry import get_family
+
+if TYPE_CHECKING:
+    from scifm.config.schema import ExperimentConfig
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +38,48 @@ Spec = tuple[Any, ...]
 """``(kind, ...)`` as described in the module docstring."""
 
 
-def feature_choices(modality: str) -> list[str]:
-    """Feature sets searched for ``modality`` (its plug-in's ``tune_features``; when it lists
-    none, its single-model default)."""
+def feature_choices(modality: str, cfg: ExperimentConfig | None = None) -> list[str]:
+    """Feature sets searched for ``modality``.
+
+    Its plug-in's ``tune_features`` (when it lists none, its single-model default); when
+    ``cfg.automl.auto.embed`` names an encoder folder, also ``embed:FOLDER`` and
+    ``embed:FOLDER+DEFAULT`` (joined with the plug-in's ``default_features``), ``FOLDER``
+    absolute. Used by ``scifm auto`` and ``scifm tune`` alike.
+
+    Raises
+    ------
+    ConfigError
+        ``automl.auto.embed`` is not a Hugging Face model folder (:func:`embed_folder`).
+    """
     spec = MODALITIES.get(modality)
-    return list(spec.tune_features) or [spec.default_features]
+    choices = list(spec.tune_features) or [spec.default_features]
+    folder = embed_folder(cfg)
+    if folder is not None:
+        embed = f"{EMBED_PREFIX}{folder}"
+        choices += [embed, f"{embed}+{spec.default_features}"]
+    return list(dict.fromkeys(choices))
+
+
+def embed_folder(cfg: ExperimentConfig | None) -> Path | None:
+    """The absolute encoder folder of ``automl.auto.embed`` (``None`` when unset), checked.
+
+    A relative path is taken from the working directory here (a YAML spec's own relative
+    paths are joined to its folder when the config is loaded). Cheap: call it before any data
+    work so that a wrong folder is one line at once.
+
+    Raises
+    ------
+    ConfigError
+        No ``config.json`` in the folder, or a ``+`` in its path (``+`` joins feature sets).
+    """
+    raw = cfg.automl.auto.embed if cfg is not None else None
+    if not raw:
+        return None
+    folder = Path(raw).expanduser().resolve()
+    if "+" in str(folder):
+        raise ConfigError(f"automl.auto.embed {folder}: a '+' in the path cannot be part of a "
+                          "feature set ('+' joins feature sets); move or link the folder")
+    return check_encoder_folder(folder, f"automl.auto.embed {folder}")
 
 
 def space_for(family: str, task_type: str) -> dict[str, Spec]:
@@ -80,6 +125,7 @@ def default_trial(family: str, task_type: str, modality: str,
 
     Enqueued as trial 0 of every new study, so that a short budget starts from the defaults
     that work well (``scifm train``'s) instead of a random point; TPE explores from there.
+    Its feature set is the plug-in's ``tune_default_features``, never ``embed:`` features.
     """
     defaults: dict[str, Any] = get_family(family).params().model_dump()
     params: dict[str, Any] = {}

@@ -126,3 +126,22 @@ def study_summary(study: optuna.Study, cfg: ExperimentConfig, run: RunDir, metri
         "time_budget": tc.time_budget, "seed": cfg.seed,
         "primary_metric_higher_is_better": higher_is_better,
     }
+
+
+def check_feature_choices(study: optuna.Study, choices: list[str]) -> None:
+    """Refuse to resume a study whose ``features`` were searched over other choices (Optuna
+    cannot change a categorical's choices within a study; e.g. ``--embed`` added or removed).
+
+    Raises
+    ------
+    ConfigError
+        The stored trials used other feature-set choices.
+    """
+    for t in study.get_trials(deepcopy=False):
+        dist = t.distributions.get("features")
+        if isinstance(dist, optuna.distributions.CategoricalDistribution) and \
+                list(dist.choices) != list(choices):
+            raise ConfigError(
+                f"study {study.study_name!r} searched the feature sets {list(dist.choices)}; "
+                f"this run's are {list(choices)} (automl.auto.embed changed?): use another "
+                "--study-name or --out")

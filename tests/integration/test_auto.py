@@ -47,17 +47,19 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
 
     # leaderboard: every trial of every family, one best-of-family row each, plus the ensemble
     board = pd.read_csv(out / "leaderboard.csv")
-    trials = board[board["family"] != "ensemble"]
+    trials = board[~board["family"].isin(["ensemble", "stacking"])]
     assert sorted(trials["family"].unique()) == sorted(FAMILIES)
     assert trials.groupby("family")["trial"].apply(sorted).to_dict() == {
         f: [0, 1, 2] for f in FAMILIES}
     best = board[board["best_of_family"]]
-    assert sorted(best["family"]) == sorted([*FAMILIES, "ensemble"])
+    assert sorted(best["family"]) == sorted([*FAMILIES, "ensemble", "stacking"])
     # refit and tested: the ensemble's members and the two best single families (refit=needed)
     refit = {p.name for p in (out / "families").iterdir()}
     tested = best[best["test_roc_auc"].notna()]
     assert set(tested["family"]) == refit and tested["test_roc_auc_ci_low"].notna().all()
-    assert set(res.ensemble.weights) | {"ensemble"} <= refit and len(refit - {"ensemble"}) >= 2
+    combined = {"ensemble", "stacking"}
+    assert set(res.ensemble.weights) | set(res.stacking.members) | combined <= refit
+    assert len(refit - combined) >= 2
     assert board.loc[~board["best_of_family"], "test_roc_auc"].isna().all()
     assert board["selected"].sum() == 1
     assert board.loc[board["selected"], "family"].item() == res.winner
@@ -71,17 +73,19 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
     lo, hi = metrics["test"]["roc_auc"]["ci95"]
     assert lo <= metrics["test"]["roc_auc"]["value"] <= hi
     sel = metrics["selection"]
-    assert sel["kind"] == ("ensemble" if res.winner == "ensemble" else "single")
-    assert res.ensemble.keep == (res.winner == "ensemble")
+    assert sel["kind"] == (res.winner if res.winner in combined else "single")
+    assert res.stacking.keep == (res.winner == "stacking")
+    assert res.winner != "ensemble" or res.ensemble.keep
     # kept only if better out of fold (cross-fitted), never by test
     assert res.ensemble.keep == (res.ensemble.cv_mean > res.ensemble.single_mean)
     assert abs(sum(sel["ensemble_weights"].values()) - 1) < 1e-9
     roles = {c["role"]: c for c in metrics["comparison"]}
     assert "runner-up" in roles and all(c["model_a"] == res.winner for c in roles.values())
-    assert all(c["model_b"] != "ensemble" for c in roles.values() if
+    assert all(c["model_b"] not in combined for c in roles.values() if
                c["role"] == "best single family")
     html = (out / "report.html").read_text()
     assert "Leaderboard" in html and "★" in html and "runner-up" in html
+    assert "Ensembles out of fold" in html and "stacking" in html
 
     # the search never featurised a test row
     test_smiles = set(pd.read_csv(out / "predictions_test.csv")["input"])

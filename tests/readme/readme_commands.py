@@ -62,7 +62,8 @@ FAST: dict[str, list[str]] = {
     "finetune": [*_TRAINER, *_NO_TRACK],
     "pretrain": ["--max-steps", "2", "--set", "model.size=tiny", *_NO_TRACK],
     "tune": ["--n-trials", "2", "--folds", "2", *_BOOSTING, *_NO_TRACK],
-    "auto": ["--time-budget", "5", "--n-trials", "1", "--folds", "2", *_BOOSTING, *_NO_TRACK],
+    "auto": ["--time-budget", "25", "--n-trials", "1", "--folds", "2", "--families",
+             "linear,lightgbm,mpnn", "--set", "params.mpnn.epochs=2", *_BOOSTING, *_NO_TRACK],
     "predict": [],
     "evaluate": [],
 }

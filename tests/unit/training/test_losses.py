@@ -11,6 +11,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from scifm.tasks import TaskSpec
 from scifm.training.losses import (
     balanced_class_weights,
+    class_weights_for,
     make_compute_loss,
     masked_bce_with_logits,
     masked_cross_entropy,
@@ -89,3 +90,21 @@ def test_balanced_class_weights() -> None:
     wc = balanced_class_weights(TaskSpec("multiclass", ["c"], classes=["x", "y", "z"]), yc)
     assert wc.tolist() == pytest.approx([4 / 9, 4 / 3, 1.0])  # absent class z -> 1
     assert balanced_class_weights(TaskSpec("regression", ["r"]), yc) is None
+
+
+def test_auto_class_weights_switch_on_only_when_a_class_is_rare() -> None:
+    binary = TaskSpec("binary", ["a"])
+    even = np.array([[0], [1], [0], [1], [0], [1], [1], [0]], dtype=float)
+    rare = np.array([[0]] * 9 + [[1]], dtype=float)  # 10 % positives
+    assert class_weights_for(binary, even, "auto") is None
+    assert class_weights_for(binary, rare, "auto").tolist() == pytest.approx([9.0])
+    assert class_weights_for(binary, rare, "none") is None
+    assert class_weights_for(binary, even, "balanced").tolist() == pytest.approx([1.0])
+    six = TaskSpec("multiclass", ["c"], classes=[str(i) for i in range(6)])
+    skewed = np.array([[i] for i in [0] * 40 + [1] * 30 + [2] * 20 + [3] * 5 + [4] * 3 + [5] * 2],
+                      dtype=float)  # the rarest class: 2 % of the rows vs an even 16.7 %
+    w = class_weights_for(six, skewed, "auto")
+    assert w is not None and w.argmax().item() == 5
+    uniform = np.array([[i % 6] for i in range(60)], dtype=float)
+    assert class_weights_for(six, uniform, "auto") is None
+    assert class_weights_for(TaskSpec("regression", ["r"]), rare, "auto") is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import optuna
+import pytest
 
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import clean_table
@@ -63,11 +66,39 @@ def test_a_trial_past_the_deadline_stops_between_folds(molecules):
     folds, _ = search_folds(ds, pool, cfg)
     obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
                       folds, space_for("linear", "regression"), "maccs", cfg)
-    obj.deadline = 0.0  # long past: the budget is spent
+    fitted = obj._fold_predictions
+
+    def then_time_is_up(*args):  # the budget runs out as the first fold finishes
+        pred = fitted(*args)
+        obj.deadline = time.time() - 1.0
+        return pred
+
+    obj._fold_predictions = then_time_is_up
+    obj.deadline = time.time() + 3600
     study = optuna.create_study(direction=obj.direction,
                                 sampler=optuna.samplers.TPESampler(seed=0))
     study.optimize(obj, n_trials=2)
     first, second = study.trials
-    assert first.state == optuna.trial.TrialState.COMPLETE  # every study gets one result
-    assert second.state == optuna.trial.TrialState.PRUNED
-    assert second.user_attrs["n_folds_done"] == 1  # stopped after the first of three folds
+    # a study's first trial is cut: scored on the fold it finished, and says so
+    assert first.state == optuna.trial.TrialState.COMPLETE
+    assert first.user_attrs["n_folds_done"] == 1
+    assert "1 of 3 folds" in first.user_attrs["cut"]
+    assert first.value == pytest.approx(first.user_attrs["fold_scores"][0])
+    assert second.state == optuna.trial.TrialState.PRUNED  # later trials are pruned
+    assert second.user_attrs["n_folds_done"] <= 1
+
+
+def test_a_fold_still_running_at_the_deadline_is_stopped_inside_its_fit(molecules):
+    cfg, ds, splits = _setup(molecules)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
+    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for("linear", "regression"), "maccs", cfg)
+    obj.deadline = time.time() - 1.0  # spent before the first fold: featurising stops at once
+    study = optuna.create_study(direction=obj.direction)
+    study.optimize(obj, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED  # no fold finished: no score at all
+    assert trial.user_attrs["n_folds_done"] == 0
+
+

@@ -1,0 +1,153 @@
+"""Combining the searched families (``scifm auto``): a weighted average and a stacker, each
+kept only when better out of fold, then built from the refitted families.
+
+* :func:`choose_combination` — on the out-of-fold (OOF) predictions of the best families: the
+  greedy weighted average (:func:`scifm.tuning.ensembling.choose_ensemble`) and the cross-fitted
+  stacker (:func:`scifm.tuning.stacking.choose_stacking`), scored on the same folds as the best
+  single family;
+* :meth:`Combination.winner` — the stacker if it beats both others, else the weighted average if
+  it beats the best single family, else that family;
+* :func:`fit_combined` — both saved predictors (``families/ensemble/``, ``families/stacking/``)
+  from the refitted members, scored on test like any family;
+* :func:`selection_note` — the sentence the report gives the choice.
+
+The test set plays no part in any of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scifm.models.ensemble import EnsemblePredictor
+from scifm.models.fitting import save_and_score
+from scifm.models.registry import load_predictor
+from scifm.models.stacked import StackedPredictor
+from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
+from scifm.tuning.stacking import StackChoice, choose_stacking, oof_comparison
+
+if TYPE_CHECKING:
+    from scifm.config.schema import ExperimentConfig
+    from scifm.data.clean import CleanDataset
+    from scifm.evaluation.scoring import FamilyResult
+    from scifm.rundir import RunDir
+    from scifm.tasks import TaskSpec
+
+__all__ = ["COMBINED", "ENSEMBLE", "STACKING", "Combination", "choose_combination",
+           "fit_combined", "selection_note"]
+
+ENSEMBLE = "ensemble"
+STACKING = "stacking"
+COMBINED = (ENSEMBLE, STACKING)
+"""Names of the combined models (not families of the search)."""
+
+
+@dataclass
+class Combination:
+    """The weighted average and the stacker decided out of fold."""
+
+    ensemble: EnsembleChoice
+    stack: StackChoice | None = None
+
+    def winner(self, best_single: str) -> str:
+        """``stacking``, ``ensemble`` or ``best_single``: the best out of fold."""
+        if self.stack is not None and self.stack.keep:
+            return STACKING
+        return ENSEMBLE if self.ensemble.keep else best_single
+
+    def built(self) -> list[str]:
+        """The combined models that have two or more members (built and tested)."""
+        out = [ENSEMBLE] if len(self.ensemble.weights) > 1 else []
+        return out + ([STACKING] if self.stack is not None and self.stack.meta else [])
+
+    def members_of(self, name: str) -> list[str]:
+        """The families combined by ``ensemble`` or ``stacking``."""
+        if name == ENSEMBLE:
+            return list(self.ensemble.weights)
+        return list(self.stack.members) if self.stack is not None else []
+
+    def members(self) -> set[str]:
+        """Families the combined models need refitted."""
+        return set(self.ensemble.weights) | set(self.stack.members if self.stack else [])
+
+    def cv(self, name: str) -> tuple[float, float]:
+        """Cross-fitted OOF (mean, std) of ``ensemble`` or ``stacking``."""
+        choice = self.ensemble if name == ENSEMBLE else self.stack
+        assert choice is not None
+        return choice.cv_mean, choice.cv_std
+
+    def comparison(self, winner: str) -> list[dict[str, Any]]:
+        """The OOF comparison rows of the report (best single, weighted average, stacker)."""
+        return oof_comparison(self.ensemble, self.stack, winner, ENSEMBLE, STACKING)
+
+
+def choose_combination(cfg: ExperimentConfig, task: TaskSpec, y: np.ndarray,
+                       oof: dict[str, np.ndarray], metric: str, higher_is_better: bool,
+                       folds: list[tuple[np.ndarray, np.ndarray]]) -> Combination:
+    """Both combinations of the ``oof`` families (best first; every fold predicted), as
+    ``automl.auto.ensemble`` / ``stacking`` allow."""
+    ac = cfg.automl.auto
+    if not oof:
+        return Combination(EnsembleChoice({}))
+    ensemble = (choose_ensemble(task, y, oof, metric, higher_is_better, folds,
+                                ac.ensemble_rounds) if ac.ensemble else EnsembleChoice({}))
+    stack = (choose_stacking(task, y, oof, metric, higher_is_better, folds, seed=cfg.seed,
+                             ensemble=ensemble if ac.ensemble else None)
+             if ac.stacking else None)
+    return Combination(ensemble, stack)
+
+
+def fit_combined(comb: Combination, results: dict[str, FamilyResult], cfg: ExperimentConfig,
+                 ds: CleanDataset, splits: dict[str, np.ndarray], run: RunDir,
+                 ) -> dict[str, FamilyResult]:
+    """The built combinations from the refitted members in ``results``: saved, evaluated."""
+    out: dict[str, FamilyResult] = {}
+    for name in comb.built():
+        names = comb.members_of(name)
+        if any(f not in results for f in names):  # a member was not refitted (time budget)
+            continue
+        members = {f: load_predictor(results[f].run.model) for f in names}
+        model: Any
+        if name == ENSEMBLE:
+            model = EnsemblePredictor(ds.task, cfg.data.modality, members, comb.ensemble.weights)
+            extra = {"weights": model.weights}
+        else:
+            assert comb.stack is not None
+            model = StackedPredictor(ds.task, cfg.data.modality, members, comb.stack.meta)
+            extra = {"meta": comb.stack.coefficients}
+        fit_s = sum(results[f].fit_seconds for f in names)
+        result = save_and_score(name, model, cfg, ds, splits, run.family(name), fit_s,
+                                extra=extra)
+        result.history = []
+        out[name] = result
+    return out
+
+
+def selection_note(winner: str, comb: Combination, metric: str, best_single: str,
+                   cv_single: float) -> str:
+    """Why ``winner`` was selected, in one sentence for the report."""
+    ens, stack = comb.ensemble, comb.stack
+    if winner == STACKING and stack is not None:
+        note = (f"Selected: the stacking ensemble of {', '.join(stack.members)} (cross-fitted "
+                f"out-of-fold {metric} {stack.cv_mean:.4f} vs the best single family "
+                f"{stack.best_single} {stack.single_mean:.4f}")
+        if len(ens.weights) > 1:
+            note += f" and the weighted average {ens.cv_mean:.4f}"
+    elif winner == ENSEMBLE:
+        weights = json.dumps({f: round(w, 3) for f, w in ens.weights.items()})
+        note = (f"Selected: the weighted-average ensemble {weights} (cross-fitted out-of-fold "
+                f"{metric} {ens.cv_mean:.4f} vs the best single family {ens.best_single} "
+                f"{ens.single_mean:.4f}")
+    else:
+        note = (f"Selected: the single family {best_single} (best out-of-fold {metric} "
+                f"{cv_single:.4f}")
+        if len(ens.weights) > 1:
+            note += f"; the weighted average scored {ens.cv_mean:.4f} cross-fitted"
+        if stack is not None and stack.meta:
+            note += f"; stacking {stack.cv_mean:.4f}"
+        if comb.built():
+            note += ", not better, so reported but not selected"
+    return note + "); the test set played no part in the choice."

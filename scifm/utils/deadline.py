@@ -1,0 +1,74 @@
+"""A wall-clock deadline that long fits check, so that a time budget holds inside one fit.
+
+``scifm auto --time-budget N`` must end within ``N`` seconds whatever the data: one fold of one
+trial (27 tasks x a LightGBM early-stopping run, an MPNN's epochs) can by itself outlast a short
+budget. The search sets the time by which the running fit must be over::
+
+    with fit_deadline(time.time() + 40):
+        estimator.fit(X, y)          # raises TimeUp if still fitting after 40 s
+
+and the estimators check it where they can stop cleanly (between tasks, every boosting round,
+every epoch): :func:`check_deadline`, :func:`lightgbm_callback`. A fit that runs out of time
+raises :class:`TimeUp`; its caller (the search objective) scores the trial on the folds it
+finished, or drops it. Outside :func:`fit_deadline` nothing is ever stopped (``scifm train``).
+
+The deadline is a :class:`contextvars.ContextVar`: it is per thread / task and is set inside the
+process that fits (a search worker process sets its own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["TimeUp", "check_deadline", "fit_deadline", "lightgbm_callback", "seconds_left"]
+
+_DEADLINE: ContextVar[float | None] = ContextVar("scifm_fit_deadline", default=None)
+
+
+class TimeUp(Exception):  # noqa: N818 - a signal, not an error of the user's
+    """A fit was still running when its deadline passed (caught by the search, never shown to
+    the user as an error)."""
+
+
+@contextmanager
+def fit_deadline(deadline: float | None) -> Iterator[None]:
+    """Fits inside this block stop with :class:`TimeUp` once ``time.time() > deadline``
+    (``None``: no deadline; an enclosing, earlier deadline still holds)."""
+    outer = _DEADLINE.get()
+    if deadline is not None and outer is not None:
+        deadline = min(deadline, outer)
+    token = _DEADLINE.set(deadline if deadline is not None else outer)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def seconds_left() -> float | None:
+    """Seconds until the current deadline (negative once it has passed; ``None``: none set)."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.time()
+
+
+def check_deadline(where: str = "fit") -> None:
+    """Raise :class:`TimeUp` if the current deadline has passed (``where`` says what stopped)."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.time() > deadline:
+        raise TimeUp(f"{where}: time budget spent")
+
+
+def lightgbm_callback() -> Callable[[Any], None] | None:
+    """A LightGBM training callback raising :class:`TimeUp` after the deadline (checked every
+    boosting round), or ``None`` when no deadline is set."""
+    if _DEADLINE.get() is None:
+        return None
+
+    def _callback(env: Any) -> None:
+        check_deadline(f"boosting round {env.iteration}")
+
+    _callback.order = 5  # type: ignore[attr-defined] - LightGBM sorts callbacks by ``order``
+    return _callback
