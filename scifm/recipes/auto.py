@@ -69,6 +69,7 @@ from scifm.tuning.portfolio import (
     REPORT_SECONDS,
     FamilySearch,
     RunClock,
+    affordable_members,
     refit_seconds,
     search_families,
 )
@@ -124,7 +125,7 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
 
         # 4. Weighted average and stacker of the top-k families vs the best single family,
         #    out of fold (only families whose best trial fitted every fold).
-        ranked, comb = combine(cfg, ds, pool, folds, searches)
+        ranked, comb = combine(cfg, ds, pool, folds, searches, clock, len(splits["train"]))
         winner = comb.winner(ranked[0])
 
         # 5. Refit on train (early stopping on val) and evaluate on test: the combinations'
@@ -177,12 +178,15 @@ class _Timing:
 
 def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
             folds: list[tuple[np.ndarray, np.ndarray]], searches: dict[str, FamilySearch],
-            ) -> tuple[list[str], Combination]:
+            clock: RunClock, n_train: int) -> tuple[list[str], Combination]:
     """The families best first by CV, and the combinations of the ``automl.auto.top_k`` best
-    whose best trial fitted every fold (:func:`scifm.tuning.combining.choose_combination`)."""
+    whose best trial fitted every fold and whose refits the time budget affords
+    (:func:`scifm.tuning.combining.choose_combination`)."""
+    fold_rows = len(folds[0][0]) if folds else n_train
     metric, higher = primary_metric(ds.task)
     ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
-    top = [f for f in ranked if searches[f].complete][:cfg.automl.auto.top_k]
+    top = affordable_members([f for f in ranked if searches[f].complete][:cfg.automl.auto.top_k],
+                             searches, clock, n_train, fold_rows)
     comb = choose_combination(cfg, ds.task, ds.y[pool], {f: searches[f].oof for f in top},
                               metric, higher, folds)
     return ranked, comb

@@ -10,15 +10,17 @@ start of the run; :func:`search_families` spends them:
    trial's set is featurised once for all rows up front (kept by
    :func:`scifm.featurizers.memo.feature_memo`, so refits and scoring reuse it);
 2. **round 1** — every family's default configuration, cheapest family first, each in its share
-   of the search time (what is left, divided by the families still to run: a family that
-   finishes early leaves its time to the next ones). A fold still running when its share ends is
-   stopped (:mod:`scifm.utils.deadline`): the trial is scored on the folds it finished, or the
-   family is left out when not even one fold fitted;
+   of :data:`ROUND_ONE_SHARE` of the search time (divided by the families still to run: a family
+   that finishes early leaves its time to the next ones, the round's rest goes to round 2). A
+   fold still running when its share ends is stopped (:mod:`scifm.utils.deadline`): the trial
+   is scored on the folds it finished, or the family is left out when not even one fold fitted;
 3. **round 2** — successive halving across families: the better half by round-1 CV score share
    the rest of the search time (Optuna's TPE and pruner inside each family's share), so a slow or
    weak family cannot starve the promising ones;
 4. the search ends early enough to leave the **tail** (refits of the best families, scoring,
-   report) its estimated time (:func:`tail_seconds`, from the fold times measured in the search).
+   report) its estimated time (:func:`tail_seconds`, from the fold and scoring times measured in
+   the search); the combinations then use only families whose refits still fit
+   (:func:`affordable_members`).
 
 Without a time budget every family runs ``automl.tune.n_trials`` trials (an expensive family at
 most its ``auto_trials``), one round.
@@ -55,13 +57,16 @@ if TYPE_CHECKING:
     from scifm.data.clean import CleanDataset
     from scifm.rundir import RunDir
 
-__all__ = ["FEATURE_SHARE", "REPORT_SECONDS", "FamilySearch", "RunClock", "refit_seconds",
-           "search_families", "tail_seconds"]
+__all__ = ["FEATURE_SHARE", "REPORT_SECONDS", "FamilySearch", "RunClock", "affordable_members",
+           "refit_seconds", "search_families", "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 
 FEATURE_SHARE = 0.25
 """Largest part of the time budget that featurising every row with one feature set may take."""
+ROUND_ONE_SHARE = 0.6
+"""Part of the search time round 1 (every family's default trial) may take; the rest, and what
+round 1 leaves, goes to round 2."""
 REPORT_SECONDS = 2.5
 """Writing the report and the run's files: fixed part of the tail estimate."""
 _PROBE = 24
@@ -127,6 +132,24 @@ def refit_seconds(search: FamilySearch, n_train: int, n_fold_train: int) -> floa
     """Estimated seconds to refit ``search``'s best configuration on ``n_train`` rows (its
     seconds per fold, scaled from ``n_fold_train`` rows)."""
     return search.fold_seconds * max(1.0, n_train / max(1, n_fold_train))
+
+
+def affordable_members(families: list[str], searches: dict[str, FamilySearch], clock: RunClock,
+                       n_train: int, n_fold_train: int) -> list[str]:
+    """The families (best first) a combination may use: the best always, then each next one
+    while the estimated refits of those kept still fit in the time left (with the report)."""
+    kept: list[str] = []
+    spent = REPORT_SECONDS
+    for family in families:
+        cost = refit_seconds(searches[family], n_train, n_fold_train)
+        if kept and spent + cost > clock.left():
+            continue
+        kept.append(family)
+        spent += cost
+    if len(kept) < len(families):
+        logger.info("time budget: combinations may use %s (%s would not be refitted in time)",
+                    kept, [f for f in families if f not in kept])
+    return kept
 
 
 def _value(search: FamilySearch, higher_is_better: bool) -> float:
@@ -255,11 +278,12 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
                               else min(cap, n_trials), None)
     else:
         _prepare_features(search, families)
-        _round(search, families, 1)
+        more = None if n_trials is None else n_trials - 1
+        # round 1 keeps time for round 2 (when there is one): a slow last family cannot take it
+        _round(search, families, 1, ROUND_ONE_SHARE if more != 0 and len(families) > 1 else 1.0)
         ranked = sorted(search.found, key=lambda f: _value(search.found[f],
                                                            _direction(ds)[1]))
         promoted = ranked[:math.ceil(len(ranked) / 2)]
-        more = None if n_trials is None else n_trials - 1
         if promoted and more != 0:
             logger.info("round 2 (successive halving): %s share the %.0f s left; %s stop",
                         promoted, max(0.0, search.search_left()),
@@ -279,10 +303,14 @@ def _within(clock: RunClock) -> str:
     return f" within the time budget ({clock.seconds:.0f} s)" if clock.limited else ""
 
 
-def _round(search: _Search, families: list[str], n_trials: int | None) -> None:
-    """Each family in turn, in its share of the search time left."""
+def _round(search: _Search, families: list[str], n_trials: int | None,
+           share: float = 1.0) -> None:
+    """Each family in turn, in its share of ``share`` x the search time left (what a family
+    leaves unused passes to the next ones, and what the round leaves to the next round)."""
+    end = time.monotonic() + share * max(0.0, search.search_left())
     for i, family in enumerate(families):
-        slot = max(1.0, search.search_left() / (len(families) - i))
+        mine = min(end - time.monotonic(), search.search_left())
+        slot = max(1.0, mine / (len(families) - i))
         if n_trials is None and search.search_left() < 1.0:
             break
         search.run_family(family, n_trials, slot)

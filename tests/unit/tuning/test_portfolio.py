@@ -1,0 +1,75 @@
+"""The budget arithmetic of ``auto``'s family search: the clock, the tail estimate, which families
+a combination may use, and which feature sets a budget affords."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from scifm.config.schema import ExperimentConfig
+from scifm.tuning.portfolio import (
+    REPORT_SECONDS,
+    FamilySearch,
+    RunClock,
+    affordable_features,
+    affordable_members,
+    refit_seconds,
+    tail_seconds,
+)
+
+
+def _search(family: str, value: float, fit_seconds: float, folds_done: int = 5,
+            nan_rows: int = 0) -> FamilySearch:
+    trial = optuna.trial.create_trial(
+        value=value, params={}, distributions={},
+        user_attrs={"fit_seconds": fit_seconds, "n_folds_done": folds_done})
+    oof = np.ones((10, 1))
+    oof[:nan_rows] = np.nan
+    return FamilySearch(family, None, trial, oof)  # type: ignore[arg-type]
+
+
+def test_the_clock_counts_from_the_start_it_is_given():
+    clock = RunClock(100.0, started=time.monotonic() - 30.0)
+    assert clock.limited and 69.0 < clock.left() <= 70.0
+    assert RunClock(None).left() == float("inf") and not RunClock(None).limited
+
+
+def test_a_cut_search_is_incomplete_and_its_fold_time_is_per_fold_done():
+    cut = _search("rf", 0.8, fit_seconds=12.0, folds_done=2, nan_rows=4)
+    assert not cut.complete and cut.fold_seconds == pytest.approx(6.0)
+    assert _search("knn", 0.7, 1.0).complete
+    # a refit on 100 rows takes a fold's time scaled from 80 rows
+    assert refit_seconds(cut, 100, 80) == pytest.approx(7.5)
+
+
+def test_the_tail_reserves_the_best_families_refits_scoring_and_report():
+    searches = {"slow": _search("slow", 0.9, 50.0), "fast": _search("fast", 0.8, 5.0),
+                "worst": _search("worst", 0.1, 500.0), "mid": _search("mid", 0.85, 10.0)}
+    tail = tail_seconds(searches, 80, 80, higher_is_better=True, score_s=1.0, n_outputs=1)
+    # the three best by CV (slow, mid, fast): 10 + 2 + 1 s of refits, 3 + 2 scorings, report
+    assert tail == pytest.approx(REPORT_SECONDS + 0.1 + 5 * 1.0 + 10 + 2 + 1)
+    lower = tail_seconds(searches, 80, 80, higher_is_better=False)  # rmse: worst is best
+    assert lower > 100
+
+
+def test_combinations_use_only_families_whose_refits_fit_in_the_time_left():
+    searches = {"a": _search("a", 0.9, 5.0), "b": _search("b", 0.8, 500.0),
+                "c": _search("c", 0.7, 10.0)}
+    clock = RunClock(30.0)
+    # a (1 s per fold) and c (2 s) fit in 30 s; b (100 s) does not
+    assert affordable_members(["a", "b", "c"], searches, clock, 80, 80) == ["a", "c"]
+    # the best family is always kept, even when nothing fits
+    assert affordable_members(["b", "a"], searches, RunClock(1.0), 80, 80) == ["b"]
+
+
+def test_feature_sets_too_slow_for_the_budget_are_left_out(molecules):
+    cfg = ExperimentConfig(data={"target_cols": ["logp"]})
+    smiles = molecules["smiles"].tolist() * 20  # 2,400 inputs
+    everything = affordable_features(cfg, smiles, 1e6)
+    assert "ecfp+rdkit2d" in everything and "ecfp" in everything
+    tight = affordable_features(cfg, smiles, 0.5)  # RDKit 2D descriptors cannot make it
+    assert tight and not any("rdkit2d" in name for name in tight)
+    assert affordable_features(cfg, smiles, 0.0)  # never empty: the cheapest set
