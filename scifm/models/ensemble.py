@@ -76,16 +76,11 @@ class EnsemblePredictor:
         return out
 
     def save(self, path: Path) -> None:
-        """Each member under ``members/<name>/`` (as its family saves it), then ``scifm.json``,
-        in a staged folder that replaces ``path`` as a whole; its manifest covers every file,
-        the members' included (:func:`~scifm.models.manifest.staged_folder`)."""
-        with staged_folder(Path(path)) as tmp:
-            for name, member in self.members.items():
-                member.save(tmp / MEMBERS_DIR / name)
-            atomic_write_json(tmp / MODEL_META, {
-                "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
-                "members": list(self.members), "weights": self.weights,
-            })
+        """Each member under ``members/<name>/`` (as its family saves it), then ``scifm.json``
+        (:func:`save_with_members`)."""
+        save_with_members(path, self.members, {
+            "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
+            "members": list(self.members), "weights": self.weights})
 
     @classmethod
     def load(cls, path: Path) -> EnsemblePredictor:
@@ -96,8 +91,6 @@ class EnsemblePredictor:
         RunDirError
             ``scifm.json`` or a member is missing or invalid.
         """
-        from scifm.models.registry import load_predictor
-
         path = Path(path)
         meta = read_model_json(path / MODEL_META)
         try:
@@ -105,13 +98,31 @@ class EnsemblePredictor:
             task, modality = TaskSpec.from_dict(meta["task"]), str(meta["modality"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise RunDirError(f"{path / MODEL_META} is not a valid ensemble: {err!r}") from None
-        # the ensemble's manifest (checked by load_predictor) covers the members' files
-        members = {name: load_predictor(path / MEMBERS_DIR / name, verify=False)
-                   for name in weights}
+        members = load_members(path, list(weights))
         try:
             return cls(task, modality, members, weights)
         except ValueError as err:
             raise RunDirError(f"{path / MODEL_META}: {err}") from None
+
+
+def save_with_members(path: Path, members: dict[str, Predictor], meta: dict[str, Any]) -> None:
+    """A model made of member models (``ensemble``, ``stacking``): each member under
+    ``members/<name>/`` as its family saves it, then ``meta`` as ``scifm.json``, in a staged
+    folder that replaces ``path`` as a whole; its manifest covers every file, the members'
+    included (:func:`~scifm.models.manifest.staged_folder`)."""
+    with staged_folder(Path(path)) as tmp:
+        for name, member in members.items():
+            member.save(tmp / MEMBERS_DIR / name)
+        atomic_write_json(tmp / MODEL_META, meta)
+
+
+def load_members(path: Path, names: Sequence[str]) -> dict[str, Predictor]:
+    """The members ``names`` saved by :func:`save_with_members` (no pickle; the outer model's
+    manifest, checked by ``load_predictor``, covers their files)."""
+    from scifm.models.registry import load_predictor
+
+    return {name: load_predictor(Path(path) / MEMBERS_DIR / name, verify=False)
+            for name in names}
 
 
 def greedy_weights(preds: dict[str, np.ndarray], score: Callable[[np.ndarray], float],

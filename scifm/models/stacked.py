@@ -33,13 +33,11 @@ import numpy as np
 
 from scifm.errors import RunDirError
 from scifm.models.base import MODEL_META, Predictor, read_model_json
-from scifm.models.manifest import staged_folder
+from scifm.models.ensemble import load_members, save_with_members
 from scifm.tasks import TaskSpec
-from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-MEMBERS_DIR = "members"
 EPS = 1e-6
 """Probabilities are clipped to ``[EPS, 1 - EPS]`` before ``logit`` / ``log``."""
 KINDS = {"regression": "ridge", "binary": "logistic", "multiclass": "multinomial"}
@@ -95,15 +93,10 @@ class StackedPredictor:
 
     def save(self, path: Path) -> None:
         """Each member under ``members/<name>/`` (as its family saves it), then ``scifm.json``
-        with the meta-model, in a staged folder that replaces ``path`` as a whole (its manifest
-        covers the members' files too)."""
-        with staged_folder(Path(path)) as tmp:
-            for name, member in self.members.items():
-                member.save(tmp / MEMBERS_DIR / name)
-            atomic_write_json(tmp / MODEL_META, {
-                "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
-                "members": list(self.members), "meta": self.meta,
-            })
+        with the meta-model (:func:`~scifm.models.ensemble.save_with_members`)."""
+        save_with_members(path, self.members, {
+            "family": self.family, "modality": self.modality, "task": self.task.to_dict(),
+            "members": list(self.members), "meta": self.meta})
 
     @classmethod
     def load(cls, path: Path) -> StackedPredictor:
@@ -114,8 +107,6 @@ class StackedPredictor:
         RunDirError
             ``scifm.json`` or a member is missing or invalid.
         """
-        from scifm.models.registry import load_predictor
-
         path = Path(path)
         info = read_model_json(path / MODEL_META)
         try:
@@ -125,10 +116,7 @@ class StackedPredictor:
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise RunDirError(f"{path / MODEL_META} is not a valid stacking model: {err!r}"
                               ) from None
-        # the stacker's manifest (checked by load_predictor) covers the members' files
-        members = {name: load_predictor(path / MEMBERS_DIR / name, verify=False)
-                   for name in meta["members"]}
-        return cls(task, modality, members, meta)
+        return cls(task, modality, load_members(path, meta["members"]), meta)
 
 
 def check_meta(meta: dict[str, Any], task: TaskSpec) -> None:
