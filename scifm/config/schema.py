@@ -15,6 +15,7 @@ from scifm.config.base import Strict as _Strict
 from scifm.config.inputs import SequenceOptions, SmilesOptions, TextOptions
 from scifm.config.split import SplitConfig
 from scifm.config.training import PeftConfig, PeftMethod, PretrainConfig, TrainConfig
+from scifm.config.trust import UncertaintyConfig
 from scifm.errors import ConfigError
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "PeftConfig", "PeftMethod",
@@ -346,6 +347,7 @@ class ExperimentConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     automl: AutoMLConfig = Field(default_factory=AutoMLConfig)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import pickle
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["MODEL_CRASH", "ChunkJob", "ChunkPool", "predict_chunk", "predict_chunks"]
 
 
+Extras = Callable[[np.ndarray, list], dict[str, np.ndarray]]
+"""``extra(predictions, records) -> {column: values}`` of the valid rows of a chunk."""
+
+
 @dataclass
 class ChunkJob:
     """Everything a (worker) process needs to predict one chunk."""
@@ -56,6 +60,11 @@ class ChunkJob:
 
     predictor: Predictor | None = None
     """The loaded model; ``None`` in a freshly spawned worker until its first chunk."""
+    extras: Callable[[Path], Extras | None] | None = None
+    """``extras(model_dir)``: more output columns of valid rows from their predictions and
+    inputs (the model's uncertainty layer, :mod:`scifm.trust`), loaded once per process; a
+    module-level function, so that the job pickles."""
+    extra: Extras | None = None
 
     @property
     def cols(self) -> list[str]:
@@ -67,9 +76,14 @@ class ChunkJob:
         if self.predictor is None:
             if self.plugin is not None and self.data_cfg.modality not in MODALITIES:
                 MODALITIES.register(pickle.loads(self.plugin))
-            self.predictor = load_predictor(self.model_dir)
+            self.load()
         return predict_chunk(self.predictor, self.task, self.data_cfg, chunk, self.col,
-                             self.id_col, start, checked)
+                             self.id_col, start, checked, self.extra)
+
+    def load(self) -> None:
+        """Load the model and its extra columns in this process."""
+        self.predictor = load_predictor(self.model_dir)
+        self.extra = self.extras(self.model_dir) if self.extras else None
 
     def invalid(self, chunk: pd.DataFrame, start: int, reason: str) -> pd.DataFrame:
         """The output rows of ``chunk``, all invalid for ``reason`` (no model needed)."""
@@ -77,7 +91,7 @@ class ChunkJob:
                              ([None] * len(chunk), [reason] * len(chunk)))
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "predictor": None}  # workers load the model themselves
+        return {**self.__dict__, "predictor": None, "extra": None}  # workers load the model
 
 
 def _pickled_spec(modality: str) -> bytes | None:
@@ -186,7 +200,7 @@ def _predicted(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
     cols = job.cols + ([job.id_col] if job.id_col else [])
     start = 0
     if workers == 1:  # validation still runs where a crash is contained (scifm.data.contained)
-        job.predictor = load_predictor(job.model_dir)
+        job.load()
         for chunk in chunks:
             require_columns(chunk, cols, source)
             yield job(chunk, start)
@@ -221,11 +235,13 @@ def _shown(value: object) -> object:
 
 def predict_chunk(predictor: Predictor | None, task: TaskSpec, data_cfg: DataConfig,
                   chunk: pd.DataFrame, col: str, id_col: str | None, start: int,
-                  checked: tuple[list, list] | None = None) -> pd.DataFrame:
+                  checked: tuple[list, list] | None = None,
+                  extra: Extras | None = None) -> pd.DataFrame:
     """Validate, canonicalise and predict one chunk; invalid rows keep their place.
 
     ``checked``: the ``(records, reasons)`` of :func:`~scifm.data.validate.validate_records`,
     when the chunk was validated already (``predictor`` may then be None if no row is valid).
+    ``extra(y_valid, valid_records)``: more columns of the valid rows (empty for invalid ones).
     """
     raw = chunk[col].tolist()
     records, reasons = checked or validate_records(chunk, data_cfg,
@@ -241,6 +257,12 @@ def predict_chunk(predictor: Predictor | None, task: TaskSpec, data_cfg: DataCon
     out.update({"input": [_shown(v) for v in raw], "canonical": canonical,
                 "status": np.where(ok, "ok", "invalid"), "error": reasons})
     preds = prediction_columns(task, y)
+    if extra is not None and ok.any():
+        valid = [r for r in records if r is not None]
+        for name, values in extra(y[ok], valid).items():
+            full = np.full(len(raw), None, dtype=object)
+            full[ok] = values
+            preds[name] = full
     for name, values in preds.items():
         values = np.asarray(values, dtype=object)
         values[~ok] = None

@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
 __all__ = ["CHUNK_ELEMENTS", "MAX_JACKKNIFE_BLOCKS", "MIN_VALID_FRACTION", "bca_interval",
-           "bootstrap_indices", "jackknife_indices", "replicate_values"]
+           "bootstrap_indices", "jackknife_indices", "replicate_values", "statistic_interval"]
 
 MAX_JACKKNIFE_BLOCKS = 200
 """At most this many jackknife values (leave-one-out below, delete-a-block above)."""
@@ -155,3 +156,22 @@ def bca_interval(boot: np.ndarray, theta: float, jack: np.ndarray, ci: float,
             if lo <= theta <= hi:
                 return [lo, hi], "bca"
     return _centered(ok, theta, ci, bounds), "centered_percentile"
+
+
+def statistic_interval(stat: Callable[[np.ndarray], float], n: int, n_bootstrap: int = 1000,
+                       ci: float = 0.95, seed: int = 0,
+                       bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, Any]:
+    """A scalar statistic of ``n`` rows with its BCa interval (:func:`bca_interval`).
+
+    ``stat(idx)`` computes the statistic on the rows ``idx`` (a resample: repeats allowed) and
+    may return NaN where it is undefined. Returns ``{"value", "ci95", "ci_method"}``.
+    """
+    theta = float(stat(np.arange(n))) if n else math.nan
+    if not n or not n_bootstrap:
+        return {"value": theta, "ci95": [math.nan, math.nan], "ci_method": None}
+    boot = np.array([stat(i) for idx in bootstrap_indices(n, n_bootstrap, 1, seed)
+                     for i in idx], dtype=float)
+    jack = np.array([stat(i) for idx in jackknife_indices(n, seed, 1) for i in idx],
+                    dtype=float)
+    interval, method = bca_interval(boot, theta, jack, ci, bounds)
+    return {"value": theta, "ci95": interval, "ci_method": method}

@@ -72,6 +72,9 @@ class ReportData:
     nearest-neighbour similarity, metrics on the truly new rows); empty for training runs."""
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     """``scifm auto``: leaderboard rows (:mod:`scifm.tuning.leaderboard`); shown when non-empty."""
+    uncertainty: dict[str, Any] = field(default_factory=dict)
+    """``metrics.json["uncertainty"]`` of the selected model (:mod:`scifm.trust.measures`):
+    coverage, widths, calibration, error ranking, applicability domain; empty: not fitted."""
     oof_comparison: list[dict[str, Any]] = field(default_factory=list)
     """``scifm auto``: the best single family, the weighted average and the stacker on the same
     folds, rows ``{"model", "kind", "cv_mean", "cv_std", "selected"}`` (cross-fitted out-of-fold

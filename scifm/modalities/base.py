@@ -138,6 +138,9 @@ class ModalitySpec:
     group ids each uses (also for k-fold)."""
     nn_similarity: NNSimilarity | None = None
     """Nearest-neighbour similarity of the leakage audit (None: exact duplicates only)."""
+    domain_similarity: NNSimilarity | None = None
+    """Similarity of the applicability domain (:mod:`scifm.trust.domain`), when it differs from
+    :attr:`nn_similarity` (text: TF-IDF cosine); see :meth:`similarity_to_train`."""
     default_features: str = "tfidf"
     """What ``model.features: auto`` means for single models."""
     family_features: Mapping[str, str] = field(default_factory=dict)
@@ -179,6 +182,11 @@ class ModalitySpec:
                              f"is not random, stratified or one of its groups")
         if not self.label:
             object.__setattr__(self, "label", self.name)
+
+    def similarity_to_train(self) -> NNSimilarity | None:
+        """The similarity of the applicability domain: :attr:`domain_similarity`, else
+        :attr:`nn_similarity` (None: the modality has none)."""
+        return self.domain_similarity or self.nn_similarity
 
     def features_for(self, family: str | None = None) -> str:
         """The feature set ``auto`` stands for (for ``family``, when it has its own)."""

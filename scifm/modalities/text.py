@@ -3,7 +3,8 @@
 * validation: length limit (``data.text.max_chars``), Unicode normalisation, whitespace
   collapsing, optional lower-casing (``data.text``);
 * split: ``stratified`` by default (random for regression targets); no group-aware split;
-* leakage audit: exact duplicates only;
+* leakage audit: exact duplicates only; applicability domain: word TF-IDF cosine to the nearest
+  training text;
 * features: word + character n-gram TF-IDF;
 * tokenizer: BERT normaliser and pre-tokenizer, WordPiece learnt from the corpus;
 * token classification: one tag per word (NER).
@@ -15,9 +16,11 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from scifm.config.registry import MODALITIES
-from scifm.data.datapoints import InvalidInput
-from scifm.modalities.base import ModalitySpec, over_limit
+from scifm.data.datapoints import InvalidInput, primary_strings
+from scifm.modalities.base import ModalitySpec, NNSimilarity, over_limit
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -51,6 +54,26 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
     return text_tokenizer(corpus, model_cfg.text_vocab_size)
 
 
+def nn_tfidf_cosine(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """Cosine similarity of each query text to its nearest reference text, on word uni- and
+    bigram TF-IDF vectors fitted on the reference (sublinear term frequencies)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not len(query) or not len(reference):
+        return np.zeros(len(query))
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, dtype=np.float32)
+    ref = vec.fit_transform(primary_strings(reference)).T.tocsc()
+    q = vec.transform(primary_strings(query))
+    best = np.zeros(q.shape[0])
+    for lo in range(0, q.shape[0], 256):
+        best[lo:lo + 256] = (q[lo:lo + 256] @ ref).max(axis=1).toarray().ravel()
+    return np.clip(best, 0.0, 1.0)
+
+
+TFIDF_COSINE = NNSimilarity(fn=nn_tfidf_cosine, metric="word TF-IDF cosine, -> nearest train text",
+                            name="TF-IDF cosine", items="texts")
+"""The applicability domain's similarity of texts."""
+
 TEXT = MODALITIES.register(ModalitySpec(
     name="text",
     options_section="data.text",
@@ -63,6 +86,7 @@ TEXT = MODALITIES.register(ModalitySpec(
     feature_atoms=("tfidf",),
     tokenizer=_tokenizer,
     token_kind="ner",
+    domain_similarity=TFIDF_COSINE,
     description="natural-language text",
 ))
 """The registered spec."""

@@ -21,7 +21,9 @@ The story of an AutoML run:
    supports it) and evaluated on test with bootstrap CIs (``families/<family>/``); the ensemble
    is built from those refits (``families/ensemble/``: ``model/members/<family>/`` + weights);
 6. the winner is copied to the top of the run directory (``model/``, ``predictions_test.csv``,
-   ``metrics.json``), so ``predict`` and ``evaluate`` read it like any run (``oof/`` keeps each
+   ``metrics.json``) and given its uncertainty layer (:mod:`scifm.trust`: conformal intervals or
+   calibrated probabilities and sets, applicability domain; calibrated on val), so ``predict``
+   and ``evaluate`` read it like any run (``oof/`` keeps each
    completed trial's out-of-fold predictions as ``.npy``); ``leaderboard.csv``
    lists every trial of every family and the finals; the report adds a leaderboard section and
    paired bootstrap comparisons (winner vs runner-up, winner vs the best single family);
@@ -54,6 +56,7 @@ from scifm.models.registry import auto_families
 from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.staging import STUDY
 from scifm.tasks import TaskSpec
+from scifm.trust.fitting import attach_uncertainty
 from scifm.tuning.combining import (
     COMBINED,
     ENSEMBLE,
@@ -137,6 +140,7 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, comb, winner,
                                           ranked, ds.y[splits["test"]], cv_text)
+        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run)  # of the winner
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)

@@ -70,6 +70,7 @@ from scifm.models.base import update_model_meta
 from scifm.models.fitting import save_and_score
 from scifm.models.token import TokenPredictor
 from scifm.rundir import RunContext, TrainResult
+from scifm.trust.fitting import attach_uncertainty
 from scifm.training.distributed import barrier
 from scifm.training.finetune import FineTuned, fine_tune, run_settings
 from scifm.training.heads import SequenceHead, TokenHead
@@ -128,7 +129,8 @@ def finetune_sequences(ctx: RunContext) -> TrainResult:
         return TrainResult(ctx.out, predictor.family, {})
     # 8. Save, evaluate on val and test, report, track.
     result = save_and_score(predictor.family, predictor, cfg, ds, splits, run, fit_seconds)
-    metrics = {**result.metrics, "model": predictor.family}
+    metrics = {**result.metrics, "model": predictor.family,
+               "uncertainty": attach_uncertainty(cfg, ds, splits, run, predictor)}
     atomic_write_json(run.metrics, metrics)
     histories = {predictor.family: done.history}
     atomic_write_json(run.history, histories)

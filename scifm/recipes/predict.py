@@ -31,6 +31,7 @@ from scifm.models.registry import get_family
 from scifm.models.token import FAMILY as TOKEN_FAMILY
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
+from scifm.trust.uncertainty import prediction_extras
 from scifm.utils.io import atomic_path, refuse_overwriting_inputs
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ def predict(
     """Predict every row of ``data`` with the model of ``run_dir``; write a CSV to ``out``.
 
     Output columns: ``row_id`` (0-based row in the input), ``id`` (when ``id_col``), ``input``
-    (as given), ``canonical``, ``status`` (``ok`` | ``invalid``), ``error`` and the prediction
-    columns of :func:`scifm.evaluation.tables.prediction_columns` (empty for invalid rows).
+    (as given), ``canonical``, ``status`` (``ok`` | ``invalid``), ``error``, the prediction
+    columns of :func:`scifm.evaluation.tables.prediction_columns` and, when the model has an
+    uncertainty layer, its interval / set / similarity columns
+    (:mod:`scifm.trust.uncertainty`); empty for invalid rows.
 
     ``workers`` processes featurise and predict chunks in parallel (0 = one per CPU core for
     feature-based models, 1 for transformers, whose torch kernels already use every core). At most
@@ -78,7 +81,7 @@ def predict(
     if workers <= 0:
         # families whose kernels use every core already (torch) predict in one process
         workers = (os.cpu_count() or 1) if get_family(meta["family"]).uses_n_jobs else 1
-    job = ChunkJob(run.model, task, data_cfg, col, id_col)
+    job = ChunkJob(run.model, task, data_cfg, col, id_col, extras=prediction_extras)
     n_rows = n_invalid = 0
     with atomic_path(out) as tmp:
         rows = iter_table(data, fmt, chunksize=chunksize, encoding_errors="surrogateescape")

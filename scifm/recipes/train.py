@@ -1,4 +1,5 @@
-"""Recipe: train — data file -> clean -> split + audit -> fit model families -> evaluate -> report.
+"""Recipe: train — data file -> clean -> split + audit -> fit model families -> evaluate ->
+uncertainty -> report.
 
 The story of a study in one linear file. Every stage writes its output into the run directory
 (:mod:`scifm.rundir`), which is what ``predict`` and ``evaluate`` read later. The families come
@@ -33,6 +34,7 @@ from scifm.evaluation.scoring import (
 from scifm.models.fitting import fit_family
 from scifm.models.registry import get_family
 from scifm.rundir import RunContext, TrainResult
+from scifm.trust.fitting import attach_uncertainty
 from scifm.utils.io import atomic_write_json
 
 __all__ = ["TrainResult", "train"]
@@ -79,11 +81,14 @@ def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
         if len(families) > 1:
             metrics["families"] = {f: r.metrics for f, r in results.items()}
             metrics["comparison"] = compare_families(results, ds.y[splits["test"]], ds.task, cfg)
+
+        # 5. Uncertainty of the selected model: calibrated on validation, measured on test.
+        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run)
         atomic_write_json(run.metrics, metrics)
         histories = {f: r.history for f, r in results.items()}
         atomic_write_json(run.history, histories)
 
-        # 5. Report and tracking.
+        # 6. Report and tracking.
         write_report(run.report, build_report_data(cfg, cleaned, splits, leakage, results,
                                                    metrics, command))
         logger.info("report: %s", ctx.final(run.report))

@@ -1,0 +1,242 @@
+"""The uncertainty layer of a saved model: calibration, conformal intervals / sets and the
+applicability domain, fitted on the validation rows and saved in ``model/uncertainty/``.
+
+It wraps no model: it takes the model's predictions (and the inputs, for the domain) and adds,
+per target,
+
+* regression: ``lower_<t>`` / ``upper_<t>`` (conformal interval at ``confidence``) and
+  ``uncertainty_<t>`` (the distance ``1 - similarity`` to the nearest training input when the
+  modality has a similarity, else the interval's half-width);
+* binary: ``cal_prob_<t>`` (calibrated probability), ``set_<t>`` (the conformal prediction set,
+  class names joined by ``|``; empty = no label is plausible enough) and ``uncertainty_<t>``
+  (``1 -`` the calibrated probability of the predicted class);
+* multiclass: ``cal_prob_<class>`` per class, ``set_<t>`` and ``uncertainty_<t>``;
+
+and per row ``nn_similarity`` and ``in_domain`` (:mod:`scifm.trust.domain`). Any family works,
+the transformer and the ``auto`` ensemble included, because only predictions are needed.
+Files: ``uncertainty.json`` (every fitted number) and ``reference.json`` (the training inputs of
+the domain), both listed in the model folder's manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scifm.config.trust import UncertaintyConfig
+from scifm.errors import RunDirError
+from scifm.models.base import read_model_json
+from scifm.models.manifest import update_manifest
+from scifm.tasks import TaskSpec
+from scifm.trust.calibration import Calibrator, candidates, choose
+from scifm.trust.conformal import (
+    IntervalRegressor,
+    SetClassifier,
+    choose_method,
+    fit_regressor,
+    fit_sets,
+)
+from scifm.trust.domain import ApplicabilityDomain, fit_domain
+from scifm.utils.io import atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+FOLDER = "uncertainty"
+STATE = "uncertainty.json"
+REFERENCE = "reference.json"
+MIN_CALIBRATION = 20
+"""A target with fewer labelled validation rows gets no interval / set / calibration."""
+
+
+def _kinds(setting: str, multiclass: bool, n: int) -> tuple[str, ...]:
+    if setting == "auto":
+        return candidates(multiclass, n)
+    if multiclass:
+        return ("temperature",) if setting == "temperature" else ("none",)
+    return ("platt",) if setting == "temperature" else (setting,)
+
+
+def _two_class(p: np.ndarray) -> np.ndarray:
+    return np.stack([1.0 - p, p], axis=1)
+
+
+@dataclass
+class Applied:
+    """The layer applied to ``n`` predictions (arrays ``n x n_tasks`` unless said)."""
+
+    calibrated: np.ndarray
+    """Calibrated probabilities (shape of the predictions); regression: the predictions."""
+    lower: np.ndarray
+    upper: np.ndarray
+    sets: list[np.ndarray | None]
+    """Per target: ``n x k`` booleans (classification), None when not fitted / regression."""
+    uncertainty: np.ndarray
+    similarity: np.ndarray | None
+
+
+@dataclass
+class Uncertainty:
+    """Calibrators, conformal predictors and the domain of one model (see the module doc)."""
+
+    task: TaskSpec
+    confidence: float
+    intervals: list[IntervalRegressor | None] = field(default_factory=list)
+    calibrators: list[Calibrator | None] = field(default_factory=list)
+    sets: list[SetClassifier | None] = field(default_factory=list)
+    domain: ApplicabilityDomain | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    """How each part was chosen: ``{target: {"method", "widths"} | {"calibrator", "losses"}}``."""
+
+    @classmethod
+    def fit(cls, task: TaskSpec, cfg: UncertaintyConfig, modality: str, y_val: np.ndarray,
+            p_val: np.ndarray, val_inputs: Sequence[Any], train_inputs: Sequence[Any],
+            seed: int = 0) -> Uncertainty:
+        """Fit every part on the validation rows (labels ``y_val``, predictions ``p_val``)."""
+        layer = cls(task, cfg.confidence)
+        diff = None
+        if cfg.domain and ApplicabilityDomain.available(modality):
+            layer.domain, s_val = fit_domain(modality, train_inputs, val_inputs,
+                                             cfg.domain_quantile)
+            diff = 1.0 - s_val
+        y_val = np.asarray(y_val, float).reshape(len(y_val), -1)
+        for j, target in enumerate(task.target_cols):
+            m = ~np.isnan(y_val[:, j])
+            if m.sum() < MIN_CALIBRATION:
+                layer.intervals.append(None)
+                layer.calibrators.append(None)
+                layer.sets.append(None)
+                layer.notes[target] = {"skipped": f"{int(m.sum())} labelled validation rows "
+                                                  f"(< {MIN_CALIBRATION})"}
+                continue
+            d = None if diff is None else diff[m]
+            layer.notes[target] = layer._fit_target(j, cfg, y_val[m, j], p_val[m], d, seed)
+        return layer
+
+    def _fit_target(self, j: int, cfg: UncertaintyConfig, y: np.ndarray, p: np.ndarray,
+                    difficulty: np.ndarray | None, seed: int) -> dict[str, Any]:
+        if self.task.task_type == "regression":
+            resid = y - p[:, j]
+            method, widths = ((cfg.method, {}) if cfg.method != "auto" else
+                              choose_method(resid, difficulty, self.confidence, seed))
+            self.intervals.append(fit_regressor(method, resid, difficulty))
+            self.calibrators.append(None)
+            self.sets.append(None)
+            return {"method": self.intervals[-1].method, "widths": widths}
+        multiclass = self.task.task_type == "multiclass"
+        scores = p if multiclass else p[:, j]
+        cal, losses = choose(scores, y, _kinds(cfg.calibration, multiclass, len(y)), seed)
+        pc = cal(scores)
+        self.intervals.append(None)
+        self.calibrators.append(cal)
+        self.sets.append(fit_sets(pc if multiclass else _two_class(pc), y))
+        return {"calibrator": cal.kind, "log_loss": losses}
+
+    def apply(self, p: np.ndarray, inputs: Sequence[Any]) -> Applied:
+        """Calibrated probabilities, intervals, sets, uncertainty and similarity of rows
+        predicted ``p`` (``n x n_outputs``) from ``inputs``."""
+        p = np.asarray(p, float)
+        n, t = len(p), self.task.n_tasks
+        sim = self.domain.similarity(inputs) if self.domain is not None else None
+        out = Applied(p.copy(), np.full((n, t), np.nan), np.full((n, t), np.nan), [None] * t,
+                      np.full((n, t), np.nan), sim)
+        multiclass = self.task.task_type == "multiclass"
+        for j in range(t):
+            if self.intervals[j] is not None:
+                iv = self.intervals[j].interval(p[:, j], None if sim is None else 1 - sim,
+                                                self.confidence)
+                out.lower[:, j], out.upper[:, j] = iv[:, 0], iv[:, 1]
+                out.uncertainty[:, j] = (1 - sim) if sim is not None else (iv[:, 1] - iv[:, 0]) / 2
+            elif self.calibrators[j] is not None:
+                pc = self.calibrators[j](p if multiclass else p[:, j])
+                probs = pc if multiclass else _two_class(pc)
+                if multiclass:
+                    out.calibrated = pc
+                else:
+                    out.calibrated[:, j] = pc
+                out.sets[j] = self.sets[j].sets(probs, self.confidence)
+                out.uncertainty[:, j] = 1.0 - probs.max(axis=1)
+        return out
+
+    def columns(self, applied: Applied) -> dict[str, np.ndarray]:
+        """The output columns of :meth:`apply` (names in the module doc)."""
+        cols: dict[str, np.ndarray] = {}
+        task = self.task
+        names = task.classes or ["0", "1"]
+        for j, t in enumerate(task.target_cols):
+            if task.task_type == "regression":
+                cols[f"lower_{t}"], cols[f"upper_{t}"] = applied.lower[:, j], applied.upper[:, j]
+            elif task.task_type == "binary":
+                cols[f"cal_prob_{t}"] = applied.calibrated[:, j]
+            else:
+                for k, c in enumerate(task.classes):
+                    cols[f"cal_prob_{c}"] = applied.calibrated[:, k]
+            if applied.sets[j] is not None:
+                cols[f"set_{t}"] = np.array(["|".join(n for n, keep in zip(names, row,
+                                                                          strict=True) if keep)
+                                             for row in applied.sets[j]], dtype=object)
+            cols[f"uncertainty_{t}"] = applied.uncertainty[:, j]
+        if applied.similarity is not None and self.domain is not None:
+            cols["nn_similarity"] = applied.similarity
+            cols["in_domain"] = self.domain.in_domain(applied.similarity)
+        return cols
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task.to_dict(), "confidence": self.confidence, "notes": self.notes,
+                "intervals": [None if r is None else r.to_dict() for r in self.intervals],
+                "calibrators": [None if c is None else c.to_dict() for c in self.calibrators],
+                "sets": [None if s is None else s.to_dict() for s in self.sets],
+                "domain": None if self.domain is None else self.domain.to_dict()}
+
+    def save(self, model_dir: Path) -> None:
+        """Write ``model_dir/uncertainty/`` and list its files in the model's manifest."""
+        folder = Path(model_dir) / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / REFERENCE, self.domain.reference if self.domain else [])
+        atomic_write_json(folder / STATE, self.to_dict())
+        update_manifest(Path(model_dir), f"{FOLDER}/{REFERENCE}", f"{FOLDER}/{STATE}")
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Uncertainty | None:
+        """The layer saved in ``model_dir`` (None when the model has none)."""
+        folder = Path(model_dir) / FOLDER
+        if not (folder / STATE).is_file():
+            return None
+        d = read_model_json(folder / STATE)
+        reference = _read_list(folder / REFERENCE)
+        return cls(TaskSpec.from_dict(d["task"]), float(d["confidence"]),
+                   [None if r is None else IntervalRegressor.from_dict(r)
+                    for r in d["intervals"]],
+                   [None if c is None else Calibrator.from_dict(c) for c in d["calibrators"]],
+                   [None if s is None else SetClassifier.from_dict(s) for s in d["sets"]],
+                   None if d.get("domain") is None else
+                   ApplicabilityDomain.from_dict(d["domain"], reference), d.get("notes", {}))
+
+
+def _read_list(file: Path) -> list[str]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise RunDirError(f"cannot read {file}: {err}") from None
+    if not isinstance(data, list):
+        raise RunDirError(f"{file} does not hold a JSON list")
+    return [str(x) for x in data]
+
+
+def prediction_extras(model_dir: Path,
+                      ) -> Callable[[np.ndarray, list], dict[str, np.ndarray]] | None:
+    """The output columns of the uncertainty layer of ``model_dir`` as a function of predictions
+    and inputs (None when the model has no layer): ``scifm predict``'s ``ChunkJob.extras``."""
+    layer = Uncertainty.load(model_dir)
+    if layer is None:
+        return None
+
+    def extra(p: np.ndarray, inputs: list) -> dict[str, np.ndarray]:
+        return layer.columns(layer.apply(p, inputs))
+
+    return extra
