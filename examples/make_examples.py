@@ -132,8 +132,10 @@ def rct(n: int, seed: int) -> str:
 def main(out: Path = HERE) -> list[Path]:
     """Write every example file under ``out``; returns their paths."""
     write_csv(out / "promoters.csv", promoters(240, seed=0))
-    write_csv(out / "promoters_external.csv",
-              [{k: v for k, v in r.items() if k != "split"} for r in promoters(60, seed=1)])
+    write_csv(out / "promoters_external.csv",  # lab: which (made-up) lab sent the sample,
+              [{**{k: v for k, v in r.items() if k != "split"},  # a group for `scifm audit`
+                "lab": "lab_a" if i % 3 else "lab_b"}
+               for i, r in enumerate(promoters(60, seed=1))])
     write_csv(out / "residues.csv", residues(80, seed=2))
     write_csv(out / "residues_external.csv",
               [{k: v for k, v in r.items() if k != "set"} for r in residues(20, seed=3)])

@@ -52,7 +52,7 @@ CHECKPOINTS = ("checkpoints", "families/*/checkpoints")
 """Where the Trainer keeps resumable checkpoints in a run directory."""
 STUDY = "optuna.db"
 """The default Optuna storage of ``tune`` / ``auto`` (a study continues in it)."""
-LATER = frozenset({"evaluations"})
+LATER = frozenset({"evaluations", "audit"})
 """Entries later commands add to a committed run directory (``scifm evaluate``'s default)."""
 LEGACY = frozenset({
     "config.yaml", "log.txt", "data_report.json", "rejected.csv", "splits.json", "leakage.json",

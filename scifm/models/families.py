@@ -227,3 +227,21 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+
+
+# ---------------------------------------------------------------- thresholded (scifm audit)
+def _build_thresholded(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                       work_dir: Path) -> Predictor:
+    raise ConfigError("a thresholded model is made by `scifm audit --mitigate` from a trained run")
+
+
+def _load_thresholded(path: Path) -> Predictor:
+    from scifm.trust.thresholded import ThresholdedPredictor
+
+    return ThresholdedPredictor.load(path)
+
+
+FAMILIES.register(FamilySpec(
+    "thresholded", _build_thresholded, _load_thresholded, tasks=("binary",), in_auto=False,
+    trainable=False, description="a binary model with per-group decision thresholds "
+                                 "(made by scifm audit --mitigate)"))
