@@ -271,10 +271,13 @@ class RunContext:
     def track(self, *, params: Mapping[str, Any] | None = None,
               histories: Mapping[str, list[dict[str, Any]]], final_metrics: Mapping[str, Any],
               artifacts: list[Path], trials: list[dict[str, Any]] | None = None) -> str | None:
-        """Log the finished run to MLflow (main process, ``tracking.enabled``); returns the run
-        id. ``trials`` are logged as nested runs (tuning). The artifacts are read from the
-        staging folder; the run is named and tagged after the final run directory (its MLflow
-        database is beside both)."""
+        """Write the model card ``model/README.md`` (main process; not for a pretrained
+        checkpoint), then log the finished run to MLflow (main process, ``tracking.enabled``);
+        returns the run id. ``trials`` are logged as nested runs (tuning). The artifacts are read
+        from the staging folder; the run is named and tagged after the final run directory (its
+        MLflow database is beside both)."""
+        if self.is_main:  # the card goes into model/ before the model is logged
+            _write_card(self.run, target(self.cfg.out))
         tc = self.cfg.tracking
         if not (self.is_main and tc.enabled):
             return None
@@ -287,6 +290,23 @@ class RunContext:
             log_trials(uri=tc.uri, run_dir=final, parent_run_id=run_id, trials=trials)
         self.mlflow_run_id = run_id
         return run_id
+
+
+def _write_card(run: RunDir, final: Path) -> None:
+    """Write the model card ``model/README.md`` (:mod:`scifm.trust.card`) of a finished
+    supervised run (a pretrained checkpoint, whose ``scifm.json`` has no task, keeps the card
+    ``pretrain`` wrote); a failure warns and never fails the run (``scifm card RUN_DIR`` writes
+    it again)."""
+    from scifm.trust.card import write_card
+
+    try:
+        if not (run.model / MODEL_META).is_file() or \
+                "task" not in read_model_json(run.model / MODEL_META):
+            return
+        write_card(run, final.name)
+    except Exception as e:  # noqa: BLE001 - the run is complete without its card
+        logger.warning("model card not written (%s: %s); write it with `scifm card %s`",
+                       type(e).__name__, str(e).splitlines()[0] if str(e) else "", final)
 
 
 def _stopped(exc: BaseException, out: Path, staging: Path, existed: bool) -> None:

@@ -9,11 +9,14 @@ with ``@app.command()`` and does three things: parse, load the config, call a re
 from __future__ import annotations
 
 from scifm.cli import (  # noqa: F401 - importing a subcommand module registers it on `app`
+    audit,
     auto,
+    card,
     demo,
     finetune,
     predict,
     pretrain,
+    register,
     train,
     tune,
 )

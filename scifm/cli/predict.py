@@ -13,7 +13,8 @@ from scifm.cli.output import console, print_evaluate_summary
 @app.command()
 @friendly_errors
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`."),
+    run_dir: Path = typer.Argument(..., help="A run directory written by `scifm train`, or "
+                                   "models:/NAME/VERSION (a model `scifm register` registered)."),
     data: Path = typer.Option(..., "--data", help="File to predict (any supported format)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output CSV, one row per input row "
                              "(never the --data file)."),
@@ -22,10 +23,16 @@ def predict(
     chunksize: int = typer.Option(5_000, help="Rows per chunk (memory stays flat)."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores for LightGBM, 1 for "
                                 "transformers)."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="Registry of a models:/ RUN_DIR  [dim]\\[default: "
+        "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db][/dim]"),
 ) -> None:
-    """Predict new data in chunks; invalid rows get status=invalid and a reason."""
+    """Predict new data in chunks; invalid rows get status=invalid and a reason (and, when the
+    model has an uncertainty layer, intervals / sets, similarity to the training set)."""
     from scifm.recipes.predict import predict as run_predict
+    from scifm.recipes.registry import resolve_run_dir
 
+    run_dir = resolve_run_dir(run_dir, tracking_uri)  # models:/NAME/VERSION -> fetched
     summary = run_predict(run_dir, data, out, input_col=input_col, id_col=id_col,
                           chunksize=chunksize, workers=workers)
     console.print(f"wrote {summary.n_rows} rows ({summary.n_invalid} invalid) to {summary.out}")

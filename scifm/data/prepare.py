@@ -20,7 +20,7 @@ from scifm.data.leakage import audit_split
 from scifm.data.splitting import make_split, save_splits
 from scifm.errors import ConfigError
 from scifm.utils import progress
-from scifm.utils.io import atomic_write_json, atomic_write_with
+from scifm.utils.io import atomic_write_json, atomic_write_with, file_sha256
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
@@ -52,6 +52,8 @@ def load_clean(cfg: ExperimentConfig, run: RunDir, write: bool = True) -> CleanR
     # line in rejected.csv)
     rejected = cleaned.rejected.replace(to_replace="\r", value=r"\\r", regex=True)
     atomic_write_with(run.rejected, lambda p: rejected.to_csv(p, index=False))
+    if Path(cfg.data.path).is_file():  # provenance (model card): the exact file trained on
+        cleaned.report["source_sha256"] = file_sha256(Path(cfg.data.path))
     atomic_write_json(run.data_report, cleaned.report)
     rep = cleaned.report
     logger.info("data: %s rows read, %s used, %s rejected (see %s)", rep.get("n_rows_in"),

@@ -16,7 +16,6 @@ file and names it. Hidden files (``.name``) are neither listed nor checked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scifm.errors import RunDirError
-from scifm.utils.io import atomic_write_json
+from scifm.utils.io import atomic_write_json, file_sha256
 
 __all__ = ["MANIFEST", "file_sha256", "folder_files", "read_manifest", "replace_folder",
            "staged_folder", "update_manifest", "verify_manifest", "write_manifest"]
@@ -59,15 +58,6 @@ def folder_files(folder: Path) -> list[str]:
             if rel != MANIFEST:
                 out.append(rel)
     return sorted(out)
-
-
-def file_sha256(file: Path) -> str:
-    """Hex SHA-256 of ``file`` (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _entry(file: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@ that an output never overwrites an input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -116,3 +117,12 @@ def refuse_overwriting_inputs(out: str | Path, inputs: Mapping[str, str | Path |
             continue
         raise OutputError(f"{flag} {out} {relation} {name} ({src}): scifm never writes over its "
                           f"inputs; choose another {flag}")
+
+
+def file_sha256(file: str | Path) -> str:
+    """Hex SHA-256 of ``file`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -36,8 +36,8 @@ def test_train_predict_evaluate_mpnn(tmp_path, molecules_csv):
     assert metrics["model"] == "mpnn" and np.isfinite(metrics["test"]["rmse"]["value"])
     assert (run / "report.html").is_file()
     files = [p.name for p in (run / "model").iterdir()]
-    assert "member_0.safetensors" in files and all(f.endswith((".json", ".safetensors"))
-                                                   for f in files)
+    assert "member_0.safetensors" in files and all(
+        f.endswith((".json", ".safetensors", ".md")) for f in files)  # README.md: the model card
     history = json.loads((run / "history.json").read_text())["mpnn"]
     assert history and "train_loss" in history[0]
 
