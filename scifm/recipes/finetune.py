@@ -70,11 +70,11 @@ from scifm.models.base import update_model_meta
 from scifm.models.fitting import save_and_score
 from scifm.models.token import TokenPredictor
 from scifm.rundir import RunContext, TrainResult
-from scifm.trust.fitting import attach_uncertainty
 from scifm.training.distributed import barrier
 from scifm.training.finetune import FineTuned, fine_tune, run_settings
 from scifm.training.heads import SequenceHead, TokenHead
 from scifm.training.tokenizer import run_dna_kmer
+from scifm.trust.fitting import attach_uncertainty
 from scifm.utils.io import atomic_write_json, atomic_write_text, atomic_write_with
 
 logger = logging.getLogger(__name__)

@@ -66,6 +66,9 @@ FAST: dict[str, list[str]] = {
              "linear,lightgbm,mpnn", "--set", "params.mpnn.epochs=2", *_BOOSTING, *_NO_TRACK],
     "predict": [],
     "evaluate": [],
+    "audit": [],
+    "card": [],
+    "register": [],
 }
 """Appended to a README command of each subcommand (the last value of a flag wins): tiny models,
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few
