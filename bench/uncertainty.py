@@ -1,7 +1,7 @@
 """Uncertainty quality on the fixed scaffold splits (issue 12; not a test).
 
-For every dataset x seed (``../shared/data/splits``): ``scifm train --model FAMILY`` with the
-split column, whose uncertainty layer is calibrated on the validation rows and measured on test
+For every dataset x seed (``../shared/data/splits``): ``scifm train --model FAMILY`` (``auto``:
+``scifm auto --time-budget 180``) with the split column, whose uncertainty layer is calibrated on the validation rows and measured on test
 (``metrics.json["uncertainty"]``): coverage of the 90% intervals / sets, mean width, ECE before
 and after calibration, Spearman and AUROC (worst 10%) of the uncertainty against the errors.
 
@@ -14,6 +14,7 @@ Usage::
 
     python bench/uncertainty.py --datasets esol_delaney lipo --seeds 0 --chemprop
     python bench/uncertainty.py --seeds 0 1 2 --families lightgbm
+    python bench/uncertainty.py --datasets esol_delaney lipo --seeds 0 --families auto mpnn
     python bench/uncertainty.py --table
 """
 
@@ -37,6 +38,8 @@ from auto_vs_chemprop import SETS, split_frame  # noqa: E402
 from run_bench import RESULTS, SHARED, TRANSFORMER_SETTINGS  # noqa: E402
 
 OUT = RESULTS / "uncertainty.jsonl"
+AUTO_BUDGET = 180
+"""``--families auto``: ``scifm auto --time-budget`` seconds (the winner gets the layer)."""
 Z90 = 1.6448536269514722
 
 
@@ -45,9 +48,11 @@ def run_scifm(data: Path, col: str, targets: list[str], family: str, seed: int, 
     out = work / f"scifm_{family}"
     extra = [a for s in TRANSFORMER_SETTINGS for a in ("--set", s)] if family == "transformer" \
         else []
-    cmd = [sys.executable, "-m", "scifm", "-q", "train", "--data", str(data), "--input-col", col,
+    how = (["auto", "--time-budget", str(AUTO_BUDGET)] if family == "auto"
+           else ["train", "--model", family])
+    cmd = [sys.executable, "-m", "scifm", "-q", how[0], "--data", str(data), "--input-col", col,
            *[a for t in targets for a in ("--target-col", t)], "--split", "column:split",
-           "--model", family, "--seed", str(seed), "--out", str(out), "--no-track",
+           *how[1:], "--seed", str(seed), "--out", str(out), "--no-track",
            "--set", "data.duplicates=keep", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -62,7 +67,7 @@ def run_scifm(data: Path, col: str, targets: list[str], family: str, seed: int, 
         vals = [m[k]["value"] for m in per if k in m]
         if vals:
             row[k] = float(np.nanmean(vals))
-    for k in ("method", "calibrator"):
+    for k in ("method", "calibrator", "difficulty"):
         row[k] = sorted({str(m[k]) for m in per if k in m})
     row["mean_set_size"] = float(np.mean([m["mean_set_size"] for m in per
                                           if "mean_set_size" in m])) if any(

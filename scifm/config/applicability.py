@@ -65,7 +65,8 @@ def _finetune_family(cfg: ExperimentConfig) -> list[str]:
 
 
 _RUN = ("seed", "out", "overwrite", "tracking")
-_LABELLED = (*_RUN, "data", "split", "eval", "model.class_weight", "uncertainty")
+_LABELLED = (*_RUN, "data", "split", "eval", "model.class_weight", "uncertainty",
+             "privacy.redact", "privacy.entities")
 _CORPUS = ("data.path", "data.format", "data.modality", "data.input_col", "data.smiles",
            "data.sequence", "data.text")
 _BACKBONE = ("model.size", "model.init", "model.max_length", "model.dna_kmer",

@@ -15,6 +15,7 @@ from scifm.config.base import Strict as _Strict
 from scifm.config.inputs import SequenceOptions, SmilesOptions, TextOptions
 from scifm.config.split import SplitConfig
 from scifm.config.training import PeftConfig, PeftMethod, PretrainConfig, TrainConfig
+from scifm.config.privacy import PrivacyConfig
 from scifm.config.trust import UncertaintyConfig
 from scifm.errors import ConfigError
 
@@ -348,6 +349,7 @@ class ExperimentConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     automl: AutoMLConfig = Field(default_factory=AutoMLConfig)
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @model_validator(mode="before")
     @classmethod

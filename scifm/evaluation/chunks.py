@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["MODEL_CRASH", "ChunkJob", "ChunkPool", "predict_chunk", "predict_chunks"]
 
 
-Extras = Callable[[np.ndarray, list], dict[str, np.ndarray]]
-"""``extra(predictions, records) -> {column: values}`` of the valid rows of a chunk."""
+Extras = Callable[[Predictor, list], tuple[np.ndarray, dict[str, np.ndarray]]]
+"""``extra(predictor, records) -> (predictions, {column: values})`` of the valid rows of a
+chunk: the model's predictions with more columns (:mod:`scifm.trust.uncertainty`)."""
 
 
 @dataclass
@@ -61,9 +62,9 @@ class ChunkJob:
     predictor: Predictor | None = None
     """The loaded model; ``None`` in a freshly spawned worker until its first chunk."""
     extras: Callable[[Path], Extras | None] | None = None
-    """``extras(model_dir)``: more output columns of valid rows from their predictions and
-    inputs (the model's uncertainty layer, :mod:`scifm.trust`), loaded once per process; a
-    module-level function, so that the job pickles."""
+    """``extras(model_dir)``: the predictions of valid rows with more output columns (the
+    model's uncertainty layer, :mod:`scifm.trust`), loaded once per process; a module-level
+    function, so that the job pickles."""
     extra: Extras | None = None
 
     @property
@@ -241,7 +242,8 @@ def predict_chunk(predictor: Predictor | None, task: TaskSpec, data_cfg: DataCon
 
     ``checked``: the ``(records, reasons)`` of :func:`~scifm.data.validate.validate_records`,
     when the chunk was validated already (``predictor`` may then be None if no row is valid).
-    ``extra(y_valid, valid_records)``: more columns of the valid rows (empty for invalid ones).
+    ``extra(predictor, valid_records)``: predicts the valid rows itself, with more columns
+    (empty for invalid rows).
     """
     raw = chunk[col].tolist()
     records, reasons = checked or validate_records(chunk, data_cfg,
@@ -249,20 +251,23 @@ def predict_chunk(predictor: Predictor | None, task: TaskSpec, data_cfg: DataCon
     canonical = [None if r is None else r.primary for r in records]
     ok = np.array([r is not None for r in records], dtype=bool)
     y = np.full((len(raw), task.n_outputs), np.nan)
+    more: dict[str, np.ndarray] = {}
     if ok.any():
-        y[ok] = predictor.predict([r for r in records if r is not None])  # type: ignore[union-attr]
+        valid = [r for r in records if r is not None]
+        if extra is not None:
+            y[ok], more = extra(predictor, valid)
+        else:
+            y[ok] = predictor.predict(valid)  # type: ignore[union-attr]
     out: dict[str, object] = {"row_id": np.arange(start, start + len(raw))}
     if id_col:
         out["id"] = [_shown(v) for v in chunk[id_col].tolist()]
     out.update({"input": [_shown(v) for v in raw], "canonical": canonical,
                 "status": np.where(ok, "ok", "invalid"), "error": reasons})
     preds = prediction_columns(task, y)
-    if extra is not None and ok.any():
-        valid = [r for r in records if r is not None]
-        for name, values in extra(y[ok], valid).items():
-            full = np.full(len(raw), None, dtype=object)
-            full[ok] = values
-            preds[name] = full
+    for name, values in more.items():
+        full = np.full(len(raw), None, dtype=object)
+        full[ok] = values
+        preds[name] = full
     for name, values in preds.items():
         values = np.asarray(values, dtype=object)
         values[~ok] = None

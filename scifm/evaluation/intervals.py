@@ -158,20 +158,21 @@ def bca_interval(boot: np.ndarray, theta: float, jack: np.ndarray, ci: float,
     return _centered(ok, theta, ci, bounds), "centered_percentile"
 
 
-def statistic_interval(stat: Callable[[np.ndarray], float], n: int, n_bootstrap: int = 1000,
-                       ci: float = 0.95, seed: int = 0,
+def statistic_interval(stat: Callable[[np.ndarray], np.ndarray], n: int,
+                       n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0,
                        bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, Any]:
     """A scalar statistic of ``n`` rows with its BCa interval (:func:`bca_interval`).
 
-    ``stat(idx)`` computes the statistic on the rows ``idx`` (a resample: repeats allowed) and
-    may return NaN where it is undefined. Returns ``{"value", "ci95", "ci_method"}``.
+    ``stat(idx)`` computes the statistic on each row of the index matrix ``idx`` (``B x m``:
+    ``B`` resamples of ``m`` row indices, repeats allowed) and returns ``B`` values, NaN where it
+    is undefined: vectorised over the resamples. Returns ``{"value", "ci95", "ci_method"}``.
     """
-    theta = float(stat(np.arange(n))) if n else math.nan
+    theta = float(stat(np.arange(n)[None, :])[0]) if n else math.nan
     if not n or not n_bootstrap:
         return {"value": theta, "ci95": [math.nan, math.nan], "ci_method": None}
-    boot = np.array([stat(i) for idx in bootstrap_indices(n, n_bootstrap, 1, seed)
-                     for i in idx], dtype=float)
-    jack = np.array([stat(i) for idx in jackknife_indices(n, seed, 1) for i in idx],
-                    dtype=float)
-    interval, method = bca_interval(boot, theta, jack, ci, bounds)
+    boot = np.concatenate([np.asarray(stat(idx), float)
+                           for idx in bootstrap_indices(n, n_bootstrap, 4, seed)])
+    jack = [np.asarray(stat(idx), float) for idx in jackknife_indices(n, seed, 4)]
+    interval, method = bca_interval(boot, theta, np.concatenate(jack) if jack else np.zeros(0),
+                                    ci, bounds)
     return {"value": theta, "ci95": interval, "ci_method": method}

@@ -16,7 +16,9 @@ __all__ = ["uncertainty_section"]
 
 
 def _regression_rows(targets: Mapping[str, Any]) -> list[list[str]]:
-    return [[esc(t), esc(m.get("method")), value_ci(m.get("coverage")),
+    return [[esc(t), esc(m.get("method")) + (f" ({esc(m['difficulty'])})"
+                                              if m.get("difficulty") else ""),
+             value_ci(m.get("coverage")),
              value_ci(m.get("mean_width")), value_ci(m.get("spearman")),
              value_ci(m.get("auroc_worst10")), num(m.get("n"))]
             for t, m in targets.items() if "coverage" in m]

@@ -70,10 +70,22 @@ class EnsemblePredictor:
 
     def predict(self, x: Sequence[str]) -> np.ndarray:
         """``sum_k w_k * member_k.predict(x)``, shape ``n x task.n_outputs``."""
+        return self.predict_with_spread(x)[0]
+
+    def predict_with_spread(self, x: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The weighted mean of the members and their weighted standard deviation around it
+        (the members' disagreement: a raw uncertainty score, :mod:`scifm.trust.uncertainty`;
+        None when one member carries all the weight)."""
         out = np.zeros((len(x), self.task.n_outputs))
+        preds = {}
         for name, member in self.members.items():
-            out += self.weights[name] * np.asarray(member.predict(x)).reshape(out.shape)
-        return out
+            preds[name] = np.asarray(member.predict(x)).reshape(out.shape)
+            out += self.weights[name] * preds[name]
+        if len(preds) < 2:
+            return out, None
+        w = np.array([self.weights[n] for n in preds]) / sum(self.weights[n] for n in preds)
+        var = sum(wk * (p - out) ** 2 for wk, p in zip(w, preds.values(), strict=True))
+        return out, np.sqrt(var)
 
     def save(self, path: Path) -> None:
         """Each member under ``members/<name>/`` (as its family saves it), then ``scifm.json``

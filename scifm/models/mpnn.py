@@ -181,19 +181,24 @@ class MPNNPredictor:
 
     def predict(self, x: Sequence[Any]) -> np.ndarray:
         """Predictions ``n x task.n_outputs``: the members' mean (probabilities or units)."""
+        return self.predict_with_spread(x)[0]
+
+    def predict_with_spread(self, x: Sequence[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The members' mean and, with several members, their standard deviation (a raw
+        uncertainty score, :mod:`scifm.trust.uncertainty`; None with one member)."""
         if not self.members_:
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("MPNNPredictor is not fitted")
         if len(x) == 0:
-            return np.empty((0, self.task.n_outputs))
+            return np.empty((0, self.task.n_outputs)), None
         from scifm.models import mpnn_build as mb
 
         smiles = _smiles(x)
         dset = mb.make_dataset(smiles, None, self._raw_descriptors(smiles))
         preds = [mb.predict_model(m, dset, self.task, self.params.batch_size, self.params.threads)
                  for m in self.members_]
-        return np.mean(preds, axis=0)
+        return np.mean(preds, axis=0), np.std(preds, axis=0) if len(preds) > 1 else None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -51,8 +52,7 @@ class Calibrator:
     def __call__(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, float)
         if self.kind == "platt":
-            z = self.params["a"] * _logit(p) + self.params["b"]
-            return 1.0 / (1.0 + np.exp(-z))
+            return expit(self.params["a"] * _logit(p) + self.params["b"])
         if self.kind == "isotonic":
             return np.interp(p, self.params["xs"], self.params["ys"])
         if self.kind == "temperature":

@@ -7,9 +7,11 @@ probability at least ``c`` (and at most ``c + 1/(n+1)``).
 * :class:`IntervalRegressor`: ``standard`` (``y_hat +- q``, one width), ``normalized`` (``y_hat
   +- q * sigma``, ``sigma`` = the input's *difficulty*: its distance to the nearest training
   input, plus the median distance so that near-duplicates still get a width) or ``mondrian``
-  (standard, calibrated separately in three equal-count bins of that distance). ``auto``
-  (:func:`choose_method`) fits each on one half of the validation rows and measures the mean
-  width on the other half (and the other way round) and keeps the narrowest.
+  (standard, calibrated separately in three equal-count bins of that distance); for an ensemble
+  (the ``auto`` weighted average, an mpnn with several members) the difficulty can also be the
+  members' ``spread``. ``auto`` (:func:`choose_method`) fits each on one half of the validation
+  rows, measures the mean width on the other half (and the other way round) and keeps the
+  narrowest.
 * :class:`SetClassifier`: label-conditional (Mondrian by class) sets from the non-conformity
   ``1 - p(label)`` of calibrated probabilities: every class is covered at the nominal level, not
   only the frequent one.
@@ -60,6 +62,9 @@ class IntervalRegressor:
     difficulty: list[float] = field(default_factory=list)
     beta: float = 0.0
     edges: list[float] = field(default_factory=list)
+    source: str | None = None
+    """What the difficulty is: ``distance`` (to the nearest training input) or ``spread`` (of
+    an ensemble's members); None for ``standard``."""
 
     def __post_init__(self) -> None:
         r = np.asarray(self.residuals, float)
@@ -88,56 +93,67 @@ class IntervalRegressor:
         return _quiet(self._model.predict_int, y_hat, confidence=confidence, **kw)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "residuals": self.residuals,
+        return {"method": self.method, "residuals": self.residuals, "source": self.source,
                 "difficulty": self.difficulty, "beta": self.beta, "edges": self.edges}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IntervalRegressor:
         return cls(d["method"], list(d["residuals"]), list(d.get("difficulty", [])),
-                   float(d.get("beta", 0.0)), list(d.get("edges", [])))
+                   float(d.get("beta", 0.0)), list(d.get("edges", [])), d.get("source"))
 
 
-def fit_regressor(method: str, residuals: np.ndarray,
-                  difficulty: np.ndarray | None) -> IntervalRegressor:
-    """A conformal regressor of ``method`` on calibration residuals (``y - y_hat``)."""
+def fit_regressor(method: str, residuals: np.ndarray, difficulty: np.ndarray | None,
+                  source: str | None = "distance") -> IntervalRegressor:
+    """A conformal regressor of ``method`` on calibration residuals (``y - y_hat``) and the
+    calibration rows' ``difficulty`` (from ``source``)."""
     r = [float(v) for v in residuals]
     if method == "standard" or difficulty is None:
         return IntervalRegressor("standard", r)
     d = np.asarray(difficulty, float)
     if method == "normalized":
         beta = float(np.median(d)) or 1e-3
-        return IntervalRegressor("normalized", r, d.tolist(), beta=beta)
+        return IntervalRegressor("normalized", r, d.tolist(), beta=beta, source=source)
     _, edges = _quiet(binning, d, bins=MONDRIAN_BINS, epsilon=0.0)
     inner = np.asarray(edges, float)[1:-1]  # the outer ones are -inf and inf (not JSON)
-    return IntervalRegressor("mondrian", r, d.tolist(), edges=inner.tolist())
+    return IntervalRegressor("mondrian", r, d.tolist(), edges=inner.tolist(), source=source)
 
 
-def choose_method(residuals: np.ndarray, difficulty: np.ndarray | None, confidence: float,
-                  seed: int = 0) -> tuple[str, dict[str, float]]:
-    """The method with the narrowest mean finite width, each fitted on one half of the
-    calibration rows and measured on the other (both ways).
+def choose_method(residuals: np.ndarray, difficulties: dict[str, np.ndarray],
+                  confidence: float, seed: int = 0,
+                  ) -> tuple[str, str | None, dict[str, float]]:
+    """The method (and difficulty source) with the narrowest mean finite width, each fitted on
+    one half of the calibration rows and measured on the other (both ways).
+
+    Parameters
+    ----------
+    difficulties
+        ``source -> difficulty of each calibration row`` (``distance`` to the training set,
+        ``spread`` of an ensemble); may be empty.
 
     Returns
     -------
-    (method, {method: mean width})
-        ``standard`` without a difficulty or with fewer than 40 rows.
+    (method, source, {"standard" | "<method>/<source>": mean width})
+        ``("standard", None, {})`` without a difficulty or with fewer than 40 rows.
     """
     n = len(residuals)
-    if difficulty is None or n < 40:
-        return "standard", {}
+    if not difficulties or n < 40:
+        return "standard", None, {}
     half = np.random.default_rng(seed).permutation(n)
     parts = (half[: n // 2], half[n // 2:])
+    options = [("standard", None)] + [(m, src) for src in difficulties for m in METHODS[1:]]
     widths: dict[str, float] = {}
-    for method in METHODS:
+    for method, src in options:
+        d = difficulties[src] if src else None
         total = []
         for a, b in (parts, parts[::-1]):
-            reg = fit_regressor(method, residuals[a], difficulty[a])
-            iv = reg.interval(np.zeros(len(b)), difficulty[b], confidence)
+            reg = fit_regressor(method, residuals[a], None if d is None else d[a])
+            iv = reg.interval(np.zeros(len(b)), None if d is None else d[b], confidence)
             total.append(iv[:, 1] - iv[:, 0])
         w = np.concatenate(total)
-        widths[method] = float(np.mean(w)) if np.isfinite(w).all() else float("inf")
-    best = min(METHODS, key=lambda m: (widths[m], METHODS.index(m)))
-    return best, widths
+        widths[method if src is None else f"{method}/{src}"] = (
+            float(np.mean(w)) if np.isfinite(w).all() else float("inf"))
+    best = min(range(len(options)), key=lambda i: (list(widths.values())[i], i))
+    return options[best][0], options[best][1], widths
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pandas as pd
 from scifm.evaluation.scoring import rows
 from scifm.models import load_predictor
 from scifm.trust.measures import uncertainty_measures
-from scifm.trust.uncertainty import MIN_CALIBRATION, Uncertainty
+from scifm.trust.uncertainty import MIN_CALIBRATION, Uncertainty, predict_spread
 from scifm.utils import progress
 from scifm.utils.io import atomic_write_with
 
@@ -61,17 +61,18 @@ def attach_uncertainty(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str
     t0 = time.perf_counter()
     with progress.track("uncertainty: calibrating on the validation rows"):
         predictor = predictor or load_predictor(run.model)
-        layer = Uncertainty.fit(ds.task, ucfg, cfg.data.modality, ds.y[va],
-                                predictor.predict(rows(ds, va)), rows(ds, va), rows(ds, tr),
-                                seed=cfg.seed)
+        p_val, spread_val = predict_spread(predictor, rows(ds, va))
+        layer = Uncertainty.fit(ds.task, ucfg, cfg.data.modality, ds.y[va], p_val,
+                                rows(ds, va), rows(ds, tr), seed=cfg.seed, spread_val=spread_val)
         layer.save(run.model)
     out: dict[str, Any] = {"calibrated_on": "validation", "n_calibration": int(len(va))}
     if len(te):
         with progress.track("uncertainty: measuring on the test rows"):
-            p_test = predictor.predict(rows(ds, te))
-            out.update(uncertainty_measures(layer, ds.y[te], p_test, rows(ds, te),
+            p_test, spread = predict_spread(predictor, rows(ds, te))
+            applied = layer.apply(p_test, rows(ds, te), spread)
+            out.update(uncertainty_measures(layer, ds.y[te], p_test, applied,
                                             cfg.eval.n_bootstrap, cfg.eval.ci, cfg.seed))
-            _add_columns(run, layer.columns(layer.apply(p_test, rows(ds, te))))
+            _add_columns(run, layer.columns(applied))
     else:
         out["confidence"] = layer.confidence
     out["seconds"] = round(time.perf_counter() - t0, 2)
@@ -98,7 +99,8 @@ def summary_line(u: dict[str, Any]) -> str:
         if "coverage" in m:
             parts.append(f"{t}: {u['confidence']:.0%} intervals cover "
                          f"{m['coverage']['value']:.1%} of test, mean width "
-                         f"{m['mean_width']['value']:.3g} ({m.get('method')})")
+                         f"{m['mean_width']['value']:.3g} ({m.get('method')}"
+                         f"{' by ' + m['difficulty'] if m.get('difficulty') else ''})")
         elif "set_coverage" in m:
             parts.append(f"{t}: sets cover {m['set_coverage']['value']:.1%}, ECE "
                          f"{m['ece_before']['value']:.3f} -> {m['ece_after']['value']:.3f} "

@@ -18,13 +18,14 @@ of domain and the error by similarity bin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import rankdata
 
 from scifm.evaluation.intervals import statistic_interval
-from scifm.trust.calibration import expected_calibration_error, reliability_bins
+from scifm.trust.calibration import N_BINS, reliability_bins, top_class
 from scifm.trust.domain import error_by_similarity
 from scifm.trust.uncertainty import Applied, Uncertainty
 
@@ -32,27 +33,74 @@ WORST_SHARE = 0.1
 """``auroc_worst10``: the rows whose error is at or above this upper quantile are the positives."""
 
 
-def _spearman(u: np.ndarray, e: np.ndarray) -> float:
-    if len(u) < 3 or np.ptp(u) == 0 or np.ptp(e) == 0:
-        return float("nan")
-    return float(spearmanr(u, e).statistic)
+def mean_of(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic "mean of ``x`` over the resampled rows" (NaN entries skipped)."""
+    x = np.asarray(x, float)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.nanmean(x[idx], axis=1)
+
+    return stat
 
 
-def _auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    n1 = int(positive.sum())
-    n0 = len(positive) - n1
-    if not n1 or not n0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+
+def spearman_of(u: np.ndarray, e: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Spearman correlation of ``u`` and ``e`` on each resample (NaN when one is constant)."""
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        return _pearson_rows(rankdata(u[idx], axis=1), rankdata(e[idx], axis=1))
+
+    return stat
+
+
+def auroc_of(score: np.ndarray, positive: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """ROC-AUC of ``score`` for the ``positive`` rows on each resample (Mann-Whitney; NaN when
+    a resample has one class only)."""
+    pos = np.asarray(positive, bool)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        ranks = rankdata(score[idx], axis=1)
+        p = pos[idx]
+        n1 = p.sum(axis=1).astype(float)
+        n0 = p.shape[1] - n1
+        with np.errstate(all="ignore"):
+            auc = ((ranks * p).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+        return np.where((n1 > 0) & (n0 > 0), auc, np.nan)
+
+    return stat
+
+
+def ece_of(p: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The expected calibration error (:func:`~scifm.trust.calibration.
+    expected_calibration_error`) on each resample: the sum over bins of ``|sum(right - conf)|``
+    divided by the rows."""
+    conf, right = top_class(p, y)
+    gap = right.astype(float) - conf
+    which = np.clip(np.digitize(conf, np.linspace(0, 1, N_BINS + 1)[1:-1], right=True), 0,
+                    N_BINS - 1)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        b, m = idx.shape
+        flat = (which[idx] + N_BINS * np.arange(b)[:, None]).ravel()
+        sums = np.bincount(flat, weights=gap[idx].ravel(), minlength=b * N_BINS)
+        return np.abs(sums.reshape(b, N_BINS)).sum(axis=1) / m
+
+    return stat
 
 
 def _ranking(u: np.ndarray, e: np.ndarray, boot: dict[str, Any]) -> dict[str, Any]:
     worst = e >= np.quantile(e, 1 - WORST_SHARE)
-    return {"spearman": statistic_interval(lambda i: _spearman(u[i], e[i]), len(e),
-                                           bounds=(-1.0, 1.0), **boot),
-            "auroc_worst10": statistic_interval(lambda i: _auroc(u[i], worst[i]), len(e),
-                                                bounds=(0.0, 1.0), **boot)}
+    return {"spearman": statistic_interval(spearman_of(u, e), len(e), bounds=(-1.0, 1.0),
+                                           **boot),
+            "auroc_worst10": statistic_interval(auroc_of(u, worst), len(e), bounds=(0.0, 1.0),
+                                                **boot)}
 
 
 def _regression(j: int, a: Applied, y: np.ndarray, p: np.ndarray,
@@ -61,11 +109,9 @@ def _regression(j: int, a: Applied, y: np.ndarray, p: np.ndarray,
     inside = ((lo <= y) & (y <= hi)).astype(float)
     width = hi - lo
     finite = np.isfinite(width)
-    return {"coverage": statistic_interval(lambda i: inside[i].mean(), len(y),
-                                           bounds=(0.0, 1.0), **boot),
-            "mean_width": statistic_interval(
-                lambda i: width[i][finite[i]].mean() if finite[i].any() else np.nan, len(y),
-                bounds=(0.0, np.inf), **boot),
+    return {"coverage": statistic_interval(mean_of(inside), len(y), bounds=(0.0, 1.0), **boot),
+            "mean_width": statistic_interval(mean_of(np.where(finite, width, np.nan)), len(y),
+                                             bounds=(0.0, np.inf), **boot),
             "infinite_intervals": int((~finite).sum()),
             **_ranking(a.uncertainty[:, j], np.abs(y - p[:, j]), boot)}
 
@@ -78,12 +124,10 @@ def _classification(j: int, a: Applied, y: np.ndarray, raw: np.ndarray, cal: np.
     covered = sets[np.arange(len(yi)), yi].astype(float)
     size = sets.sum(axis=1).astype(float)
     err = 1.0 - probs[np.arange(len(yi)), yi]
-    return {"ece_before": statistic_interval(lambda i: expected_calibration_error(raw[i], yi[i]),
-                                             len(yi), bounds=(0.0, 1.0), **boot),
-            "ece_after": statistic_interval(lambda i: expected_calibration_error(cal[i], yi[i]),
-                                            len(yi), bounds=(0.0, 1.0), **boot),
-            "set_coverage": statistic_interval(lambda i: covered[i].mean(), len(yi),
-                                               bounds=(0.0, 1.0), **boot),
+    n = len(yi)
+    return {"ece_before": statistic_interval(ece_of(raw, yi), n, bounds=(0.0, 1.0), **boot),
+            "ece_after": statistic_interval(ece_of(cal, yi), n, bounds=(0.0, 1.0), **boot),
+            "set_coverage": statistic_interval(mean_of(covered), n, bounds=(0.0, 1.0), **boot),
             "mean_set_size": float(size.mean()),
             "singleton_share": float((size == 1).mean()),
             "reliability_before": reliability_bins(raw, yi),
@@ -126,12 +170,12 @@ def domain_measures(layer: Uncertainty, a: Applied, y: np.ndarray,
             "by_similarity": error_by_similarity(a.similarity, err)}
 
 
-def uncertainty_measures(layer: Uncertainty, y: np.ndarray, p: np.ndarray, inputs: list[Any],
+def uncertainty_measures(layer: Uncertainty, y: np.ndarray, p: np.ndarray, a: Applied,
                          n_bootstrap: int = 1000, ci: float = 0.95,
                          seed: int = 0) -> dict[str, Any]:
-    """Every measure of the module doc on labelled rows ``y`` predicted ``p`` from ``inputs``."""
+    """Every measure of the module doc on labelled rows ``y`` predicted ``p``, with the layer
+    applied to them (``a``: :meth:`~scifm.trust.uncertainty.Uncertainty.apply`)."""
     y = np.asarray(y, float).reshape(len(y), -1)
-    a = layer.apply(p, inputs)
     boot = {"n_bootstrap": n_bootstrap, "ci": ci, "seed": seed}
     targets: dict[str, Any] = {}
     for j, t in enumerate(layer.task.target_cols):
@@ -142,7 +186,7 @@ def uncertainty_measures(layer: Uncertainty, y: np.ndarray, p: np.ndarray, input
             continue
         sub = Applied(a.calibrated[m], a.lower[m], a.upper[m],
                       [None if s is None else s[m] for s in a.sets], a.uncertainty[m],
-                      None if a.similarity is None else a.similarity[m])
+                      None if a.similarity is None else a.similarity[m])  # spread: not needed
         if layer.task.task_type == "regression":
             vals = _regression(j, sub, y[m, j], p[m], boot)
         else:

@@ -4,9 +4,10 @@ applicability domain, fitted on the validation rows and saved in ``model/uncerta
 It wraps no model: it takes the model's predictions (and the inputs, for the domain) and adds,
 per target,
 
-* regression: ``lower_<t>`` / ``upper_<t>`` (conformal interval at ``confidence``) and
-  ``uncertainty_<t>`` (the distance ``1 - similarity`` to the nearest training input when the
-  modality has a similarity, else the interval's half-width);
+* regression: ``lower_<t>`` / ``upper_<t>`` (conformal interval at ``confidence``),
+  ``spread_<t>`` (the members' standard deviation, for a model with members) and
+  ``uncertainty_<t>`` (that spread, else the distance ``1 - similarity`` to the nearest training
+  input when the modality has a similarity, else the interval's half-width);
 * binary: ``cal_prob_<t>`` (calibrated probability), ``set_<t>`` (the conformal prediction set,
   class names joined by ``|``; empty = no label is plausible enough) and ``uncertainty_<t>``
   (``1 -`` the calibrated probability of the predicted class);
@@ -78,6 +79,8 @@ class Applied:
     """Per target: ``n x k`` booleans (classification), None when not fitted / regression."""
     uncertainty: np.ndarray
     similarity: np.ndarray | None
+    spread: np.ndarray | None = None
+    """The ensemble members' standard deviation (regression), when the model has members."""
 
 
 @dataclass
@@ -96,14 +99,15 @@ class Uncertainty:
     @classmethod
     def fit(cls, task: TaskSpec, cfg: UncertaintyConfig, modality: str, y_val: np.ndarray,
             p_val: np.ndarray, val_inputs: Sequence[Any], train_inputs: Sequence[Any],
-            seed: int = 0) -> Uncertainty:
-        """Fit every part on the validation rows (labels ``y_val``, predictions ``p_val``)."""
+            seed: int = 0, spread_val: np.ndarray | None = None) -> Uncertainty:
+        """Fit every part on the validation rows (labels ``y_val``, predictions ``p_val`` and,
+        for an ensemble, the members' spread ``spread_val``)."""
         layer = cls(task, cfg.confidence)
-        diff = None
+        diff: dict[str, np.ndarray] = {}
         if cfg.domain and ApplicabilityDomain.available(modality):
             layer.domain, s_val = fit_domain(modality, train_inputs, val_inputs,
                                              cfg.domain_quantile)
-            diff = 1.0 - s_val
+            diff["distance"] = 1.0 - s_val
         y_val = np.asarray(y_val, float).reshape(len(y_val), -1)
         for j, target in enumerate(task.target_cols):
             m = ~np.isnan(y_val[:, j])
@@ -114,20 +118,28 @@ class Uncertainty:
                 layer.notes[target] = {"skipped": f"{int(m.sum())} labelled validation rows "
                                                   f"(< {MIN_CALIBRATION})"}
                 continue
-            d = None if diff is None else diff[m]
+            d = {k: v[m] for k, v in diff.items()}
+            if spread_val is not None and task.task_type == "regression":
+                d["spread"] = np.asarray(spread_val, float)[m, j]
             layer.notes[target] = layer._fit_target(j, cfg, y_val[m, j], p_val[m], d, seed)
         return layer
 
     def _fit_target(self, j: int, cfg: UncertaintyConfig, y: np.ndarray, p: np.ndarray,
-                    difficulty: np.ndarray | None, seed: int) -> dict[str, Any]:
+                    difficulties: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
         if self.task.task_type == "regression":
             resid = y - p[:, j]
-            method, widths = ((cfg.method, {}) if cfg.method != "auto" else
-                              choose_method(resid, difficulty, self.confidence, seed))
-            self.intervals.append(fit_regressor(method, resid, difficulty))
+            if cfg.method == "auto":
+                method, source, widths = choose_method(resid, difficulties, self.confidence,
+                                                       seed)
+            else:  # the configured method on the distance (the spread when there is none)
+                source = next(iter(difficulties), None)
+                method, widths = cfg.method, {}
+            self.intervals.append(fit_regressor(method, resid, difficulties.get(source or ""),
+                                                source))
             self.calibrators.append(None)
             self.sets.append(None)
-            return {"method": self.intervals[-1].method, "widths": widths}
+            reg = self.intervals[-1]
+            return {"method": reg.method, "difficulty": reg.source, "widths": widths}
         multiclass = self.task.task_type == "multiclass"
         scores = p if multiclass else p[:, j]
         cal, losses = choose(scores, y, _kinds(cfg.calibration, multiclass, len(y)), seed)
@@ -137,21 +149,26 @@ class Uncertainty:
         self.sets.append(fit_sets(pc if multiclass else _two_class(pc), y))
         return {"calibrator": cal.kind, "log_loss": losses}
 
-    def apply(self, p: np.ndarray, inputs: Sequence[Any]) -> Applied:
+    def apply(self, p: np.ndarray, inputs: Sequence[Any],
+              spread: np.ndarray | None = None) -> Applied:
         """Calibrated probabilities, intervals, sets, uncertainty and similarity of rows
-        predicted ``p`` (``n x n_outputs``) from ``inputs``."""
+        predicted ``p`` (``n x n_outputs``) from ``inputs`` (``spread``: the ensemble members'
+        standard deviation, when the model has one)."""
         p = np.asarray(p, float)
         n, t = len(p), self.task.n_tasks
         sim = self.domain.similarity(inputs) if self.domain is not None else None
         out = Applied(p.copy(), np.full((n, t), np.nan), np.full((n, t), np.nan), [None] * t,
-                      np.full((n, t), np.nan), sim)
+                      np.full((n, t), np.nan), sim, spread)
         multiclass = self.task.task_type == "multiclass"
         for j in range(t):
             if self.intervals[j] is not None:
-                iv = self.intervals[j].interval(p[:, j], None if sim is None else 1 - sim,
+                d = {"distance": None if sim is None else 1 - sim,
+                     "spread": None if spread is None else spread[:, j]}
+                iv = self.intervals[j].interval(p[:, j], d.get(self.intervals[j].source or ""),
                                                 self.confidence)
                 out.lower[:, j], out.upper[:, j] = iv[:, 0], iv[:, 1]
-                out.uncertainty[:, j] = (1 - sim) if sim is not None else (iv[:, 1] - iv[:, 0]) / 2
+                score = d["spread"] if d["spread"] is not None else d["distance"]
+                out.uncertainty[:, j] = score if score is not None else (iv[:, 1] - iv[:, 0]) / 2
             elif self.calibrators[j] is not None:
                 pc = self.calibrators[j](p if multiclass else p[:, j])
                 probs = pc if multiclass else _two_class(pc)
@@ -181,6 +198,8 @@ class Uncertainty:
                                                                           strict=True) if keep)
                                              for row in applied.sets[j]], dtype=object)
             cols[f"uncertainty_{t}"] = applied.uncertainty[:, j]
+            if applied.spread is not None and task.task_type == "regression":
+                cols[f"spread_{t}"] = applied.spread[:, j]
         if applied.similarity is not None and self.domain is not None:
             cols["nn_similarity"] = applied.similarity
             cols["in_domain"] = self.domain.in_domain(applied.similarity)
@@ -228,15 +247,25 @@ def _read_list(file: Path) -> list[str]:
     return [str(x) for x in data]
 
 
-def prediction_extras(model_dir: Path,
-                      ) -> Callable[[np.ndarray, list], dict[str, np.ndarray]] | None:
-    """The output columns of the uncertainty layer of ``model_dir`` as a function of predictions
-    and inputs (None when the model has no layer): ``scifm predict``'s ``ChunkJob.extras``."""
+def predict_spread(predictor: Any, inputs: Sequence[Any]) -> tuple[np.ndarray,
+                                                                     np.ndarray | None]:
+    """Predictions and, for a model with members (``predict_with_spread``: the ``auto``
+    weighted average, an mpnn ensemble), the members' standard deviation."""
+    if hasattr(predictor, "predict_with_spread"):
+        p, spread = predictor.predict_with_spread(inputs)
+        return np.asarray(p, float), None if spread is None else np.asarray(spread, float)
+    return np.asarray(predictor.predict(inputs), float), None
+
+
+def prediction_extras(model_dir: Path) -> Callable[[Any, list], tuple[np.ndarray, dict]] | None:
+    """The prediction with the uncertainty layer's columns, as a function of the predictor and
+    the inputs (None when the model has no layer): ``scifm predict``'s ``ChunkJob.extras``."""
     layer = Uncertainty.load(model_dir)
     if layer is None:
         return None
 
-    def extra(p: np.ndarray, inputs: list) -> dict[str, np.ndarray]:
-        return layer.columns(layer.apply(p, inputs))
+    def extra(predictor: Any, inputs: list) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        p, spread = predict_spread(predictor, inputs)
+        return p, layer.columns(layer.apply(p, inputs, spread))
 
     return extra

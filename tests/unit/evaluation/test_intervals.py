@@ -121,3 +121,22 @@ def test_bca_degenerate_cases() -> None:
     assert method is None and all(math.isnan(v) for v in undefined)
     res = evaluate_predictions(REG, np.arange(10.0), np.arange(10.0) + 1, n_bootstrap=0)
     assert res["rmse"]["ci_method"] is None and math.isnan(res["rmse"]["ci95"][0])
+
+
+def test_statistic_interval_of_a_vectorised_statistic() -> None:
+    from scifm.evaluation.intervals import statistic_interval
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(1.0, 2.0, 300)
+
+    def mean(idx: np.ndarray) -> np.ndarray:
+        return x[idx].mean(axis=1)
+
+    out = statistic_interval(mean, len(x), n_bootstrap=500, ci=0.95, seed=3)
+    assert out["value"] == pytest.approx(x.mean())
+    lo, hi = out["ci95"]
+    assert lo <= out["value"] <= hi and out["ci_method"] in ("bca", "centered_percentile")
+    half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))  # the normal-theory interval of a mean
+    assert hi - lo == pytest.approx(2 * half, rel=0.2)
+    assert statistic_interval(mean, len(x), n_bootstrap=500, ci=0.95, seed=3) == out
+    assert statistic_interval(mean, len(x), n_bootstrap=0)["ci95"] != out["ci95"]

@@ -38,16 +38,25 @@ def test_normalized_is_narrower_when_errors_follow_the_difficulty() -> None:
         iv = fit_regressor(method, r_cal, d_cal).interval(np.zeros(500), d_cal[:500], 0.9)
         widths[method] = float(np.mean(iv[:, 1] - iv[:, 0]))
     assert widths["normalized"] < 0.9 * widths["standard"]
-    best, measured = choose_method(r_cal, d_cal, 0.9)
-    assert best != "standard" and set(measured) == {"standard", "normalized", "mondrian"}
+    best, source, measured = choose_method(r_cal, {"distance": d_cal}, 0.9)
+    assert best != "standard" and source == "distance"
+    assert set(measured) == {"standard", "normalized/distance", "mondrian/distance"}
+
+
+def test_choose_method_finds_the_informative_difficulty() -> None:
+    r_cal, d_cal = _hetero(2000, 0)
+    noise = np.random.default_rng(9).uniform(size=len(r_cal))
+    best, source, measured = choose_method(r_cal, {"distance": noise, "spread": d_cal}, 0.9)
+    assert source == "spread" and best in ("normalized", "mondrian")
+    assert measured[f"{best}/spread"] < measured["normalized/distance"]
 
 
 def test_choose_method_keeps_standard_when_difficulty_is_noise() -> None:
     rng = np.random.default_rng(3)
     r = rng.normal(size=400)
-    best, measured = choose_method(r, rng.uniform(size=400), 0.9)
+    best, _, measured = choose_method(r, {"distance": rng.uniform(size=400)}, 0.9)
     assert measured["standard"] <= 1.1 * min(measured.values())
-    assert choose_method(r, None, 0.9) == ("standard", {})
+    assert choose_method(r, {}, 0.9) == ("standard", None, {})
 
 
 @pytest.mark.parametrize("method", ["standard", "normalized", "mondrian"])
@@ -80,3 +89,28 @@ def test_label_conditional_sets_cover_every_class() -> None:
         assert 0.87 <= coverage <= 0.94, (c, coverage)
     again = SetClassifier.from_dict(fit_sets(probs[cal], y[cal]).to_dict())
     np.testing.assert_array_equal(again.sets(probs[new], 0.9), sets)
+
+
+def test_an_ensemble_spread_drives_the_intervals_end_to_end(tmp_path) -> None:
+    """The layer fitted with an ensemble's spread uses it: wider intervals where members
+    disagree, a spread column, and the same intervals after a JSON round trip."""
+    from scifm.config.trust import UncertaintyConfig
+    from scifm.tasks import TaskSpec
+    from scifm.trust.uncertainty import Uncertainty
+
+    r, d = _hetero(600, 11)
+    task = TaskSpec("regression", ["y"])
+    layer = Uncertainty.fit(task, UncertaintyConfig(domain=False), "smiles", r[:, None],
+                            np.zeros((600, 1)), [], [], spread_val=d[:, None])
+    assert layer.intervals[0].source == "spread"
+    spread = np.array([[0.05], [0.95]])
+    applied = layer.apply(np.zeros((2, 1)), ["C", "C"], spread)
+    width = applied.upper[:, 0] - applied.lower[:, 0]
+    assert width[1] > 2 * width[0]
+    cols = layer.columns(applied)
+    np.testing.assert_array_equal(cols["spread_y"], spread[:, 0])
+    np.testing.assert_array_equal(cols["uncertainty_y"], spread[:, 0])
+    layer.save(tmp_path)
+    again = Uncertainty.load(tmp_path)
+    np.testing.assert_array_equal(again.apply(np.zeros((2, 1)), ["C", "C"], spread).upper,
+                                  applied.upper)
