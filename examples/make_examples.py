@@ -129,6 +129,23 @@ def rct(n: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def notes(n: int, seed: int) -> list[dict[str, object]]:
+    """Clinical-style notes with made-up PII planted (names, phones, e-mails, dates, record
+    numbers) for ``scifm redact``: none of it belongs to anyone."""
+    rng = random.Random(seed)
+    first, last = ["Maria", "James", "Aisha", "Wei", "Olga"], ["Novak", "Okafor", "Patel", "Rossi"]
+    finding = ["chest pain resolved", "BP 128/82 stable", "HbA1c 7.4% - diet advised"]  # no commas
+    rows = []
+    for i in range(n):
+        name = f"{rng.choice(first)} {rng.choice(last)}"
+        rows.append({"id": i, "note": (
+            f"Patient: {name} (MRN {rng.randint(10**6, 10**7 - 1)}) seen on "
+            f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/2024; "
+            f"{rng.choice(finding)}; call (617) 555-{rng.randint(0, 9999):04d} or "
+            f"{name.split()[0].lower()}.{i}@example.org")})
+    return rows
+
+
 def main(out: Path = HERE) -> list[Path]:
     """Write every example file under ``out``; returns their paths."""
     write_csv(out / "promoters.csv", promoters(240, seed=0))
@@ -145,6 +162,7 @@ def main(out: Path = HERE) -> list[Path]:
     for name, n, seed in (("train", 120, 5), ("dev", 30, 6), ("test", 30, 7)):
         (out / "ner" / f"{name}.txt").write_text(ner(n, seed), encoding="utf-8")
     (out / "abstracts_rct.txt").write_text(rct(40, seed=8), encoding="utf-8")
+    write_csv(out / "notes.csv", notes(12, seed=9))
     return sorted(p for p in out.rglob("*") if p.is_file() and p.suffix != ".py")
 
 

@@ -19,6 +19,7 @@ from scifm.data.io import read_table
 from scifm.data.leakage import audit_split
 from scifm.data.splitting import make_split, save_splits
 from scifm.errors import ConfigError
+from scifm.privacy import redact_frame, require_privacy
 from scifm.utils import progress
 from scifm.utils.io import atomic_write_json, atomic_write_with, file_sha256
 
@@ -42,10 +43,16 @@ def load_clean(cfg: ExperimentConfig, run: RunDir, write: bool = True) -> CleanR
     if cfg.data.path is None:
         raise ConfigError("no input data: pass --data FILE (or data.path in the config)")
     name = Path(cfg.data.path).name
+    if cfg.privacy.redact:  # a missing extra: one line before the file is read
+        require_privacy("privacy.redact: true")
     with progress.track(f"reading {name}", level=logging.DEBUG):
         frame = read_table(cfg.data.path, cfg.data.format)
+    # PII out before anything is cleaned, trained, logged, tracked or reported (privacy.redact)
+    frame, pii_counts = redact_frame(frame, cfg.data.input_cols, cfg)
     with progress.track(f"cleaning {len(frame):,} rows of {name}", level=logging.DEBUG):
         cleaned = clean_table(frame, cfg.data, source=str(cfg.data.path))
+    if pii_counts is not None:
+        cleaned.report["pii_redacted"] = pii_counts
     if not write:
         return cleaned
     # a bare carriage return in a cell is not quoted by the CSV writer: escape it (one row, one

@@ -22,6 +22,7 @@ __all__ = ["EXTRAS", "install_hint", "missing", "require_extra", "require_storag
 EXTRAS: dict[str, str] = {
     "postgres": "the PostgreSQL driver (psycopg)",
     "mpnn": "Chemprop (chemprop)",
+    "privacy": "Presidio (presidio-analyzer, presidio-anonymizer)",
 }
 """Extras of ``pyproject.toml`` that scifm checks for, with what they provide."""
 

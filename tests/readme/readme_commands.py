@@ -69,6 +69,8 @@ FAST: dict[str, list[str]] = {
     "audit": [],
     "card": [],
     "register": [],
+    "explain": [],
+    "redact": [],
 }
 """Appended to a README command of each subcommand (the last value of a flag wins): tiny models,
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few

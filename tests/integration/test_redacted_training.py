@@ -1,0 +1,56 @@
+"""``privacy.redact: true``: PII is out of the table before anything is trained or written, and
+no planted string reaches the run directory (report, log, rejected rows, model, MLflow)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+import pytest
+
+from scifm.config.load import load_config
+from scifm.recipes.train import train
+from scifm.utils.extras import missing
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
+    missing("presidio_analyzer") or missing("presidio_anonymizer"),
+    reason="the privacy extra is not installed: pip install -c constraints.txt -e '.[privacy]'")]
+
+NAMES = ["Maria Gonzalez", "James Okafor", "Aisha Novak", "Wei Mensah", "Olga Patel"]
+FINDINGS = {1: ["elevated troponin and chest pain", "ST elevation on the ECG"],
+            0: ["normal sinus rhythm, no complaints", "routine follow-up, stable"]}
+
+
+def _notes(n: int) -> tuple[pd.DataFrame, list[str]]:
+    rng = random.Random(0)
+    rows, planted = [], []
+    for i in range(n):
+        label = i % 2
+        name, phone = rng.choice(NAMES), f"(617) 555-{rng.randint(0, 9999):04d}"
+        mail = f"pt{i}@clinic-example.org"
+        planted += [phone, mail]
+        rows.append({"text": f"Patient: {name}, phone {phone}, email {mail}. "
+                             f"{rng.choice(FINDINGS[label])}, dose {i} mg.", "label": label})
+    return pd.DataFrame(rows), planted + NAMES
+
+
+def test_no_planted_pii_reaches_the_run_directory(tmp_path):
+    frame, planted = _notes(240)
+    data = tmp_path / "notes.csv"
+    frame.to_csv(data, index=False)
+    cfg = load_config(flags={"data.path": str(data), "data.modality": "text",
+                             "data.input_col": "text", "data.target_cols": ["label"],
+                             "model.families": "lightgbm", "out": str(tmp_path / "run"),
+                             "privacy.redact": True, "eval.n_bootstrap": 50,
+                             "params.lightgbm.n_estimators": 20})
+    run = train(cfg).run_dir
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["pii_redacted"]["PHONE_NUMBER"] == 240
+    assert report["pii_redacted"]["EMAIL_ADDRESS"] == 240
+    written = [p for p in run.rglob("*") if p.is_file()] + [tmp_path / "mlflow.db"]
+    for path in written:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        leaked = [s for s in planted if s in text]
+        assert not leaked, f"{path.relative_to(tmp_path)} holds {leaked[:3]}"
+    assert (run / "model" / "uncertainty" / "reference.json").is_file()  # redacted texts only
