@@ -1,8 +1,8 @@
 """Uncertainty quality on the fixed scaffold splits (issue 12; not a test).
 
 For every dataset x seed (``../shared/data/splits``): ``scifm train --model FAMILY`` (``auto``:
-``scifm auto --time-budget 180``) with the split column, whose uncertainty layer is calibrated on the validation rows and measured on test
-(``metrics.json["uncertainty"]``): coverage of the 90% intervals / sets, mean width, ECE before
+``scifm auto --time-budget 180``) with the split column, whose uncertainty layer is calibrated
+on the validation rows and measured on test (``metrics.json["uncertainty"]``): coverage of the 90% intervals / sets, mean width, ECE before
 and after calibration, Spearman and AUROC (worst 10%) of the uncertainty against the errors.
 
 ``--chemprop`` (regression sets) adds Chemprop v2 side by side, same split, same script: ``chemprop
@@ -58,8 +58,10 @@ def run_scifm(data: Path, col: str, targets: list[str], family: str, seed: int, 
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"scifm train failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    u = json.loads((out / "metrics.json").read_text())["uncertainty"]
-    row: dict[str, object] = {"wall_s": round(time.perf_counter() - t0, 1)}
+    metrics = json.loads((out / "metrics.json").read_text())
+    u = metrics["uncertainty"]
+    row: dict[str, object] = {"wall_s": round(time.perf_counter() - t0, 1),
+                              "model": metrics.get("model")}
     keys = ("coverage", "mean_width", "ece_before", "ece_after", "set_coverage", "spearman",
             "auroc_worst10")
     per = [m for m in u["targets"].values() if "n" in m and "skipped" not in m]
