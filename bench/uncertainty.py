@@ -2,8 +2,9 @@
 
 For every dataset x seed (``../shared/data/splits``): ``scifm train --model FAMILY`` (``auto``:
 ``scifm auto --time-budget 180``) with the split column, whose uncertainty layer is calibrated
-on the validation rows and measured on test (``metrics.json["uncertainty"]``): coverage of the 90% intervals / sets, mean width, ECE before
-and after calibration, Spearman and AUROC (worst 10%) of the uncertainty against the errors.
+on the validation rows and measured on test (``metrics.json["uncertainty"]``): coverage of the
+90% intervals / sets, mean width, ECE before and after calibration, Spearman and AUROC (worst
+10%) of the uncertainty against the errors.
 
 ``--chemprop`` (regression sets) adds Chemprop v2 side by side, same split, same script: ``chemprop
 train -t regression-mve`` (mean-variance estimation) and ``chemprop predict --uncertainty-method

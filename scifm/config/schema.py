@@ -13,9 +13,9 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from scifm.config.base import Strict as _Strict
 from scifm.config.inputs import SequenceOptions, SmilesOptions, TextOptions
+from scifm.config.privacy import PrivacyConfig
 from scifm.config.split import SplitConfig
 from scifm.config.training import PeftConfig, PeftMethod, PretrainConfig, TrainConfig
-from scifm.config.privacy import PrivacyConfig
 from scifm.config.trust import UncertaintyConfig
 from scifm.errors import ConfigError
 
