@@ -40,7 +40,7 @@ from scifm.evaluation.report_format import (
 )
 from scifm.evaluation.report_predictions import predictions_section
 from scifm.evaluation.report_summary import summary_card
-from scifm.evaluation.report_trust import uncertainty_section
+from scifm.evaluation.report_trust import privacy_section, uncertainty_section
 
 __all__ = ["SECTIONS", "header", "leaderboard_section", "oof_comparison_table", "results_section",
            "split_section", "training_section"]
@@ -225,6 +225,6 @@ def training_section(d: ReportData) -> str:
 
 SECTIONS: tuple[Callable[[ReportData], str], ...] = (
     summary_card, data_section, split_section, evaluation_audit_section, results_section,
-    leaderboard_section, predictions_section, uncertainty_section, examples_section,
-    training_section, config_section)
+    leaderboard_section, predictions_section, uncertainty_section, privacy_section,
+    examples_section, training_section, config_section)
 """The report's sections below the header, in the order they appear."""

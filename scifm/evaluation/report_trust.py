@@ -12,7 +12,7 @@ from scifm.evaluation.plots import new_figure, safe_figure, to_svg
 from scifm.evaluation.report_data import ReportData
 from scifm.evaluation.report_format import esc, fig, kv, num, table, value_ci
 
-__all__ = ["uncertainty_section"]
+__all__ = ["privacy_section", "uncertainty_section"]
 
 
 def _regression_rows(targets: Mapping[str, Any]) -> list[list[str]]:
@@ -97,5 +97,26 @@ def uncertainty_section(d: ReportData) -> str:
         out.append("<p>Not fitted: " + esc("; ".join(skipped)) + ".</p>")
     if u.get("domain"):
         out.extend(_domain(u["domain"]))
+    out.append("</section>")
+    return "".join(out)
+
+
+def privacy_section(d: ReportData) -> str:
+    """Privacy: PII redacted before training (counts per entity type) and the differential
+    privacy guarantee of the fit (empty when neither applies)."""
+    pii = d.data_report.get("pii_redacted")
+    dp = d.privacy
+    if not pii and not dp:
+        return ""
+    out = ['<section id="privacy"><h2>Privacy</h2>']
+    if pii:
+        out.append("<p>PII was redacted from the inputs before anything was trained, logged, "
+                   "tracked or written (<code>privacy.redact</code>); spans replaced:</p>")
+        out.append(table(("entity type", "spans"),
+                         [[esc(k), num(v)] for k, v in sorted(pii.items())]))
+    if dp:
+        out.append("<p>Trained with differential privacy (Opacus DP-SGD); the accountant's "
+                   "guarantee:</p>")
+        out.append(kv([(k, v) for k, v in dp.items() if not isinstance(v, (dict, list))]))
     out.append("</section>")
     return "".join(out)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scifm.config.registry import FAMILIES
 from scifm.errors import ConfigError
 from scifm.models.params import (
+    DPLinearParams,
     ForestParams,
     KNNParams,
     LightGBMParams,
@@ -245,3 +246,27 @@ FAMILIES.register(FamilySpec(
     "thresholded", _build_thresholded, _load_thresholded, tasks=("binary",), in_auto=False,
     trainable=False, description="a binary model with per-group decision thresholds "
                                  "(made by scifm audit --mitigate)"))
+
+
+# ---------------------------------------------------------------- dplinear (privacy.dp)
+def _build_dplinear(task: TaskSpec, modality: str, cfg: ExperimentConfig,
+                    work_dir: Path) -> Predictor:
+    from scifm.models.dplinear import DPLinearPredictor
+
+    return DPLinearPredictor(task, modality, features=cfg.model.features,
+                             params=family_params(cfg, "dplinear"), seed=cfg.seed,
+                             dp=cfg.privacy.dp)
+
+
+def _load_dplinear(path: Path) -> Predictor:
+    from scifm.models.dplinear import DPLinearPredictor
+
+    return DPLinearPredictor.load(path)
+
+
+FAMILIES.register(FamilySpec(
+    # no search space: each tuning trial would spend privacy budget the accountant never sees
+    "dplinear", _build_dplinear, _load_dplinear, params=DPLinearParams, in_auto=False,
+    uses_n_jobs=False, config_keys=("privacy.dp", "model.features"),
+    description="torch linear model on a feature set; Opacus DP-SGD when privacy.dp.epsilon "
+                "is set (metrics.json records the spent epsilon)"))

@@ -78,7 +78,9 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
                       split=cfg.split.model_dump(mode="json"))
     with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):
         scores, y_test = score_predictor(predictor, ds, splits, cfg)
-    metrics = {"fit_seconds": round(fit_seconds, 2), **(extra or {}), **scores}
+    privacy = getattr(predictor, "privacy_", None)  # a DP fit's accountant record (dplinear)
+    metrics = {"fit_seconds": round(fit_seconds, 2), **({"privacy": privacy} if privacy else {}),
+               **(extra or {}), **scores}
     atomic_write_json(run.metrics, metrics)
     te = splits["test"]
     frame = prediction_frame(ds.task, [ds.ids[i] for i in te], rows(ds, te), y_test, ds.y[te])

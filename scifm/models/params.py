@@ -159,3 +159,35 @@ class MPNNParams(Strict):
         if self.extra_descriptors is True:
             return "rdkit2d"
         return self.extra_descriptors or None
+
+
+class DPLinearParams(Strict):
+    """``dplinear``: a torch linear model (logistic / softmax / least squares) on a feature set,
+    trained by DP-SGD (Opacus) when ``privacy.dp.epsilon`` is set, plainly otherwise."""
+
+    epochs: int = 20
+    """Passes over the training rows (fixed: the privacy accountant needs it in advance)."""
+    batch_size: int = 256
+    """Rows per step (under DP: the expected size of a Poisson-sampled batch)."""
+    lr: float = 0.05
+    """Learning rate of the optimizer."""
+    optimizer: Literal["sgd", "adam"] = "adam"
+    weight_decay: float = 0.0
+    """L2 penalty on the weights (not the bias)."""
+    normalize: Literal["l2", "standard", "none"] = "l2"
+    """``l2``: each row scaled to unit norm (data-independent, so the DP guarantee covers it);
+    ``standard``: training means and deviations (not covered by the DP guarantee)."""
+
+    @field_validator("epochs", "batch_size")
+    @classmethod
+    def _at_least_one_dp(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_dp(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return v

@@ -54,3 +54,5 @@ def test_no_planted_pii_reaches_the_run_directory(tmp_path):
         leaked = [s for s in planted if s in text]
         assert not leaked, f"{path.relative_to(tmp_path)} holds {leaked[:3]}"
     assert (run / "model" / "uncertainty" / "reference.json").is_file()  # redacted texts only
+    html = (run / "report.html").read_text()
+    assert '<section id="privacy">' in html and "PHONE_NUMBER" in html
