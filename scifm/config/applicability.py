@@ -66,7 +66,7 @@ def _finetune_family(cfg: ExperimentConfig) -> list[str]:
 
 _RUN = ("seed", "out", "overwrite", "tracking")
 _LABELLED = (*_RUN, "data", "split", "eval", "model.class_weight", "uncertainty",
-             "privacy.redact", "privacy.entities")
+             "privacy.redact", "privacy.entities", "privacy.membership_audit")
 _CORPUS = ("data.path", "data.format", "data.modality", "data.input_col", "data.smiles",
            "data.sequence", "data.text")
 _BACKBONE = ("model.size", "model.init", "model.max_length", "model.dna_kmer",

@@ -33,3 +33,6 @@ class PrivacyConfig(Strict):
     entities: list[str] | None = None
     """Entity types to redact (None: every supported type)."""
     dp: DPConfig = Field(default_factory=DPConfig)
+    membership_audit: bool = False
+    """Run the loss-threshold membership-inference audit (train vs test rows) after training
+    (``metrics.json["membership"]``); always run when ``dp.epsilon`` is set."""

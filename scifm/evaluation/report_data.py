@@ -77,7 +77,8 @@ class ReportData:
     coverage, widths, calibration, error ranking, applicability domain; empty: not fitted."""
     privacy: dict[str, Any] = field(default_factory=dict)
     """``metrics.json["privacy"]``: the accountant's (epsilon, delta) of a differentially private
-    fit; empty without DP. PII redaction counts are in :attr:`data_report`."""
+    fit, and ``membership``: the membership-inference audit; empty without either. PII
+    redaction counts are in :attr:`data_report`."""
     oof_comparison: list[dict[str, Any]] = field(default_factory=list)
     """``scifm auto``: the best single family, the weighted average and the stacker on the same
     folds, rows ``{"model", "kind", "cv_mean", "cv_std", "selected"}`` (cross-fitted out-of-fold

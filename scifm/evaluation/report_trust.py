@@ -105,8 +105,9 @@ def privacy_section(d: ReportData) -> str:
     """Privacy: PII redacted before training (counts per entity type) and the differential
     privacy guarantee of the fit (empty when neither applies)."""
     pii = d.data_report.get("pii_redacted")
-    dp = d.privacy
-    if not pii and not dp:
+    dp = {k: v for k, v in d.privacy.items() if k != "membership"}
+    mem = d.privacy.get("membership")
+    if not (pii or dp or mem):
         return ""
     out = ['<section id="privacy"><h2>Privacy</h2>']
     if pii:
@@ -118,5 +119,13 @@ def privacy_section(d: ReportData) -> str:
         out.append("<p>Trained with differential privacy (Opacus DP-SGD); the accountant's "
                    "guarantee:</p>")
         out.append(kv([(k, v) for k, v in dp.items() if not isinstance(v, (dict, list))]))
+    if mem:
+        out.append("<h3>Membership inference</h3><p>A loss-threshold attack tries to tell the "
+                   f"{num(mem.get('n_members'))} training rows from "
+                   f"{num(mem.get('n_nonmembers'))} test rows by the model's loss on them; "
+                   "AUC 0.5 = no membership signal.</p>")
+        out.append(table(("", ""), [["attack AUC", value_ci(mem.get("auc"))],
+                                    ["advantage (max TPR − FPR)", num(mem.get("advantage"))]],
+                         "kv"))
     out.append("</section>")
     return "".join(out)

@@ -147,7 +147,9 @@ def build_report_data(cfg: ExperimentConfig, cleaned: CleanResult, splits: dict[
         warnings=[f"{f}: {w}" for f, r in results.items() for w in r.metrics.get("warnings", [])],
         split_inputs={k: [str(x) for x in rows(ds, v)] for k, v in splits.items()},
         split_y={k: ds.y[v] for k, v in splits.items()}, units=dict(cfg.data.units),
-        uncertainty=metrics.get("uncertainty") or {}, privacy=metrics.get("privacy") or {},
+        uncertainty=metrics.get("uncertainty") or {},
+        privacy={**(metrics.get("privacy") or {}),
+                 **({"membership": metrics["membership"]} if metrics.get("membership") else {})},
     )
 
 

@@ -34,7 +34,7 @@ from scifm.evaluation.scoring import (
 from scifm.models.fitting import fit_family
 from scifm.models.registry import get_family
 from scifm.rundir import RunContext, TrainResult
-from scifm.trust.fitting import attach_uncertainty
+from scifm.trust.fitting import attach_uncertainty, audit_membership
 from scifm.utils.io import atomic_write_json
 
 __all__ = ["TrainResult", "train"]
@@ -84,6 +84,7 @@ def train(cfg: ExperimentConfig, command: str = "") -> TrainResult:
 
         # 5. Uncertainty of the selected model: calibrated on validation, measured on test.
         metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run)
+        metrics["membership"] = audit_membership(cfg, ds, splits, run)  # privacy
         atomic_write_json(run.metrics, metrics)
         histories = {f: r.history for f, r in results.items()}
         atomic_write_json(run.history, histories)

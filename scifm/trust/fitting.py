@@ -111,3 +111,24 @@ def summary_line(u: dict[str, Any]) -> str:
     if dom and dom.get("share_in_domain") is not None:
         parts.append(f"{dom['share_in_domain']:.0%} of test in domain")
     return "; ".join(parts) or "fitted"
+
+
+def audit_membership(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray],
+                     run: RunDir) -> dict[str, Any] | None:
+    """The membership-inference audit of ``run.model`` (:func:`scifm.privacy.membership.
+    membership_audit`: loss on train rows vs test rows) when ``privacy.membership_audit`` or
+    differential privacy is on; None otherwise."""
+    pc = cfg.privacy
+    tr, te = splits["train"], splits["test"]
+    if not (pc.membership_audit or pc.dp.epsilon is not None) or not len(te):
+        return None
+    from scifm.privacy.membership import membership_audit
+
+    with progress.track("membership-inference audit (train vs test rows)"):
+        out = membership_audit(load_predictor(run.model), ds.task, rows(ds, tr), ds.y[tr],
+                               rows(ds, te), ds.y[te], seed=cfg.seed,
+                               n_bootstrap=cfg.eval.n_bootstrap)
+    auc = out["auc"]
+    logger.info("membership inference: attack AUC %.3f [%.3f, %.3f] (0.5 = no signal)",
+                auc["value"], *auc["ci95"])
+    return out
