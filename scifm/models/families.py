@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _LOG = {"log": True}
 
 TRANSFORMER_KEYS = ("model.size", "model.init", "model.max_length", "model.dna_kmer",
-                    "model.text_vocab_size", "model.dropout", "train", "peft")
+                    "model.text_vocab_size", "model.dropout", "train", "peft", "privacy.dp")
 """Config keys read by the transformer families (and by no feature-based family)."""
 FEATURE_KEYS = ("model.features", "model.n_jobs")
 """Config keys read by the feature-based families."""

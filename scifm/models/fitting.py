@@ -74,11 +74,12 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
     ``predictions_test.csv``."""
     run.root.mkdir(parents=True, exist_ok=True)
     predictor.save(run.model)
+    privacy = getattr(predictor, "privacy_", None)  # a DP fit's accountant record
     update_model_meta(run.model, data=cfg.data.recorded(),
-                      split=cfg.split.model_dump(mode="json"))
+                      split=cfg.split.model_dump(mode="json"),
+                      **({"privacy": privacy} if privacy else {}))
     with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):
         scores, y_test = score_predictor(predictor, ds, splits, cfg)
-    privacy = getattr(predictor, "privacy_", None)  # a DP fit's accountant record (dplinear)
     metrics = {"fit_seconds": round(fit_seconds, 2), **({"privacy": privacy} if privacy else {}),
                **(extra or {}), **scores}
     atomic_write_json(run.metrics, metrics)

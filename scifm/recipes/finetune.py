@@ -102,7 +102,7 @@ def fit_head(ctx: RunContext, head: SequenceHead | TokenHead, x_train: Any, y_tr
     #    scifm.training.finetune.fine_tune, the steps `scifm train --model transformer` runs too.
     done = fine_tune(head, cfg.data.modality, x_train, y_train, x_val, y_val,
                      model_cfg=cfg.model, train_cfg=cfg.train, peft_cfg=cfg.peft, seed=cfg.seed,
-                     out=out)
+                     out=out, dp=cfg.privacy.dp)
     fit_seconds = time.perf_counter() - t0
     barrier()  # every process is done with the checkpoints before the main one removes them
     if ctx.is_main and not cfg.train.keep_checkpoints:  # resume state is kept until success

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
+from scifm.config.privacy import DPConfig
 from scifm.config.schema import ExperimentConfig, ModelConfig, PeftConfig, TrainConfig
 from scifm.evaluation.token_metrics import TokenKind
 from scifm.models.backbones import HeadKind, checkpoint_max_length
@@ -131,13 +133,20 @@ def peft_model(model: PreTrainedModel, peft_cfg: PeftConfig, total_steps: int,
 def make_trainer(
     model: nn.Module, args: TrainingArguments, tokenizer: PreTrainedTokenizerBase, head: Head,
     train_ds: Dataset, val_ds: Dataset | None, *, train_cfg: TrainConfig, peft_cfg: PeftConfig,
-    loss: Any = None,
+    loss: Any = None, dp: DPConfig | None = None,
 ) -> Trainer:
     """The :class:`~transformers.Trainer`: the head's collator, loss and validation metric, early
     stopping (``train.patience``) when there is validation data, the PEFT method's callbacks and
-    one readable log line per epoch."""
+    one readable log line per epoch; with ``dp.epsilon`` set, the differentially private
+    :class:`~scifm.privacy.dp_trainer.DPTrainer` (Opacus DP-SGD inside the same loop)."""
     callbacks = [EarlyStoppingCallback(train_cfg.patience)] if val_ds is not None else []
-    trainer = Trainer(
+    trainer_cls: Any = Trainer
+    if dp is not None and dp.epsilon is not None:
+        from scifm.privacy.dp import DPSettings
+        from scifm.privacy.dp_trainer import DPTrainer
+
+        trainer_cls = partial(DPTrainer, dp=DPSettings(dp.epsilon, dp.delta, dp.max_grad_norm))
+    trainer = trainer_cls(
         model=model, args=args, data_collator=head.collator(tokenizer), train_dataset=train_ds,
         eval_dataset=val_ds, processing_class=tokenizer, compute_loss_func=loss,
         compute_metrics=head.metrics() if val_ds is not None else None,
@@ -172,6 +181,8 @@ class FineTuned:
     """Trained under bf16 autocast."""
     resumed_from: str | None = None
     """The checkpoint the run continued from (``train.resume``), else None."""
+    privacy: dict[str, Any] | None = None
+    """The privacy accountant's record of a differentially private run (``privacy.dp``)."""
 
     def predictor(self, head: Head, settings: dict[str, Any]) -> Predictor:
         """The fitted model behind its adapter (:class:`TransformerPredictor` or
@@ -181,6 +192,7 @@ class FineTuned:
             peft_base=self.base, n_parameters=self.n_parameters,
             n_trainable_parameters=self.n_trainable_parameters, bf16=self.bf16)
         fitted.history_ = self.history
+        fitted.privacy_ = self.privacy  # metrics.json "privacy" (scifm.models.fitting)
         return fitted
 
 
@@ -192,7 +204,7 @@ def train(trainer: Trainer, resume_from: str | None, peft_cfg: PeftConfig,
     done = FineTuned(finalize(trainer.model, peft_cfg).eval(), trainer.processing_class, base,
                      n_total, n_trainable, trainer_history(trainer.state.log_history),
                      int(trainer.state.global_step), int(trainer.args.world_size),
-                     bool(trainer.args.bf16))
+                     bool(trainer.args.bf16), privacy=getattr(trainer, "privacy_", None))
     logger.info("trained %d steps on %d process(es); best checkpoint %s", done.global_step,
                 done.world_size, trainer.state.best_model_checkpoint)
     return done
@@ -207,7 +219,8 @@ def run_settings(model_cfg: ModelConfig, train_cfg: TrainConfig, peft_cfg: PeftC
 
 def fine_tune(head: Head, modality: str, x_train: Sequence[Any], y_train: Any,
               x_val: Sequence[Any] | None, y_val: Any, *, model_cfg: ModelConfig,
-              train_cfg: TrainConfig, peft_cfg: PeftConfig, seed: int, out: Path) -> FineTuned:
+              train_cfg: TrainConfig, peft_cfg: PeftConfig, seed: int, out: Path,
+              dp: DPConfig | None = None) -> FineTuned:
     """The fine-tuning steps, the same for every head and every caller: tokenizer -> backbone ->
     PEFT -> Trainer -> best model.
 
@@ -224,6 +237,8 @@ def fine_tune(head: Head, modality: str, x_train: Sequence[Any], y_train: Any,
         Backbone, Trainer and PEFT settings; the seed of initialisation, data order and dropout.
     out
         Checkpoint folder (``train.resume`` continues from its last checkpoint).
+    dp
+        ``privacy.dp``: with ``epsilon`` set, DP-SGD (Opacus) with its accountant.
     """
     mc, tc, pc = model_cfg, train_cfg, peft_cfg
     with hub_progress_off():
@@ -242,7 +257,7 @@ def fine_tune(head: Head, modality: str, x_train: Sequence[Any], y_train: Any,
         val_ds = head.dataset(tokenizer, x_val, y_val, max_length) if select else None
         trainer = make_trainer(model, args, tokenizer, head,
                                head.dataset(tokenizer, x_train, y_train, max_length), val_ds,
-                               train_cfg=tc, peft_cfg=pc, loss=head.loss(mc, y_train))
+                               train_cfg=tc, peft_cfg=pc, loss=head.loss(mc, y_train), dp=dp)
         # 7. The best epoch on validation (PEFT adapter merged when peft.merge).
         done = train(trainer, last, pc, base)
     done.resumed_from = last
@@ -275,7 +290,7 @@ class FineTuner:
 
     def __init__(self, task: TaskSpec | TokenKind, modality: str, model_cfg: ModelConfig,
                  train_cfg: TrainConfig, seed: int = 0, work_dir: Path | None = None,
-                 peft_cfg: PeftConfig | None = None) -> None:
+                 peft_cfg: PeftConfig | None = None, dp: DPConfig | None = None) -> None:
         self.task = task
         self.modality = modality
         self.model_cfg = model_cfg
@@ -283,6 +298,8 @@ class FineTuner:
         self.seed = seed
         self.work_dir = work_dir
         self.peft_cfg = peft_cfg if peft_cfg is not None else PeftConfig()
+        self.dp = dp
+        self.privacy_: dict[str, Any] | None = None
         self.predictor_: Any = None
         self.history_: list[dict[str, Any]] = []
         self.n_parameters_ = 0
@@ -310,12 +327,13 @@ class FineTuner:
             head = self._head(y_train, y_val)
             done = fine_tune(head, self.modality, x_train, y_train, x_val, y_val,
                              model_cfg=self.model_cfg, train_cfg=self.train_cfg,
-                             peft_cfg=self.peft_cfg, seed=self.seed, out=out)
+                             peft_cfg=self.peft_cfg, seed=self.seed, out=out, dp=self.dp)
         finally:
             if tmp is not None:
                 tmp.cleanup()
         self.predictor_ = done.predictor(head, run_settings(self.model_cfg, self.train_cfg,
                                                             self.peft_cfg, self.seed))
+        self.privacy_ = done.privacy
         self.history_, self.resumed_from_ = done.history, done.resumed_from
         self.n_parameters_ = done.n_parameters
         self.n_trainable_parameters_ = done.n_trainable_parameters
@@ -354,7 +372,7 @@ def build_transformer(task: TaskSpec, modality: str, cfg: ExperimentConfig,
                       work_dir: Path) -> FineTuner:
     """The ``transformer`` family's builder: an unfitted :class:`FineTuner` for ``task``.
 
-    Reads ``cfg.model``, ``cfg.train``, ``cfg.peft`` and ``cfg.seed``.
+    Reads ``cfg.model``, ``cfg.train``, ``cfg.peft``, ``cfg.privacy.dp`` and ``cfg.seed``.
     """
     return FineTuner(task, modality, cfg.model, cfg.train, seed=cfg.seed, work_dir=work_dir,
-                     peft_cfg=cfg.peft)
+                     peft_cfg=cfg.peft, dp=cfg.privacy.dp)

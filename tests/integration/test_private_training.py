@@ -44,3 +44,21 @@ def test_membership_audit_on_request_without_dp(tmp_path):
                              "params.lightgbm.n_estimators": 30, "tracking.enabled": False})
     metrics = json.loads((train(cfg).run_dir / "metrics.json").read_text())
     assert "privacy" not in metrics and metrics["membership"]["n_members"] > 0
+
+
+def test_dp_fine_tuning_of_a_transformer(tmp_path):
+    """``--model transformer`` under ``privacy.dp.epsilon``: the Trainer's loop with DP-SGD;
+    the accountant's epsilon is in metrics.json and the model's scifm.json."""
+    data = tmp_path / "mols.csv"
+    make_molecules(120, seed=4).to_csv(data, index=False)
+    cfg = load_config(flags={"data.path": str(data), "data.input_col": "smiles",
+                             "data.target_cols": ["active"], "model.families": "transformer",
+                             "model.size": "tiny", "train.max_steps": 6, "train.batch_size": 16,
+                             "out": str(tmp_path / "run"), "privacy.dp.epsilon": 5.0,
+                             "privacy.dp.delta": 1e-3, "eval.n_bootstrap": 20,
+                             "uncertainty.enabled": False, "tracking.enabled": False})
+    run = train(cfg).run_dir
+    privacy = json.loads((run / "metrics.json").read_text())["privacy"]
+    assert 0 < privacy["epsilon"] <= 5.0 + 0.05
+    meta = json.loads((run / "model" / "scifm.json").read_text())
+    assert meta["privacy"]["epsilon"] == privacy["epsilon"]
