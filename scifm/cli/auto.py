@@ -13,7 +13,7 @@ from rich.console import Console
 
 from scifm.cli import options as opt
 from scifm.cli.app import app, friendly_errors
-from scifm.cli.output import family_warnings, metrics_table, print_warnings
+from scifm.cli.output import family_warnings, metrics_table, print_trust, print_warnings
 from scifm.config.load import load_config
 
 console = Console()
@@ -66,6 +66,7 @@ def auto(
     print_warnings(family_warnings(families_metrics))
     sel = result.metrics.get("selection", {})
     console.print(f"selected: [bold]{result.winner}[/] ({sel.get('kind')}, by {sel.get('by')})")
+    print_trust(result.metrics)
     console.print(f"leaderboard: {result.leaderboard}")
     console.print(f"run directory: {result.run_dir}")
     console.print(f"report: [bold]{result.report}[/]")

@@ -55,8 +55,27 @@ def print_train_summary(result: TrainResult) -> None:
     console.print(metrics_table(families, names))
     print_warnings(family_warnings(families))
     console.print(f"selected model: [bold]{result.selected}[/] (best on validation)")
+    print_trust(result.metrics)
     console.print(f"run directory: {result.run_dir}")
     console.print(f"report: [bold]{result.report}[/]")
+
+
+def print_trust(metrics: dict[str, Any]) -> None:
+    """One line each: the uncertainty on test, the privacy guarantee, the membership audit."""
+    u = metrics.get("uncertainty") or {}
+    if u:
+        from scifm.trust.fitting import summary_line
+
+        console.print(f"uncertainty: {summary_line(u)}", soft_wrap=True)
+    dp = metrics.get("privacy") or {}
+    if dp.get("epsilon") is not None:
+        console.print(f"differential privacy: epsilon = {dp['epsilon']:.3g}, delta = "
+                      f"{dp.get('delta')} (DP-SGD, {dp.get('accountant', 'accountant')})")
+    mem = metrics.get("membership") or {}
+    if mem.get("auc"):
+        lo, hi = mem["auc"]["ci95"]
+        console.print(f"membership inference: attack AUC {mem['auc']['value']:.3f} "
+                      f"[{lo:.3f}, {hi:.3f}] (0.5 = no signal)")
 
 
 def family_warnings(families: dict[str, dict[str, Any]]) -> list[str]:
