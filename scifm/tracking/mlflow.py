@@ -79,7 +79,7 @@ def log_run(
     tracking_uri = resolve_tracking_uri(uri, run_dir)
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
-        exp_id = _experiment_id(client, experiment, tracking_uri)
+        exp_id = experiment_id(client, experiment, tracking_uri)
         run = client.create_run(exp_id, run_name=run_name, tags={"scifm.run_dir": str(run_dir)})
         run_id = run.info.run_id
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
@@ -104,7 +104,7 @@ def log_run(
         return None
 
 
-def _experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
+def experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
     """The id of ``experiment``, created (artifacts beside a SQLite database) if missing."""
     exp = client.get_experiment_by_name(experiment)
     if exp is not None:

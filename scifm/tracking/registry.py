@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scifm.errors import ScifmError
-from scifm.tracking.mlflow import resolve_tracking_uri, scalar_metrics
+from scifm.tracking.mlflow import experiment_id, resolve_tracking_uri, scalar_metrics
 
 __all__ = ["DESCRIPTION_LIMIT", "MODELS_SCHEME", "ModelVersionRef", "RegistryError", "cache_dir",
            "fetch_version", "fit_description", "parse_models_uri", "register_folder",
@@ -154,7 +154,7 @@ def register_folder(*, model_dir: Path, run_dir: Path, name: str, uri: str | Non
         import mlflow
 
         client = _client(tracking_uri)
-        run = client.create_run(_experiment_id(client, experiment, tracking_uri),
+        run = client.create_run(experiment_id(client, experiment, tracking_uri),
                                 run_name=f"register-{run_dir.name}",
                                 tags={"scifm.run_dir": str(run_dir.resolve()),
                                       "scifm.registered_model": name})
@@ -183,19 +183,6 @@ def fit_description(card: str, limit: int = DESCRIPTION_LIMIT) -> str:
     cut = body[: limit - len(note)]
     section = cut.rfind("\n## ")
     return (cut[:section] if section > 0 else cut).rstrip() + note
-
-
-def _experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
-    """The id of ``experiment``, created (artifacts beside a SQLite database) if missing (as
-    for training runs)."""
-    exp = client.get_experiment_by_name(experiment)
-    if exp is not None:
-        return exp.experiment_id
-    artifact_root = None
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
-        artifact_root = (db.parent / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(experiment, artifact_location=artifact_root)
 
 
 def _ensure_registered_model(client: Any, name: str) -> None:
