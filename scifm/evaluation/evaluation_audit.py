@@ -204,6 +204,9 @@ def run_table_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, list[Any]]:
         No file recorded, not found, unreadable, or changed since training (data hash).
     """
     data = dict(meta.get("data") or {"modality": meta["modality"]})
+    group = meta.get("group_col")  # a mitigated run (scifm audit) reads its group column too
+    if group and isinstance(data.get("input_col"), list):
+        data["input_col"] = [c for c in data["input_col"] if c != group]
     path = _locate(data.get("path"), run)
     try:
         cfg = DataConfig.model_validate({**data, "path": path})

@@ -129,3 +129,6 @@ def test_mitigated_run_is_used_by_predict(tmp_path):
     res = _audit(str(run), "--data", str(data), "--group-col", "derived:scaffold",
                  "--out", str(tmp_path / "scaffolds"))
     assert res.exit_code == 0, res.output
+    from scifm.recipes.evaluate import evaluate  # the mitigated run keeps its training rows
+
+    assert evaluate(fair, data, n_bootstrap=20)["audit"]["available"]
