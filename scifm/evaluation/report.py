@@ -25,13 +25,14 @@ import logging
 from pathlib import Path
 
 from scifm.evaluation.report_data import ModelResult, ReportData
-from scifm.evaluation.report_page import page
+from scifm.evaluation.report_page import add_section, page
 from scifm.evaluation.report_sections import SECTIONS, header
 from scifm.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SECTIONS", "ModelResult", "ReportData", "render_report", "write_report"]
+__all__ = ["SECTIONS", "ModelResult", "ReportData", "add_to_report", "render_report",
+           "write_report"]
 
 def render_report(data: ReportData) -> str:
     """The report as one self-contained HTML document.
@@ -61,3 +62,14 @@ def write_report(path: str | Path, data: ReportData) -> None:
     doc = render_report(data)
     atomic_write_text(path, doc)
     logger.info("wrote report %s (%.1f MB)", path, len(doc.encode()) / 1e6)
+
+
+def add_to_report(path: str | Path, section: str) -> bool:
+    """Add ``section`` to the report at ``path`` (a later analysis of the run: its audit, its
+    explanation), replacing an earlier section of the same id; False when there is no report."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    atomic_write_text(path, add_section(path.read_text(encoding="utf-8"), section))
+    logger.info("added %s to %s", section[:40].split('"')[1], path)
+    return True

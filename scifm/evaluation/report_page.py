@@ -104,3 +104,18 @@ def page(title: str, header: str, sections: Sequence[str], footer: str = "") -> 
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             f"<title>{esc(title)}</title><style>{CSS}</style></head>"
             f"<body>{header}{toc(sections)}{body}{foot}{scripts}</body></html>\n")
+
+
+def add_section(document: str, section: str) -> str:
+    """``document`` (written by :func:`page`) with ``section`` (``<section id=...><h2>``) added
+    before the footer and linked from the table of contents; a section of the same id is
+    replaced. Later commands (``scifm audit``, ``scifm explain``) add theirs this way."""
+    (anchor, title), = _SECTION.findall(section)
+    old = re.search(rf'<section id="{re.escape(anchor)}".*?</section>', document, re.S)
+    if old:
+        return document[:old.start()] + section + document[old.end():]
+    cut = min(i for i in (document.find("<footer>"), document.find("<script"),
+                          document.find("</body>")) if i >= 0)
+    document = document[:cut] + section + document[cut:]
+    link = f'<li><a href="#{anchor}">{re.sub(r"<[^>]+>", "", title)}</a></li>'
+    return document.replace("</ol></nav>", link + "</ol></nav>", 1)

@@ -35,6 +35,7 @@ from scifm.config.schema import DataConfig
 from scifm.data.clean import clean_table
 from scifm.data.io import read_table
 from scifm.errors import ConfigError, DataError
+from scifm.evaluation.report import add_to_report
 from scifm.models import load_predictor
 from scifm.rundir import RunDir
 from scifm.staging import staged
@@ -44,6 +45,7 @@ from scifm.trust.fairness import classification_fairness, regression_fairness
 from scifm.trust.fairness_report import audit_page, before_after_table
 from scifm.trust.groups import Grouping, make_groups, needed_column
 from scifm.trust.mitigation import CONSTRAINTS, decide, fit_rule
+from scifm.trust.report_sections import audit_section, relative_link
 from scifm.trust.thresholded import ThresholdedPredictor
 from scifm.utils.io import atomic_write_json, atomic_write_text, refuse_overwriting_inputs
 
@@ -104,13 +106,23 @@ def audit(run_dir: str | Path | None, group_col: str, data: str | Path | None = 
             _write_mitigated_run(run, meta, rule, group_col, dest)  # type: ignore[arg-type]
             result["mitigation"]["run_dir"] = where = str(dest)
         result["summary"]["mitigation"] = f"{mitigate}: {where}"
+    _write(out_dir, result, rule, run)
+    return result
+
+
+def _write(out_dir: Path, result: dict[str, Any], rule: dict[str, Any] | None,
+           run: RunDir | None) -> None:
+    """``audit.json``, ``audit.html`` (and ``thresholds.json``) in ``out_dir``, staged; the
+    audit's summary in the run's report."""
     with staged(out_dir, kind="audit", command="scifm audit") as tmp:
         atomic_write_json(tmp / "audit.json", result)
         atomic_write_text(tmp / "audit.html", audit_page(result))
         if rule is not None:
             atomic_write_json(tmp / "thresholds.json", rule)
     logger.info("audit written to %s", out_dir)
-    return result
+    if run is not None:
+        add_to_report(run.report, audit_section(
+            result, relative_link(Path(out_dir) / "audit.html", run.report)))
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:

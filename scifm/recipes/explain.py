@@ -31,6 +31,7 @@ from scifm.data.datapoints import Datapoint, reason_category
 from scifm.data.io import read_table, require_columns
 from scifm.data.validate import make_validator, validate_records
 from scifm.errors import ConfigError, DataError
+from scifm.evaluation.report import add_to_report
 from scifm.modalities import get_modality
 from scifm.models import load_predictor
 from scifm.rundir import RunDir
@@ -45,6 +46,7 @@ from scifm.trust.explain import (
     target_index,
 )
 from scifm.trust.explain_page import explain_html
+from scifm.trust.report_sections import explain_section, relative_link
 from scifm.utils.io import atomic_write_json, atomic_write_text, refuse_overwriting_inputs
 
 logger = logging.getLogger(__name__)
@@ -111,6 +113,8 @@ def explain(
         atomic_write_text(tmp / "explain.html", explain_html(expl, view, summary, row_ids,
                                                              max_examples=max_examples))
     logger.info("explanation written to %s", out)
+    add_to_report(run.report, explain_section(
+        summary, relative_link(Path(out) / "explain.html", run.report)))
     return summary
 
 

@@ -115,6 +115,8 @@ def test_mitigated_run_is_used_by_predict(tmp_path):
     assert res.exit_code == 0, res.output
     audit = json.loads((run / "audit" / "audit.json").read_text())
     assert audit["mitigation"]["run_dir"] == str(fair)
+    report = (run / "report.html").read_text()  # the run's report shows the audit's summary
+    assert '<section id="fairness">' in report and 'href="audit/audit.html"' in report
     res = runner.invoke(app, ["predict", str(fair), "--data", str(data), "--out",
                               str(tmp_path / "p.csv"), "--workers", "1"])
     assert res.exit_code == 0, res.output

@@ -71,6 +71,9 @@ def test_explain_writes_json_csv_and_an_escaped_page(run_dir, tmp_path):
     assert "<svg" in page and "Faithfulness" in page and "Global view" in page
     assert "<script" not in page  # self-contained, nothing active; the bad input is not drawn
     assert "Content-Security-Policy" in page
+    report = (run_dir / "report.html").read_text()  # the run's report links the explanation
+    assert report.count('<section id="explanations">') == 1 and 'href="#explanations"' in report
+    assert "../expl/explain.html" in report or "expl/explain.html" in report
 
 
 def test_explain_bad_inputs_give_one_line(run_dir, tmp_path):

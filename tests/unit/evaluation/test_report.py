@@ -318,3 +318,15 @@ def test_multiclass_and_multitarget_reports_draw_every_section() -> None:
     assert "first model (no validation metrics)" in doc
     assert "No learning curve recorded for m1, m2" in doc and "<svg class=\"mol\"" not in doc
     assert "Parity &amp; residuals: a (K)" in doc and "Parity &amp; residuals: b<" in doc
+
+
+def test_a_later_section_is_added_once_and_linked() -> None:
+    from scifm.evaluation.report_page import add_section, page
+
+    doc = page("t", "<header>h</header>", ['<section id="a"><h2>A</h2><p>x</p></section>'],
+               footer="f")
+    one = add_section(doc, '<section id="fairness"><h2>Fairness audit</h2><p>v1</p></section>')
+    assert one.index('<section id="fairness">') < one.index("<footer>")
+    assert 'href="#fairness"' in one and one.count('href="#fairness"') == 1
+    two = add_section(one, '<section id="fairness"><h2>Fairness audit</h2><p>v2</p></section>')
+    assert "v1" not in two and "v2" in two and two.count('href="#fairness"') == 1
