@@ -19,6 +19,7 @@ from scifm.cli import (  # noqa: F401 - importing a subcommand module registers 
     pretrain,
     redact,
     register,
+    serve,
     train,
     tune,
 )

@@ -22,6 +22,9 @@ _INSTALL = "the install itself: .ci/run runs exactly this in a fresh venv before
 _DDP = ("several processes: tests/integration/test_ddp.py trains and pretrains with DDP on 2 CPU "
         "processes; here only the scifm part is parsed")
 _GPU = "FSDP / DeepSpeed need GPUs (and DeepSpeed itself); here only the scifm part is parsed"
+_SERVER = ("a server runs until it is stopped: tests/unit/serving/test_app.py drives the same app "
+           "(TestClient) and tests/cli/test_serve_cli.py the command's checks; here the scifm "
+           "part is parsed")
 
 SKIPPED: dict[str, str] = {
     "python3 -m venv .venv": _INSTALL,
@@ -47,6 +50,12 @@ SKIPPED: dict[str, str] = {
     "torchrun --nproc_per_node 8 -m scifm train --data scifm/data/bundled/freesolv.csv "
     "--target-col expt --model transformer --set train.deepspeed=ds_zero2.json --out runs/ds":
         _GPU,
+    "scifm serve runs/freesolv": _SERVER,
+    "curl -s -X POST http://127.0.0.1:8000/v1/models/freesolv/predict -H 'Content-Type: "
+    "application/json' -d '{\"inputs\": [\"CCO\", \"c1ccccc1\", \"not_a_smiles\"]}'": _SERVER,
+    "python -c 'import scifm; print(scifm.load(\"runs/freesolv\").predict([\"CCO\", "
+    "\"c1ccccc1\"]))'":
+        "tests/unit/serving/test_app.py checks that scifm.load(run).predict equals the endpoint",
 }
 """README command parts not run by the test (normalised text: :func:`normalise`) -> why."""
 
@@ -71,6 +80,7 @@ FAST: dict[str, list[str]] = {
     "register": [],
     "explain": [],
     "redact": [],
+    "serve": [],
 }
 """Appended to a README command of each subcommand (the last value of a flag wins): tiny models,
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few
