@@ -80,7 +80,6 @@ FAST: dict[str, list[str]] = {
     "register": [],
     "explain": [],
     "redact": [],
-    "serve": [],
 }
 """Appended to a README command of each subcommand (the last value of a flag wins): tiny models,
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few
