@@ -52,6 +52,13 @@ def molecule_svg(smiles: str, width: int = 200, height: int = 150) -> str:
     except Exception as err:  # noqa: BLE001 - a drawing must never break a report
         logger.warning("could not draw %.60s: %s", smiles, err)
         return ""
+    return safe_svg(svg)
+
+
+def safe_svg(svg: str) -> str:
+    """RDKit's SVG text as an inline ``<svg class="mol">`` element, or ``""`` when it holds
+    anything active (script, event handler, link, foreign object): nothing in a drawing may run
+    or load."""
     svg = svg[svg.find("<svg"):].replace("<!-- END OF HEADER -->", "")
     if _UNSAFE.search(svg.replace("xmlns:xlink='http://www.w3.org/1999/xlink'", "")):
         return ""

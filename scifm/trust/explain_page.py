@@ -11,12 +11,12 @@ lowers it; the intensity is ``|attribution|`` relative to the input's largest.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from scifm.evaluation.drawings import safe_svg
 from scifm.evaluation.report_format import esc, kv, num, table, value_ci, warnings_box
 from scifm.evaluation.report_page import page
 from scifm.trust.explain import Explanation
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["explain_html", "molecule_heatmap"]
 
-_UNSAFE = re.compile(r"<script|javascript:|\son\w+\s*=|<foreignObject|href", re.I)
 _CSS = """<style>.track{font-family:ui-monospace,monospace;word-break:break-all;line-height:1.6}
 .track span,.words span{padding:0 1px;border-radius:2px}.words{line-height:1.9}
 .ex{border:1px solid #e3e8ef;border-radius:6px;padding:.4em .6em;margin:.5em 0;background:#fff}
@@ -71,10 +70,7 @@ def molecule_heatmap(smiles: str, attributions: np.ndarray, width: int = 260,
     except Exception as err:  # noqa: BLE001 - a drawing must never break the page
         logger.warning("could not draw %.60s: %s", smiles, err)
         return ""
-    svg = svg[svg.find("<svg"):].replace("<!-- END OF HEADER -->", "")
-    if _UNSAFE.search(svg.replace("xmlns:xlink='http://www.w3.org/1999/xlink'", "")):
-        return ""
-    return svg.replace("<svg ", '<svg class="mol" role="img" ', 1)
+    return safe_svg(svg)
 
 
 def _spans(labels: Sequence[str], attr: np.ndarray, sep: str) -> str:
