@@ -35,7 +35,7 @@ import yaml
 
 from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig, SplitConfig
-from scifm.data.clean import clean_table
+from scifm.data.clean import CleanDataset, clean_table
 from scifm.data.datapoints import primary_strings
 from scifm.data.io import read_table
 from scifm.data.leakage import similarity_summary
@@ -203,6 +203,19 @@ def run_table_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, list[Any]]:
     NoReference
         No file recorded, not found, unreadable, or changed since training (data hash).
     """
+    ds, splits = run_dataset(run, meta)
+    return {s: [ds.inputs[i] for i in splits[s]] for s in SPLITS}
+
+
+def run_dataset(run: RunDir, meta: dict[str, Any]) -> tuple[CleanDataset, dict[str, np.ndarray]]:
+    """The run's cleaned data set (inputs and labels) and its split indices, read back from its
+    training data file and ``splits.json``.
+
+    Raises
+    ------
+    NoReference
+        No file recorded, not found, unreadable, or changed since training (data hash).
+    """
     data = dict(meta.get("data") or {"modality": meta["modality"]})
     group = meta.get("group_col")  # a mitigated run (scifm audit) reads its group column too
     if group and isinstance(data.get("input_col"), list):
@@ -218,7 +231,7 @@ def run_table_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, list[Any]]:
         if "data hash differs" in msg:
             msg = f"training data file {path} has changed since training (data hash differs)"
         raise NoReference(msg) from None
-    return {s: [ds.inputs[i] for i in splits[s]] for s in SPLITS}
+    return ds, splits
 
 
 def run_token_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, list[tuple[str, ...]]]:

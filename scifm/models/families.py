@@ -270,3 +270,6 @@ FAMILIES.register(FamilySpec(
     uses_n_jobs=False, config_keys=("privacy.dp", "model.features"),
     description="torch linear model on a feature set; Opacus DP-SGD when privacy.dp.epsilon "
                 "is set (metrics.json records the spent epsilon)"))
+
+
+import scifm.models.compressed  # noqa: E402, F401 - registers the compressed families
