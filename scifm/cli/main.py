@@ -12,6 +12,7 @@ from scifm.cli import (  # noqa: F401 - importing a subcommand module registers 
     audit,
     auto,
     card,
+    compress,
     demo,
     explain,
     finetune,

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from scifm.compression.base import SplitRows
 from scifm.errors import RunDirError
 from scifm.evaluation.evaluation_audit import NoReference, run_dataset
 from scifm.rundir import RunDir
 
+if TYPE_CHECKING:
+    from scifm.data.clean import CleanDataset
+
 __all__ = ["run_rows"]
 
 
-def run_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, SplitRows]:
-    """``train`` / ``val`` / ``test`` rows of ``run`` with their labels.
+def run_rows(run: RunDir, meta: dict[str, Any],
+             ) -> tuple[CleanDataset, dict[str, np.ndarray], dict[str, SplitRows]]:
+    """The run's cleaned data set, its split indices and its ``train`` / ``val`` / ``test``
+    rows with their labels.
 
     Raises
     ------
@@ -29,4 +36,4 @@ def run_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, SplitRows]:
     if not len(rows.get("test", ())):
         raise RunDirError(f"{run.root} has no test rows: variants are compared on the run's "
                           "test split (train with split.test > 0)")
-    return rows
+    return ds, splits, rows
