@@ -37,6 +37,11 @@ def _ci(entry: dict) -> str:
     return f"{entry['value']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def _arg(flag: str, default: str) -> str:
+    """The value after ``flag`` on the command line (``--features ecfp``), else ``default``."""
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv[:-1] else default
+
+
 def main() -> int:
     """Train, explain the test rows, print one markdown table; 0 on success or skip."""
     if not SPLIT.is_file():
@@ -48,6 +53,7 @@ def main() -> int:
         cfg = load_config(flags={
             "data.path": str(SPLIT), "data.input_col": "smiles", "data.target_cols": ["p_np"],
             "model.families": "lightgbm", "split.method": "column:split",
+            "model.features": _arg("--features", "auto"),
             "out": str(tmp / "run"), "seed": SEED, "tracking.enabled": False})
         run = train(cfg).run_dir
         test = pd.read_csv(SPLIT)
@@ -62,7 +68,7 @@ def main() -> int:
             summary = explain(run, tmp / "test.csv", tmp / method, max_rows=len(test),
                               seed=SEED, method=method)
             faith = summary["faithfulness"]
-            print(f"| BBBP scaffold seed 0, test | LightGBM (default features) | {method} | "
+            print(f"| BBBP scaffold seed 0, test | LightGBM ({_arg('--features', 'default')} features) | {method} | "
                   f"{faith['n_inputs']} | {_ci(faith['top'])} | {_ci(faith['random'])} | "
                   f"{_ci(faith['ratio'])} | {time.perf_counter() - t1:.0f} s |")
     top = summary["global"]["positive"][:5]

@@ -40,6 +40,19 @@ class UncertaintyConfig(Strict):
     of the validation rows is not: the threshold is this quantile of the validation rows'
     similarities (validation rows are new scaffolds / clusters under a grouped split)."""
 
+    mc_dropout: int = 0
+    """Monte-Carlo dropout passes (torch models without members: the transformer): the standard
+    deviation of that many predictions with dropout on is written as ``spread_<t>`` and is a
+    difficulty the conformal regressor may choose. 0 = off; each pass costs one prediction, at
+    training and at every ``predict``."""
+
+    @field_validator("mc_dropout")
+    @classmethod
+    def _passes(cls, v: int) -> int:
+        if v != 0 and not 2 <= v <= 100:
+            raise ValueError(f"uncertainty.mc_dropout must be 0 (off) or 2-100 passes, got {v}")
+        return v
+
     @field_validator("confidence")
     @classmethod
     def _level(cls, v: float) -> float:

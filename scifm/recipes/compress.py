@@ -94,7 +94,8 @@ def compress(run_dir: str | Path, out: str | Path, variants: list[str] | None = 
     makers = applicable_makers(meta, variants)
     if not makers:
         raise ConfigError(f"no compression variant applies to a {meta.get('family')!r} model")
-    ds, splits, rows = run_rows(run, meta)
+    data_run = _data_run(run)
+    ds, splits, rows = run_rows(data_run, meta)
     task = TaskSpec.from_dict(meta["task"])
     options = options or CompressOptions()
     with staged(out, kind="compressed run", command="scifm compress") as tmp:
@@ -106,13 +107,23 @@ def compress(run_dir: str | Path, out: str | Path, variants: list[str] | None = 
         limit = allowed_drop(max_drop, base["value"], base["higher_is_better"])
         chosen = choose(measured, limit)
         result = _result(run, measured, chosen, limit, len(rows["test"]))
-        _write_run(run, meta, (ds, splits), tmp, folders[chosen], result)
+        _write_run(data_run, meta, (ds, splits), tmp, folders[chosen], result)
         if not keep_variants:
             shutil.rmtree(job.work, ignore_errors=True)
     add_to_report(run.report, compression_section(result))
     table = markdown_table(measured, chosen)
     logger.info("compression of %s:\n%s", run.root, table)
     return CompressResult(out, chosen, table, result)
+
+
+def _data_run(run: RunDir) -> RunDir:
+    """Where the run's data files are: the run itself, or for one family of a run that trained
+    several (``RUN/families/NAME``), the run above it."""
+    parent = run.root.parent
+    if not run.splits.is_file() and parent.name == "families" and \
+            RunDir(parent.parent).splits.is_file():
+        return RunDir(parent.parent)
+    return run
 
 
 def _measure_all(job: CompressJob, makers: list[MakerSpec],
@@ -182,7 +193,8 @@ def _result(run: RunDir, measured: list[dict[str, Any]], chosen: str, limit: flo
 def _write_run(run: RunDir, meta: dict[str, Any],
                data: tuple[CleanDataset, dict[str, np.ndarray]], tmp: Path, chosen_dir: Path,
                result: dict[str, Any]) -> None:
-    """The compressed run directory: the chosen model, scored and calibrated like a new run."""
+    """The compressed run directory: the chosen model, scored and calibrated like a new run
+    (``run``: the run that holds the data files)."""
     new = RunDir(tmp)
     for name in RUN_FILES:
         if (run.root / name).is_file():

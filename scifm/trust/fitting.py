@@ -61,14 +61,14 @@ def attach_uncertainty(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str
     t0 = time.perf_counter()
     with progress.track("uncertainty: calibrating on the validation rows"):
         predictor = predictor or load_predictor(run.model)
-        p_val, spread_val = predict_spread(predictor, rows(ds, va))
+        p_val, spread_val = predict_spread(predictor, rows(ds, va), ucfg.mc_dropout)
         layer = Uncertainty.fit(ds.task, ucfg, cfg.data.modality, ds.y[va], p_val,
                                 rows(ds, va), rows(ds, tr), seed=cfg.seed, spread_val=spread_val)
         layer.save(run.model)
     out: dict[str, Any] = {"calibrated_on": "validation", "n_calibration": int(len(va))}
     if len(te):
         with progress.track("uncertainty: measuring on the test rows"):
-            p_test, spread = predict_spread(predictor, rows(ds, te))
+            p_test, spread = predict_spread(predictor, rows(ds, te), layer.mc_dropout)
             applied = layer.apply(p_test, rows(ds, te), spread)
             out.update(uncertainty_measures(layer, ds.y[te], p_test, applied,
                                             cfg.eval.n_bootstrap, cfg.eval.ci, cfg.seed))

@@ -44,6 +44,7 @@ from scifm.trust.conformal import (
     fit_sets,
 )
 from scifm.trust.domain import ApplicabilityDomain, fit_domain
+from scifm.trust.mc_dropout import mc_dropout_spread
 from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class Uncertainty:
     domain: ApplicabilityDomain | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     """How each part was chosen: ``{target: {"method", "widths"} | {"calibrator", "losses"}}``."""
+    mc_dropout: int = 0
+    """Monte-Carlo dropout passes whose spread the layer was fitted with (``predict`` makes as
+    many); 0: none."""
 
     @classmethod
     def fit(cls, task: TaskSpec, cfg: UncertaintyConfig, modality: str, y_val: np.ndarray,
@@ -102,7 +106,8 @@ class Uncertainty:
             seed: int = 0, spread_val: np.ndarray | None = None) -> Uncertainty:
         """Fit every part on the validation rows (labels ``y_val``, predictions ``p_val`` and,
         for an ensemble, the members' spread ``spread_val``)."""
-        layer = cls(task, cfg.confidence)
+        layer = cls(task, cfg.confidence, mc_dropout=cfg.mc_dropout if spread_val is not None
+                    else 0)
         diff: dict[str, np.ndarray] = {}
         if cfg.domain and ApplicabilityDomain.available(modality):
             layer.domain, s_val = fit_domain(modality, train_inputs, val_inputs,
@@ -198,7 +203,7 @@ class Uncertainty:
                                                                           strict=True) if keep)
                                              for row in applied.sets[j]], dtype=object)
             cols[f"uncertainty_{t}"] = applied.uncertainty[:, j]
-            if applied.spread is not None and task.task_type == "regression":
+            if applied.spread is not None and task.task_type != "multiclass":
                 cols[f"spread_{t}"] = applied.spread[:, j]
         if applied.similarity is not None and self.domain is not None:
             cols["nn_similarity"] = applied.similarity
@@ -210,7 +215,8 @@ class Uncertainty:
                 "intervals": [None if r is None else r.to_dict() for r in self.intervals],
                 "calibrators": [None if c is None else c.to_dict() for c in self.calibrators],
                 "sets": [None if s is None else s.to_dict() for s in self.sets],
-                "domain": None if self.domain is None else self.domain.to_dict()}
+                "domain": None if self.domain is None else self.domain.to_dict(),
+                "mc_dropout": self.mc_dropout}
 
     def save(self, model_dir: Path) -> None:
         """Write ``model_dir/uncertainty/`` and list its files in the model's manifest."""
@@ -234,7 +240,8 @@ class Uncertainty:
                    [None if c is None else Calibrator.from_dict(c) for c in d["calibrators"]],
                    [None if s is None else SetClassifier.from_dict(s) for s in d["sets"]],
                    None if d.get("domain") is None else
-                   ApplicabilityDomain.from_dict(d["domain"], reference), d.get("notes", {}))
+                   ApplicabilityDomain.from_dict(d["domain"], reference), d.get("notes", {}),
+                   int(d.get("mc_dropout", 0)))
 
 
 def _read_list(file: Path) -> list[str]:
@@ -247,14 +254,17 @@ def _read_list(file: Path) -> list[str]:
     return [str(x) for x in data]
 
 
-def predict_spread(predictor: Any, inputs: Sequence[Any]) -> tuple[np.ndarray,
-                                                                     np.ndarray | None]:
-    """Predictions and, for a model with members (``predict_with_spread``: the ``auto``
-    weighted average, an mpnn ensemble), the members' standard deviation."""
+def predict_spread(predictor: Any, inputs: Sequence[Any],
+                   mc_dropout: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and a raw spread: for a model with members (``predict_with_spread``: the
+    ``auto`` weighted average, an mpnn ensemble) the members' standard deviation, else with
+    ``mc_dropout >= 2`` that of as many Monte-Carlo dropout passes (torch models,
+    :mod:`scifm.trust.mc_dropout`)."""
     if hasattr(predictor, "predict_with_spread"):
         p, spread = predictor.predict_with_spread(inputs)
         return np.asarray(p, float), None if spread is None else np.asarray(spread, float)
-    return np.asarray(predictor.predict(inputs), float), None
+    p = np.asarray(predictor.predict(inputs), float)
+    return p, mc_dropout_spread(predictor, inputs, mc_dropout) if mc_dropout else None
 
 
 def prediction_extras(model_dir: Path) -> Callable[[Any, list], tuple[np.ndarray, dict]] | None:
@@ -265,7 +275,7 @@ def prediction_extras(model_dir: Path) -> Callable[[Any, list], tuple[np.ndarray
         return None
 
     def extra(predictor: Any, inputs: list) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        p, spread = predict_spread(predictor, inputs)
+        p, spread = predict_spread(predictor, inputs, layer.mc_dropout)
         return p, layer.columns(layer.apply(p, inputs, spread))
 
     return extra
