@@ -10,7 +10,9 @@ atoms (5 draws), with BCa 95% intervals — as markdown. The issue's target is a
 
 Run from the project root: ``OMP_NUM_THREADS=1 python bench/explain_faithfulness.py`` (about a
 minute on 2 cores: occlusion only); ``--with-sampling`` adds the sampling row (about 2.5 more
-minutes: 128 re-featurised masks per molecule). Skips with a message when the split file is
+minutes: 128 re-featurised masks per molecule); ``--features ecfp --methods shap,occlusion``
+trains on ECFP only and adds TreeSHAP (``--method shap``: bit values shared among the atoms of
+each bit's environments). Skips with a message when the split file is
 absent.
 """
 
@@ -63,12 +65,15 @@ def main() -> int:
         print("| data | model | attributions | n | top-20% | random-20% | ratio [95% CI] | "
               "time |")
         print("|---|---|---|---|---|---|---|---|")
-        for method in ("occlusion", "sampling")[:2 if "--with-sampling" in sys.argv else 1]:
+        methods = _arg("--methods", "occlusion,sampling" if "--with-sampling" in sys.argv
+                       else "occlusion").split(",")
+        for method in methods:
             t1 = time.perf_counter()
             summary = explain(run, tmp / "test.csv", tmp / method, max_rows=len(test),
                               seed=SEED, method=method)
             faith = summary["faithfulness"]
-            print(f"| BBBP scaffold seed 0, test | LightGBM ({_arg('--features', 'default')} features) | {method} | "
+            feats = _arg("--features", "default")
+            print(f"| BBBP scaffold seed 0, test | LightGBM ({feats} features) | {method} | "
                   f"{faith['n_inputs']} | {_ci(faith['top'])} | {_ci(faith['random'])} | "
                   f"{_ci(faith['ratio'])} | {time.perf_counter() - t1:.0f} s |")
     top = summary["global"]["positive"][:5]

@@ -29,8 +29,9 @@ def explain(
     seed: int = typer.Option(0, help="Seed of the random deletions and the bootstrap."),
     method: str = typer.Option("occlusion", help="Attributions: occlusion (one unit masked at "
                                "a time), sampling (random masks hiding --fraction of the "
-                               "units, RISE) or gradients (Integrated Gradients, transformers; "
-                               "needs captum)."),
+                               "units, RISE), gradients (Integrated Gradients, transformers; "
+                               "needs captum) or shap (TreeSHAP of the ECFP bits of a LightGBM "
+                               "model, shared among the atoms of each bit's environments)."),
     n_samples: int = typer.Option(128, min=2, help="Masks per input for --method sampling."),
 ) -> None:
     """Attributions of atoms, residues or words through the model's predictions (occlusion), a

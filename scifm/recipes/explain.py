@@ -47,6 +47,7 @@ from scifm.trust.explain import (
 )
 from scifm.trust.explain_page import explain_html
 from scifm.trust.report_sections import explain_section, relative_link
+from scifm.trust.tree_shap import tree_shap
 from scifm.utils.io import atomic_write_json, atomic_write_text, refuse_overwriting_inputs
 
 logger = logging.getLogger(__name__)
@@ -99,11 +100,11 @@ def explain(
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     rows = _read_rows(Path(data), data_cfg, input_col, max_rows)
     predictor = load_predictor(run.model)
-    attribute = integrated_gradients(predictor) if method == "gradients" else None
+    attribute = {"gradients": integrated_gradients, "shap": tree_shap}.get(method)
     expl = explain_records(predictor.predict, task, _units(meta["modality"], data_cfg),
                            rows.records, target=t, fraction=fraction, n_random=n_random,
                            seed=seed, n_bootstrap=n_bootstrap, method=method,
-                           n_samples=n_samples, attribute=attribute)
+                           n_samples=n_samples, attribute=attribute and attribute(predictor))
     view = global_view(expl)
     summary = _summary(run, meta, task, str(data), rows, expl, view)
     row_ids = rows.row_ids

@@ -34,6 +34,9 @@ METHODS = {
     "gradients": "Integrated Gradients (Captum LayerIntegratedGradients on the input "
                  "embeddings, baseline: padding tokens, 32 steps), token attributions summed "
                  "into the units they overlap (transformers only)",
+    "shap": "TreeSHAP (LightGBM's exact pred_contrib) of the fingerprint bits in the raw "
+            "output (log-odds / target units), each bit's value shared among the atoms of its "
+            "environments (LightGBM on ECFP features only)",
 }
 """Attribution methods by name, with what ``explain.json`` says of each. Masking: atoms ->
 dummy atom '*', residues -> a neutral letter (N / X) or deleted, words -> deleted; every masked
@@ -111,7 +114,8 @@ def explain_records(predict: Callable[[list], np.ndarray], task: TaskSpec, units
     method, n_samples
         ``occlusion`` (one unit at a time), ``sampling`` (``n_samples`` random masks hiding
         ``fraction`` of the units, :func:`scifm.trust.occlusion.sampled_occlusion`) or
-        ``gradients`` (``attribute``, e.g. :func:`integrated_gradients` of a transformer).
+        ``gradients`` / ``shap`` (``attribute``: :func:`integrated_gradients` of a
+        transformer, :func:`scifm.trust.tree_shap.tree_shap` of a fingerprint LightGBM).
     """
     if method not in METHODS:
         raise ConfigError(f"unknown attribution method {method!r}; choose "
@@ -121,9 +125,11 @@ def explain_records(predict: Callable[[list], np.ndarray], task: TaskSpec, units
     pred = np.asarray(predict(records), dtype=float).reshape(len(records), -1)
     predicted = np.argmax(pred, axis=1) if task.task_type == "multiclass" else None
     base = output(pred, predicted)
-    if method == "gradients":
+    if method in ("gradients", "shap"):
         if attribute is None:
-            raise ConfigError("--method gradients needs a transformer model")
+            raise ConfigError(f"--method {method} needs "
+                              f"{'a transformer' if method == 'gradients' else 'a LightGBM'} "
+                              "model")
         attributions = attribute(output, units, records, predicted)
     elif method == "sampling":
         attributions = sampled_occlusion(predict, output, units, records, predicted,

@@ -97,7 +97,7 @@ def test_explain_bad_inputs_give_one_line(run_dir, tmp_path):
                               str(tmp_path / "o5"), "--method", "gradients"])
     assert "transformer" in _one_error_line(res)
     res = runner.invoke(app, ["explain", str(run_dir), "--data", str(data), "--out",
-                              str(tmp_path / "o6"), "--method", "shap"])
+                              str(tmp_path / "o6"), "--method", "lime"])
     assert "unknown attribution method" in _one_error_line(res)
 
 

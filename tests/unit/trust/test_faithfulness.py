@@ -124,7 +124,7 @@ def test_outputs_targets_and_global_view():
     with pytest.raises(Exception, match="not a target"):
         target_index(reg, "c")
     with pytest.raises(Exception, match="unknown attribution method"):
-        explain_records(Planted(bool).predict, BINARY, WordUnits(), TEXTS, method="shap")
+        explain_records(Planted(bool).predict, BINARY, WordUnits(), TEXTS, method="lime")
     expl = explain_records(Planted(lambda t: "kinase" in t.split()).predict, BINARY, WordUnits(),
                            TEXTS, n_bootstrap=50)
     view = global_view(expl)
