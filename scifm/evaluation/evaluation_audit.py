@@ -41,6 +41,7 @@ from scifm.data.io import read_table
 from scifm.data.leakage import similarity_summary
 from scifm.data.splitting import load_splits
 from scifm.errors import ScifmError
+from scifm.privacy.redaction import redact_frame
 from scifm.rundir import RunDir
 
 __all__ = ["MAX_QUERY", "MIN_NEW_ROWS", "NEAR_DUPLICATE", "SEEN_WARN_SHARE", "NoReference",
@@ -195,6 +196,16 @@ def _locate(path: str | Path | None, run: RunDir) -> Path:
     raise NoReference(f"training data file {p} not found")
 
 
+def _saved_privacy(run: RunDir) -> dict[str, Any]:
+    """The ``privacy`` section of the run's saved config (runs whose model predates the
+    ``redaction`` entry of ``scifm.json``); empty when unreadable."""
+    try:
+        saved = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return saved.get("privacy") or {}
+
+
 def run_table_rows(run: RunDir, meta: dict[str, Any]) -> dict[str, list[Any]]:
     """The run's canonical input records per split, read back from its training data file.
 
@@ -224,7 +235,9 @@ def run_dataset(run: RunDir, meta: dict[str, Any]) -> tuple[CleanDataset, dict[s
     try:
         cfg = DataConfig.model_validate({**data, "path": path})
         with _quiet():
-            ds = clean_table(read_table(path, cfg.format), cfg, source=str(path)).dataset
+            frame = redact_frame(read_table(path, cfg.format), cfg.input_cols,
+                                 meta.get("redaction") or _saved_privacy(run))[0]
+            ds = clean_table(frame, cfg, source=str(path)).dataset
             splits = load_splits(run.splits, ds)
     except (OSError, ValueError, ScifmError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -22,6 +22,7 @@ from scifm.evaluation.scoring import FamilyResult, format_metric, rows, score_pr
 from scifm.evaluation.tables import prediction_frame
 from scifm.models.base import update_model_meta
 from scifm.models.registry import build_predictor
+from scifm.privacy.redaction import model_redaction
 from scifm.training.distributed import backend, barrier, world_size
 from scifm.utils import progress
 from scifm.utils.io import atomic_write_json, atomic_write_with
@@ -75,9 +76,11 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
     run.root.mkdir(parents=True, exist_ok=True)
     predictor.save(run.model)
     privacy = getattr(predictor, "privacy_", None)  # a DP fit's accountant record
+    redaction = model_redaction(cfg)  # new inputs are redacted as the training data were
     update_model_meta(run.model, data=cfg.data.recorded(),
                       split=cfg.split.model_dump(mode="json"),
-                      **({"privacy": privacy} if privacy else {}))
+                      **({"privacy": privacy} if privacy else {}),
+                      **({"redaction": redaction} if redaction else {}))
     with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):
         scores, y_test = score_predictor(predictor, ds, splits, cfg)
     metrics = {"fit_seconds": round(fit_seconds, 2), **({"privacy": privacy} if privacy else {}),

@@ -18,6 +18,7 @@ config says ``privacy.redact: true``. Presidio is the ``privacy`` extra (:func:`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -266,11 +267,33 @@ def redact_frame(frame: pd.DataFrame, columns: Sequence[str],
         return frame, None
     require_privacy("privacy.redact: true")
     require_columns(frame, columns)
-    redactor = Redactor(entities=entities, ner_model=ner_model).load()
+    redactor = _loaded(tuple(entities) if entities else None, ner_model)
     out, counts = redact_columns(frame, columns, redactor)
     logger.info("privacy: redacted %d PII spans in %s (%s); %s", sum(counts.values()),
                 ", ".join(columns), format_counts(counts), redactor.ner_note)
     return out, counts
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(entities: tuple[str, ...] | None, ner_model: str | None) -> Redactor:
+    """One loaded redactor per setting and process (``predict`` redacts chunk by chunk)."""
+    return Redactor(entities=entities, ner_model=ner_model).load()
+
+
+def model_redaction(cfg: Any) -> dict[str, Any] | None:
+    """What a model's ``scifm.json`` records of a run's redaction (``{"redact": true,
+    "entities", "ner_model"}``), so that ``predict`` / ``evaluate`` / ``serve`` / ``screen``
+    redact new inputs the same way; None when the run did not redact."""
+    redact, entities, ner_model = _section(cfg)
+    return {"redact": True, "entities": entities, "ner_model": ner_model} if redact else None
+
+
+def redact_inputs(frame: pd.DataFrame, columns: Sequence[str],
+                  meta: Mapping[str, Any]) -> pd.DataFrame:
+    """``frame`` with the text ``columns`` redacted as the model's run redacted its training
+    data (``meta``: the model's ``scifm.json``); ``frame`` itself for a run that did not."""
+    settings = meta.get("redaction")
+    return redact_frame(frame, columns, settings)[0] if settings else frame
 
 
 def redact_columns(frame: pd.DataFrame, columns: Sequence[str],

@@ -39,6 +39,7 @@ from scifm.evaluation.token_metrics import NER_METRICS, RESIDUE_METRICS, evaluat
 from scifm.evaluation.token_report import render_token_report
 from scifm.evaluation.token_tables import token_prediction_frame
 from scifm.models import load_predictor
+from scifm.privacy.redaction import redact_inputs
 from scifm.rundir import RunDir
 from scifm.staging import staged
 from scifm.tasks import TaskSpec
@@ -91,8 +92,8 @@ def _evaluate_table(run: RunDir, meta: dict[str, Any], data: Path, out_dir: Path
     if input_col:
         updates["input_col"] = input_col
     data_cfg = data_cfg.model_copy(update=updates)
-    cleaned = clean_table(read_table(data, data_cfg.format), data_cfg, source=str(data),
-                          task=task)
+    frame = redact_inputs(read_table(data, data_cfg.format), data_cfg.input_cols, meta)
+    cleaned = clean_table(frame, data_cfg, source=str(data), task=task)
     atomic_write_with(out_dir / "rejected.csv", lambda p: cleaned.rejected.to_csv(p, index=False))
     ds = cleaned.dataset
     predictor = load_predictor(run.model)

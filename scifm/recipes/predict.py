@@ -29,6 +29,7 @@ from scifm.evaluation.token_tables import tag_chunk
 from scifm.models import load_predictor
 from scifm.models.registry import get_family
 from scifm.models.token import FAMILY as TOKEN_FAMILY
+from scifm.privacy.redaction import redact_inputs
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
 from scifm.trust.uncertainty import prediction_extras
@@ -84,7 +85,8 @@ def predict(
     job = ChunkJob(run.model, task, data_cfg, col, id_col, extras=prediction_extras)
     n_rows = n_invalid = 0
     with atomic_path(out) as tmp:
-        rows = iter_table(data, fmt, chunksize=chunksize, encoding_errors="surrogateescape")
+        rows = (redact_inputs(c, job.cols, meta) for c in  # as the run redacted its data
+                iter_table(data, fmt, chunksize=chunksize, encoding_errors="surrogateescape"))
         for frame in predict_chunks(job, rows, workers,
                                     str(data)):
             frame.to_csv(tmp, mode="a", header=n_rows == 0, index=False,

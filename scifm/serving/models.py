@@ -27,6 +27,7 @@ from scifm.evaluation.chunks import Extras, predict_chunk
 from scifm.models import load_predictor
 from scifm.models.base import Predictor
 from scifm.models.token import FAMILY as TOKEN_FAMILY
+from scifm.privacy.redaction import redact_inputs
 from scifm.rundir import RunDir
 from scifm.tasks import TaskSpec
 from scifm.trust.uncertainty import prediction_extras
@@ -53,6 +54,20 @@ def plain(value: Any) -> Any:
         return None
     if value is pd.NA or value is pd.NaT:
         return None
+    return value
+
+
+def _utf8(value: Any) -> Any:
+    """A string holding lone surrogates that are not undecodable bytes (a JSON ``"\\ud800"``
+    escape: no UTF-8 encoding exists) as the undecodable bytes of its UTF-8 form, kept as lone
+    surrogates as ``scifm predict`` reads them: validation makes the item invalid with its
+    reason instead of failing the batch."""
+    if not isinstance(value, str) or value.isascii():
+        return value
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "surrogateescape")
     return value
 
 
@@ -113,9 +128,12 @@ class ServedModel:
 
     def frame(self, items: list[Item]) -> pd.DataFrame:
         """The items as a table with the model's input columns (a plain string fills the
-        primary column; a missing column is empty, which makes the item invalid)."""
-        rows = [{self.input_cols[0]: it} if isinstance(it, str) else dict(it) for it in items]
-        return pd.DataFrame(rows, columns=self.input_cols, dtype=object)
+        primary column; a missing column is empty, which makes the item invalid; a string that
+        has no UTF-8 form is made invalid, see :func:`_utf8`)."""
+        rows = [{self.input_cols[0]: _utf8(it)} if isinstance(it, str)
+                else {k: _utf8(v) for k, v in it.items()} for it in items]
+        frame = pd.DataFrame(rows, columns=self.input_cols, dtype=object)
+        return redact_inputs(frame, self.input_cols, self.meta)  # as the run's training data
 
     def predict(self, items: list[Item]) -> list[dict[str, Any]]:
         """One result per item, in order: ``input``, ``canonical``, ``status`` (``ok`` |

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from scifm.config.load import load_config
+from scifm.recipes.evaluate import evaluate
+from scifm.recipes.predict import predict
 from scifm.recipes.train import train
 from scifm.utils.extras import missing
 
@@ -56,3 +58,30 @@ def test_no_planted_pii_reaches_the_run_directory(tmp_path):
     assert (run / "model" / "uncertainty" / "reference.json").is_file()  # redacted texts only
     html = (run / "report.html").read_text()
     assert '<section id="privacy">' in html and "PHONE_NUMBER" in html
+
+
+def test_new_inputs_are_redacted_as_the_training_data(tmp_path):
+    frame, _ = _notes(120)
+    data = tmp_path / "notes.csv"
+    frame.to_csv(data, index=False)
+    cfg = load_config(flags={"data.path": str(data), "data.modality": "text",
+                             "data.input_col": "text", "data.target_cols": ["label"],
+                             "model.families": "lightgbm", "out": str(tmp_path / "run"),
+                             "privacy.redact": True, "eval.n_bootstrap": 50,
+                             "params.lightgbm.n_estimators": 20, "tracking.enabled": False})
+    run = train(cfg).run_dir
+    meta = json.loads((run / "model" / "scifm.json").read_text())
+    assert meta["redaction"]["redact"] is True
+    new = pd.DataFrame({"text": ["Patient: Olga Patel, phone (617) 555-0101, email "
+                                 "olga@clinic-example.org. ST elevation on the ECG."]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    predict(run, tmp_path / "new.csv", tmp_path / "pred.csv", workers=1)
+    out = (tmp_path / "pred.csv").read_text()
+    for secret in ("555-0101", "olga@clinic-example.org", "Olga Patel"):
+        assert secret not in out
+    assert "<PHONE_NUMBER>" in out and "<EMAIL_ADDRESS>" in out
+    # evaluate reads the training file again, redacted as in training: its rows are found
+    metrics = evaluate(run, data, tmp_path / "eval")
+    assert metrics["audit"].get("available", True) is not False, metrics["audit"]
+    assert "changed since training" not in json.dumps(metrics["audit"])
+    assert "555-" not in (tmp_path / "eval" / "predictions.csv").read_text()
