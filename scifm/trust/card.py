@@ -33,6 +33,7 @@ from scifm.models.manifest import update_manifest
 from scifm.tasks import TaskSpec
 from scifm.trust.card_sections import (
     CardInputs,
+    compression_section,
     data_section,
     fairness_section,
     fmt,
@@ -165,8 +166,8 @@ def render_card(run: RunFiles, name: str | None = None) -> str:
             f"`{c.source}`.{headline} Generated from the run directory by `scifm card`; "
             "every number below is read from its files.", "",
             *model_section(c), *data_section(c), *split_section(c), *metrics_section(c),
-            *uncertainty_section(c), *fairness_section(c), *privacy_section(c),
-            *intended_use_section(c), *limitations_section(c, primary, higher),
+            *compression_section(c), *uncertainty_section(c), *fairness_section(c),
+            *privacy_section(c), *intended_use_section(c), *limitations_section(c, primary, higher),
             *usage_section(c)]
     text = f"---\n{card_metadata(c).to_yaml()}\n---\n\n" + "\n".join(body).rstrip() + "\n"
     return str(ModelCard(text, ignore_metadata_errors=False))

@@ -257,14 +257,37 @@ def fairness_section(c: CardInputs) -> list[str]:
     return ["## Fairness", "", *tree_lines(summary), ""]
 
 
+def compression_section(c: CardInputs) -> list[str]:
+    """The compressed variant this model is (``scifm compress``), if it is one."""
+    comp = c.metrics.get("compression")
+    if not isinstance(comp, Mapping):
+        return []
+    return ["## Compression", "", f"This model is the `{comp.get('chosen')}` variant of "
+            f"`{comp.get('source_run')}` chosen by `scifm compress` (allowed drop of "
+            f"{comp.get('metric')}: {fmt(comp.get('max_drop'))}). {comp.get('note', '')} "
+            "Every variant measured is in the run's `compression.csv`.", ""]
+
+
+def _redaction_lines(c: CardInputs) -> list[str]:
+    red = c.meta.get("redaction")
+    if not isinstance(red, Mapping):
+        return []
+    counts = c.data_report.get("pii_redacted") or {}
+    found = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none found"
+    return [f"PII redacted from the text inputs before training (entity types: "
+            f"{', '.join(red.get('entities') or ['all supported'])}; spans replaced: {found}); "
+            "new inputs are redacted the same way by predict, evaluate, serve and screen.", ""]
+
+
 def privacy_section(c: CardInputs) -> list[str]:
-    """Differential privacy budget, if any."""
+    """Redaction of the inputs and the differential privacy budget, if any."""
     priv = c.metrics.get("privacy")
     if not isinstance(priv, Mapping) or priv.get("epsilon") is None:
-        return ["## Privacy", "", "Trained without differential privacy: no formal privacy "
-                "guarantee for the training rows.", ""]
+        return ["## Privacy", "", *_redaction_lines(c), "Trained without differential "
+                "privacy: no formal privacy guarantee for the training rows.", ""]
     extra = {k: v for k, v in priv.items() if k != "epsilon"}
-    lines = ["## Privacy", "", f"Trained with differential privacy: epsilon = "
+    lines = ["## Privacy", "", *_redaction_lines(c), f"Trained with differential privacy: "
+             "epsilon = "
              f"{fmt(priv['epsilon'])}" + (f", delta = {fmt(priv['delta'])}" if "delta" in priv
                                           else "") + "."]
     extra.pop("delta", None)

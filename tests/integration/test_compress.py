@@ -82,7 +82,8 @@ def test_compress_writes_a_run_that_predict_uses(tmp_path, run, fake_makers):
     assert "uncertainty" in metrics and "roc_auc" in metrics["test"]
     meta = json.loads((out / "model" / "scifm.json").read_text())
     assert meta["compression"]["variant"] == done.chosen and meta["data"]["input_col"]
-    assert (out / "model" / "README.md").is_file()
+    card = (out / "model" / "README.md").read_text()
+    assert "## Compression" in card and f"`{done.chosen}` variant" in card
     csv = pd.read_csv(out / "compression.csv")
     assert list(csv["variant"]) == names
     assert 'id="compression"' in (out / "report.html").read_text()
