@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -136,20 +137,30 @@ def scaffold_groups(smiles: Inputs, seed: int = 0, threshold: float = 0.9) -> np
     return pd.factorize(pd.Series(scaffolds(smiles), dtype=object))[0].astype(np.int64)
 
 
-def nn_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
-    """ECFP4 (2048 bits) Tanimoto similarity of each query molecule to its nearest reference."""
-    from rdkit import Chem, DataStructs, rdBase
+def _ecfp4(smiles: Sequence[str]) -> list:
+    from rdkit import Chem, rdBase
     from rdkit.Chem import rdFingerprintGenerator
 
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     with rdBase.BlockLogs():
-        def fps(smiles: Sequence[str]) -> list:
-            mols = (Chem.MolFromSmiles(s) for s in smiles)
-            return [gen.GetFingerprint(m if m is not None else Chem.Mol()) for m in mols]
+        mols = (Chem.MolFromSmiles(s) for s in smiles)
+        return [gen.GetFingerprint(m if m is not None else Chem.Mol()) for m in mols]
 
-        ref = fps(primary_strings(reference))
-        return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref))
-                         for fp in fps(primary_strings(query))])
+
+@functools.lru_cache(maxsize=2)
+def _reference_fps(reference: tuple[str, ...]) -> list:
+    """The reference set's fingerprints, made once per process: ``predict`` / ``serve`` /
+    ``screen`` ask for the similarity to the same training set chunk after chunk."""
+    return _ecfp4(reference)
+
+
+def nn_tanimoto(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """ECFP4 (2048 bits) Tanimoto similarity of each query molecule to its nearest reference."""
+    from rdkit import DataStructs
+
+    ref = _reference_fps(tuple(primary_strings(reference)))
+    return np.array([max(DataStructs.BulkTanimotoSimilarity(fp, ref))
+                     for fp in _ecfp4(primary_strings(query))])
 
 
 def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:

@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,15 +55,22 @@ def _tokenizer(corpus: Sequence[str], model_cfg: ModelConfig) -> Tokenizer:
     return text_tokenizer(corpus, model_cfg.text_vocab_size)
 
 
+@functools.lru_cache(maxsize=2)
+def _reference_tfidf(reference: tuple[str, ...]) -> tuple[Any, Any]:
+    """The vectoriser fitted on the reference texts and their (transposed) matrix, made once per
+    process (``predict`` / ``serve`` ask for the same training set chunk after chunk)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, dtype=np.float32)
+    return vec, vec.fit_transform(reference).T.tocsc()
+
+
 def nn_tfidf_cosine(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
     """Cosine similarity of each query text to its nearest reference text, on word uni- and
     bigram TF-IDF vectors fitted on the reference (sublinear term frequencies)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     if not len(query) or not len(reference):
         return np.zeros(len(query))
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, dtype=np.float32)
-    ref = vec.fit_transform(primary_strings(reference)).T.tocsc()
+    vec, ref = _reference_tfidf(tuple(primary_strings(reference)))
     q = vec.transform(primary_strings(query))
     best = np.zeros(q.shape[0])
     for lo in range(0, q.shape[0], 256):
