@@ -20,6 +20,7 @@ from scifm.cli import (  # noqa: F401 - importing a subcommand module registers 
     pretrain,
     redact,
     register,
+    screen,
     serve,
     train,
     tune,

@@ -74,12 +74,14 @@ FAST: dict[str, list[str]] = {
     "auto": ["--time-budget", "25", "--n-trials", "1", "--folds", "2", "--families",
              "linear,lightgbm,mpnn", "--set", "params.mpnn.epochs=2", *_BOOSTING, *_NO_TRACK],
     "predict": [],
+    "screen": [],
     "evaluate": [],
     "audit": [],
     "card": [],
     "register": [],
     "explain": [],
     "redact": [],
+    "compress": ["--recovery-steps", "2", "--distill-epochs", "0.2", "--n-bootstrap", "50"],
 }
 """Appended to a README command of each subcommand (the last value of a flag wins): tiny models,
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few

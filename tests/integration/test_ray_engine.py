@@ -1,0 +1,145 @@
+"""``--engine ray`` (issue 13 item 2): on a local Ray cluster started here, the frames of
+:func:`~scifm.screening.ray_engine.ray_predicted` equal those of the local engine
+(:func:`~scifm.evaluation.chunks.predict_chunks`), invalid rows included; an actor killed by a
+crash loses no row; a cluster the caller started is left running."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scifm.errors import ConfigError, DataError
+from scifm.evaluation.chunks import MODEL_CRASH, ChunkJob, predict_chunks
+from scifm.screening.ray_engine import ray_predicted
+
+pytestmark = pytest.mark.integration
+BOOM = "CCCCCCCCCCCCCCCO"
+"""A valid molecule that kills the actor predicting it (:class:`BoomJob`)."""
+
+
+@pytest.fixture(scope="module")
+def ray():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the `ray` extra)")
+    # this process's path on the actors' (as a spawned process has it): they unpickle BoomJob
+    # by reference to this module
+    path = os.pathsep.join(p for p in sys.path if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A tiny LightGBM ECFP run (tracking off)."""
+    from scifm.config.load import load_config
+    from scifm.recipes.train import train
+    from tests.conftest import make_molecules
+
+    root = tmp_path_factory.mktemp("ray")
+    make_molecules(80).to_csv(root / "mols.csv", index=False)
+    cfg = load_config(flags={
+        "data.path": str(root / "mols.csv"), "data.target_cols": ["active"],
+        "model.families": "lightgbm", "model.features": "ecfp", "split.method": "random",
+        "params.lightgbm.n_estimators": 20, "eval.n_bootstrap": 20,
+        "tracking.enabled": False, "out": str(root / "run")})
+    return train(cfg).run_dir
+
+
+def _job(run_dir: Path) -> ChunkJob:
+    from scifm.config.schema import DataConfig
+    from scifm.rundir import RunDir
+    from scifm.tasks import TaskSpec
+    from scifm.trust.uncertainty import prediction_extras
+
+    run = RunDir(run_dir)
+    meta = run.model_meta()
+    data_cfg = DataConfig.model_validate(meta["data"])
+    return ChunkJob(run.model, TaskSpec.from_dict(meta["task"]), data_cfg, "smiles", "name",
+                    extras=prediction_extras)
+
+
+def _library() -> pd.DataFrame:
+    from tests.conftest import make_molecules
+
+    smiles = make_molecules(120, seed=5)["smiles"].head(50).tolist()
+    for i, bad in zip((2, 13, 14, 31, 49), ("not_a_smiles", "", "C1CC", "C(C)(C)(C)(C)C", "xx"),
+                      strict=True):
+        smiles[i] = bad
+    return pd.DataFrame({"name": [f"m{i}" for i in range(len(smiles))], "smiles": smiles})
+
+
+def _chunks(frame: pd.DataFrame, size: int = 3):
+    for i in range(0, len(frame), size):
+        yield frame.iloc[i:i + size].reset_index(drop=True)
+
+
+def test_ray_frames_equal_the_local_engine(ray, run_dir, caplog):
+    """workers=0: one actor per cluster CPU (2); 17 chunks, more than the window of 4."""
+    caplog.set_level(logging.INFO, "scifm.screening.ray_engine")
+    library = _library()
+    local = list(predict_chunks(_job(run_dir), _chunks(library), 1, "lib.csv"))
+    on_ray = list(ray_predicted(_job(run_dir), _chunks(library), 0, "lib.csv"))
+    assert len(on_ray) == len(local) == 17
+    for ours, theirs in zip(on_ray, local, strict=True):
+        pd.testing.assert_frame_equal(ours, theirs)
+    out = pd.concat(on_ray, ignore_index=True)
+    assert out["row_id"].tolist() == list(range(len(library)))
+    assert out["id"].tolist() == library["name"].tolist()
+    assert (out["status"] == "invalid").sum() == 5
+    assert out.loc[out["status"] == "ok", "prob_active"].notna().all()
+    assert "2 actors" in caplog.text
+    assert ray.is_initialized()  # the test's cluster: not ours to shut down
+
+
+def test_missing_column_is_one_clear_error(ray, run_dir):
+    frames = ray_predicted(_job(run_dir), iter([pd.DataFrame({"smi": ["CCO"]})]), 2, "lib.csv")
+    with pytest.raises(DataError, match="smiles"):
+        list(frames)
+    assert ray.is_initialized()
+
+
+class BoomJob:
+    """A chunk job whose 'model' kills its actor on :data:`BOOM` (validation passes it)."""
+
+    col, id_col = "smiles", None
+
+    def __init__(self) -> None:
+        from scifm.config.schema import DataConfig
+
+        self.data_cfg = DataConfig()
+
+    @property
+    def cols(self) -> list[str]:
+        return ["smiles"]
+
+    def __call__(self, chunk, start, checked=None):
+        if BOOM in chunk["smiles"].tolist():
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return self.invalid(chunk, start, None, status="ok")
+
+    def invalid(self, chunk, start, reason, status="invalid"):
+        return pd.DataFrame({"row_id": range(start, start + len(chunk)),
+                             "input": chunk["smiles"].tolist(), "status": status,
+                             "error": reason})
+
+
+def test_an_actor_crash_loses_no_row(ray):
+    chunks = [pd.DataFrame({"smiles": ["CCO", "xx", BOOM, "CCN"]}),
+              pd.DataFrame({"smiles": ["CCC", "CCCl"]})]
+    out = pd.concat(ray_predicted(BoomJob(), iter(chunks), 1, "lib.csv"), ignore_index=True)
+    assert out["row_id"].tolist() == list(range(6))
+    assert out["status"].tolist() == ["ok", "invalid", "invalid", "ok", "ok", "ok"]
+    assert out["error"][1].startswith("invalid SMILES") and out["error"][2] == MODEL_CRASH
+
+
+def test_without_ray_one_line_with_the_install_command(monkeypatch, run_dir):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(ConfigError, match=r'pip install -c constraints.txt -e "\.\[ray\]"'):
+        next(ray_predicted(_job(run_dir), iter([]), 1, "lib.csv"))
