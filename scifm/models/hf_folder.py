@@ -37,6 +37,11 @@ from scifm.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
+INFERENCE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+"""``inference_dtype`` values of ``scifm.json``: the dtype the model is cast to on load and runs
+in (absent: the weights' own dtype, fp32 for every trained run; ``bfloat16``: the bf16 variant
+of ``scifm compress``)."""
+
 
 def read_meta(path: Path, family: str, what: str) -> dict[str, Any]:
     """``scifm.json`` of a saved model folder of ``family``, checking the weights are there.
@@ -116,6 +121,9 @@ class HFAdapter:
         Parameter counts, for the report.
     bf16
         Whether training used bf16 autocast.
+    inference_dtype
+        A key of :data:`INFERENCE_DTYPES` the model was cast to (written to ``scifm.json``), or
+        None: the weights' dtype (fp32).
     """
 
     family = ""
@@ -127,11 +135,12 @@ class HFAdapter:
         self, modality: str, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, *,
         max_length: int = 256, settings: dict[str, Any] | None = None,
         peft_base: BaseSnapshot | None = None, n_parameters: int = 0,
-        n_trainable_parameters: int = 0, bf16: bool = False,
+        n_trainable_parameters: int = 0, bf16: bool = False, inference_dtype: str | None = None,
     ) -> None:
         self.modality, self.model_, self.tokenizer_ = modality, model, tokenizer
         self.max_length_, self.settings = max_length, settings or {}
         self.peft_base_, self.bf16_ = peft_base, bf16
+        self.inference_dtype = inference_dtype
         self.n_parameters_, self.n_trainable_parameters_ = n_parameters, n_trainable_parameters
         self.history_: list[dict[str, Any]] = []
 
@@ -164,6 +173,7 @@ class HFAdapter:
             "n_parameters": self.n_parameters_,
             "n_trainable_parameters": self.n_trainable_parameters_,
             "peft": {**s.get("peft", {}), "adapter": is_adapter(self.model_)},
+            **({"inference_dtype": self.inference_dtype} if self.inference_dtype else {}),
         })
 
     @classmethod
@@ -179,6 +189,12 @@ class HFAdapter:
         path = Path(path)
         meta = read_meta(path, cls.family, cls.family)
         model, tokenizer, base = load_hf_folder(path, cls.head)
+        dtype = meta.get("inference_dtype")
+        if dtype is not None:
+            if dtype not in INFERENCE_DTYPES:
+                raise RunDirError(f"{path / MODEL_META}: inference_dtype {dtype!r} is not one of "
+                                  f"{', '.join(INFERENCE_DTYPES)}")
+            model.to(INFERENCE_DTYPES[dtype])
         max_length = int(meta.get("max_length") or (meta.get("model") or {}).get("max_length")
                          or 256)
         tokenizer.model_max_length = max_length
@@ -191,4 +207,5 @@ class HFAdapter:
             "n_parameters": int(meta.get("n_parameters") or model.num_parameters()),
             "n_trainable_parameters": int(meta.get("n_trainable_parameters") or 0),
             "bf16": settings["train"].get("bf16", "auto") != "off" and bf16_supported(),
+            "inference_dtype": dtype,
         }

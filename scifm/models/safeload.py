@@ -212,6 +212,10 @@ def load_hf_model(model_class: Any, folder: Path, **kwargs: Any) -> Any:
     check_json_files(folder, ("config.json",))
     weights = weights_file(folder)
     try:
+        if "pruned_heads" in json.loads((folder / "config.json").read_text(encoding="utf-8")):
+            from scifm.compression.prune_structure import load_head_pruned  # heads cut by hand
+
+            return load_head_pruned(model_class, folder, **kwargs)
         return model_class.from_pretrained(str(folder), local_files_only=True,
                                            use_safetensors=True, **kwargs)
     except LOAD_ERRORS as err:

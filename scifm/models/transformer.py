@@ -28,7 +28,27 @@ from scifm.training.data import encode_texts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TransformerPredictor", "load_token_model", "load_transformer"]
+__all__ = ["TransformerPredictor", "load_token_model", "load_transformer",
+           "predictions_from_logits"]
+
+
+def predictions_from_logits(task: TaskSpec, logits: np.ndarray, target_mean: np.ndarray | None,
+                            target_std: np.ndarray | None) -> np.ndarray:
+    """A sequence-level model's outputs in the task's terms, ``n x n_outputs`` (float64).
+
+    Binary: sigmoid probabilities; multiclass: softmax over the classes; regression: the
+    standardised outputs put back in target units (``logits * target_std + target_mean``, when
+    the targets were standardised). Shared by every runtime of such a model (PyTorch, ONNX).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if task.task_type == "binary":
+        return 1.0 / (1.0 + np.exp(-z))
+    if task.task_type == "multiclass":
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+    if target_mean is not None:
+        z = z * target_std + target_mean
+    return z
 
 
 class TransformerPredictor(HFAdapter):
@@ -53,7 +73,8 @@ class TransformerPredictor(HFAdapter):
     **kw
         ``max_length``, ``settings``, ``peft_base``, ``n_parameters``,
         ``n_trainable_parameters``, ``bf16`` (whether training used bf16 autocast; inference is
-        always fp32): see :class:`~scifm.models.hf_folder.HFAdapter`.
+        fp32), ``inference_dtype`` (``bfloat16``: weights and inference in bf16, the bf16 variant
+        of ``scifm compress``): see :class:`~scifm.models.hf_folder.HFAdapter`.
     """
 
     family = "transformer"
@@ -80,7 +101,9 @@ class TransformerPredictor(HFAdapter):
                            self.max_length_)
         # Inference runs in fp32 even when training used bf16 autocast: bf16 keeps ~3 significant
         # digits, so the nearly equal logits of a weakly trained model tie and a ranking metric
-        # (ROC-AUC) collapses to 0.5 (seen on ClinTox).
+        # (ROC-AUC) collapses to 0.5 (seen on ClinTox). Only a model saved with inference_dtype
+        # bfloat16 (scifm compress's bf16 variant, whose measured metric change shows the cost)
+        # runs in its bf16 weights.
         with torch.inference_mode():
             for idx, batch in self.batches(ids):
                 out[idx] = fn(batch).float().cpu().numpy()
@@ -91,15 +114,8 @@ class TransformerPredictor(HFAdapter):
 
     def predict(self, x: Sequence[str]) -> np.ndarray:
         """Predictions, ``n x n_outputs``: probabilities (classification) or target units."""
-        z = self.predict_logits(x).astype(np.float64)
-        if self.task.task_type == "binary":
-            return 1.0 / (1.0 + np.exp(-z))
-        if self.task.task_type == "multiclass":
-            z = np.exp(z - z.max(axis=1, keepdims=True))
-            return z / z.sum(axis=1, keepdims=True)
-        if self.target_mean_ is not None:
-            z = z * self.target_std_ + self.target_mean_
-        return z
+        return predictions_from_logits(self.task, self.predict_logits(x), self.target_mean_,
+                                       self.target_std_)
 
     def embed(self, x: Sequence[str]) -> np.ndarray:
         """Mean-pooled last hidden state over non-padding tokens, ``n x hidden_size``."""
