@@ -39,7 +39,8 @@ from scifm.training.peft import is_adapter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["make_bf16_variant", "make_onnx_variants", "plain_teacher_model"]
+__all__ = ["make_bf16_variant", "make_dynamic_int8", "make_onnx_variants",
+           "plain_teacher_model"]
 
 CHECK_ROWS = 64
 """Validation rows the fp32 graph is checked on (plus the first one alone, batch 1)."""
@@ -133,6 +134,22 @@ def make_onnx_variants(job: CompressJob) -> list[Variant]:
         else:
             variants.append(static)
         return variants
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def make_dynamic_int8(job: CompressJob, name: str, description: str) -> Variant:
+    """One ``onnx_transformer`` folder ``name``: the job's model exported (checked against it)
+    and quantised to dynamic int8 — used to chain int8 after pruning or distillation."""
+    model, merged = plain_teacher_model(job)
+    build = job.work / f".onnx-build-{name}"
+    build.mkdir(parents=True, exist_ok=True)
+    try:
+        fp32, info = _export_checked(job, model, build)
+        quantize_dynamic_int8(fp32.model_file, build / "dynamic.onnx", build)
+        dyn = _predictor(job, build / "dynamic.onnx", "int8-dynamic", fp32.n_parameters_)
+        return _save(job, dyn, name, description, {**info, "merged_adapter": merged,
+                                                   "weights": "int8 per tensor"})
     finally:
         shutil.rmtree(build, ignore_errors=True)
 

@@ -24,13 +24,15 @@ import logging
 import os
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scifm.compression.base import CompressJob, CompressOptions, SplitRows
+from scifm.compression.base import CompressJob, CompressOptions, Variant
+from scifm.compression.chain import chainable, int8_of
 from scifm.compression.choice import ORIGINAL, allowed_drop, choose
 from scifm.compression.measure import model_bytes, score_variant, time_predictor
 from scifm.compression.rows import run_rows
@@ -128,43 +130,64 @@ def _data_run(run: RunDir) -> RunDir:
 
 def _measure_all(job: CompressJob, makers: list[MakerSpec],
                  n_bootstrap: int) -> tuple[list[dict[str, Any]], dict[str, Path]]:
-    """The original and every variant, measured; their model folders by name."""
-    test = job.rows["test"]
-    base_pred = job.teacher.predict(test.inputs)
+    """The original and every variant, measured; their model folders by name. With the
+    ``onnx`` maker, int8 is chained on the other fp32 transformer variants
+    (:mod:`scifm.compression.chain`)."""
+    base_pred = job.teacher.predict(job.rows["test"].inputs)
     measured = [_measure(ORIGINAL, "the run's model as trained", job.teacher, job.model_dir,
-                         job.task, test, base_pred, n_bootstrap, job.options.seed)]
+                         job, base_pred, n_bootstrap)]
     folders = {ORIGINAL: job.model_dir}
+    made_all: list[Variant] = []
     for maker in makers:
-        with progress.track(f"compress: making {maker.name} variants"):
-            try:
-                made = run_maker(maker, job)
-            except Exception as err:  # noqa: BLE001 - one failed maker leaves the others
-                logger.warning("compress: %s failed (%s: %s); the other variants go on",
-                               maker.name, type(err).__name__, first_line(err))
-                measured.append({"name": maker.name, "error": first_line(err)})
-                continue
+        made = _made(maker.name, lambda m=maker: run_maker(m, job), measured)
+        made_all += made
         for variant in made:
-            try:
-                predictor = load_predictor(variant.model_dir)
-                row = _measure(variant.name, variant.description, predictor, variant.model_dir,
-                               job.task, test, base_pred, n_bootstrap, job.options.seed)
-            except Exception as err:  # noqa: BLE001 - a variant that does not load or predict
-                logger.warning("compress: variant %s does not load or predict (%s: %s)",
-                               variant.name, type(err).__name__, first_line(err))
-                measured.append({"name": variant.name, "error": first_line(err)})
-                continue
-            measured.append({**row, "details": variant.details})
-            folders[variant.name] = variant.model_dir
+            _add(variant, job, base_pred, n_bootstrap, measured, folders)
+    if any(m.name == "onnx" for m in makers):
+        for variant in [v for v in made_all if chainable(v)]:
+            name = f"{variant.name}+int8"
+            for chained in _made(name, lambda v=variant: [int8_of(job, v)], measured):
+                _add(chained, job, base_pred, n_bootstrap, measured, folders)
     return measured, folders
 
 
-def _measure(name: str, description: str, predictor: Predictor, folder: Path, task: TaskSpec,
-             test: SplitRows, base_pred: np.ndarray, n_bootstrap: int,
-             seed: int) -> dict[str, Any]:
+def _made(name: str, make: Callable[[], list[Variant]],
+          measured: list[dict[str, Any]]) -> list[Variant]:
+    """What ``make`` returns; a failure is one warning and one ``failed`` row."""
+    with progress.track(f"compress: making {name}"):
+        try:
+            return make()
+        except Exception as err:  # noqa: BLE001 - one failed maker leaves the others
+            logger.warning("compress: %s failed (%s: %s); the other variants go on", name,
+                           type(err).__name__, first_line(err))
+            measured.append({"name": name, "error": first_line(err)})
+            return []
+
+
+def _add(variant: Variant, job: CompressJob, base_pred: np.ndarray, n_bootstrap: int,
+         measured: list[dict[str, Any]], folders: dict[str, Path]) -> None:
+    """Load ``variant`` as predict does and measure it (a failure: one ``failed`` row)."""
+    try:
+        predictor = load_predictor(variant.model_dir)
+        row = _measure(variant.name, variant.description, predictor, variant.model_dir, job,
+                       base_pred, n_bootstrap)
+    except Exception as err:  # noqa: BLE001 - a variant that does not load or predict
+        logger.warning("compress: variant %s does not load or predict (%s: %s)",
+                       variant.name, type(err).__name__, first_line(err))
+        measured.append({"name": variant.name, "error": first_line(err)})
+        return
+    measured.append({**row, "details": variant.details})
+    folders[variant.name] = variant.model_dir
+
+
+def _measure(name: str, description: str, predictor: Predictor, folder: Path,
+             job: CompressJob, base_pred: np.ndarray, n_bootstrap: int) -> dict[str, Any]:
+    test = job.rows["test"]
     with progress.track(f"compress: measuring {name}"):
         pred = predictor.predict(test.inputs)
         timing = time_predictor(predictor, test.inputs)
-        score = score_variant(task, test, pred, base_pred, n_bootstrap=n_bootstrap, seed=seed)
+        score = score_variant(job.task, test, pred, base_pred, n_bootstrap=n_bootstrap,
+                              seed=job.options.seed)
     row = {"name": name, "description": description, "size_bytes": model_bytes(folder),
            "latency_ms": timing.latency_ms, "throughput": timing.throughput, **score}
     logger.info("compress: %s: %.1f MB, %.1f ms at batch 1, %.0f inputs/s at batch 64, "

@@ -112,3 +112,31 @@ def test_unknown_or_unfit_variants_are_refused(tmp_path, run, fake_makers):
     with pytest.raises(ConfigError, match="unknown variant"):
         compress(run, tmp_path / "x", variants=["nope"])
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def transformer_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compress_tf")
+    make_molecules(160, seed=4).to_csv(root / "mols.csv", index=False)
+    cfg = load_config(flags={"data.path": str(root / "mols.csv"), "data.input_col": "smiles",
+                             "data.target_cols": ["logp"], "model.families": "transformer",
+                             "out": str(root / "run"), "eval.n_bootstrap": 50,
+                             "tracking.enabled": False},
+                      overrides=["model.size=tiny", "train.max_steps=4"])
+    return train(cfg).run_dir
+
+
+def test_int8_is_chained_on_smaller_transformers(tmp_path, transformer_run):
+    from scifm.compression.base import CompressOptions
+
+    done = compress(transformer_run, tmp_path / "small", variants=["onnx", "distill"],
+                    max_drop="100%", n_bootstrap=50, keep_variants=True,
+                    options=CompressOptions(distill_epochs=0.5, student="small"))
+    rows = {r["name"]: r for r in done.result["variants"]}
+    assert {"onnx-fp32", "onnx-int8-dynamic", "distilled-small"} <= set(rows)
+    chained = rows["distilled-small+int8"]
+    assert "error" not in chained, chained
+    assert chained["size_bytes"] < rows["distilled-small"]["size_bytes"] / 2
+    meta = json.loads((tmp_path / "small" / "variants" / "distilled-small+int8" /
+                       "scifm.json").read_text())
+    assert meta["family"] == "onnx_transformer" and meta["precision"] == "int8-dynamic"
