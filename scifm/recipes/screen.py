@@ -37,6 +37,7 @@ from scifm.rundir import RunDir
 from scifm.screening.cascade import cascade_recall, rescore_count, sample_positions
 from scifm.screening.duplicates import SeenHashes, hashes
 from scifm.screening.filters import MoleculeFilters, parse_filters
+from scifm.screening.hit_details import HitDetails
 from scifm.screening.library import estimate_rows, library_chunks, library_format
 from scifm.screening.scores import Direction, Target, score_targets, typed
 from scifm.screening.scoring import ChunkScorer, engine
@@ -94,15 +95,17 @@ class _Model:
     workers: int
 
 
-def _model(run_dir: Path, input_col: str | None, id_col: str | None, workers: int) -> _Model:
+def _model(run_dir: Path, input_col: str | None, id_col: str | None, workers: int,
+           every_row: bool = True) -> _Model:
     run = RunDir(Path(run_dir))
     meta = run.model_meta()
     task = TaskSpec.from_dict(meta["task"])
     data_cfg = DataConfig.model_validate(meta.get("data", {"modality": meta["modality"]}))
     if workers <= 0:  # torch kernels use every core already: one process
         workers = (os.cpu_count() or 1) if get_family(meta["family"]).uses_n_jobs else 1
+    every_row = every_row or len(data_cfg.input_cols) > 1  # hits keep only the primary input
     job = ChunkJob(run.model, task, data_cfg, input_col or data_cfg.input_cols[0], id_col,
-                   extras=prediction_extras)
+                   extras=prediction_extras if every_row else None)
     return _Model(run, task, data_cfg, job, workers)
 
 
@@ -166,8 +169,10 @@ def _plan(run_dir: Path, library: Path, out: Path, opts: ScreenOptions) -> _Plan
     fmt = library_format(library, opts.fmt)
     if fmt == "smi" and opts.id_col is None:
         opts = replace(opts, id_col="id")  # the words after each SMILES
-    full = _model(run_dir, opts.input_col, opts.id_col, opts.workers)
-    fast = _model(opts.fast, opts.input_col, None, opts.workers) if opts.fast else None
+    every_row = opts.all_scores is not None  # else the uncertainty columns of the hits only
+    full = _model(run_dir, opts.input_col, opts.id_col, opts.workers, every_row)
+    fast = _model(opts.fast, opts.input_col, None, opts.workers, every_row) if opts.fast \
+        else None
     if fast and (fast.task != full.task or fast.data_cfg.modality != full.data_cfg.modality
                  or len(full.data_cfg.input_cols) > 1):
         raise ConfigError(f"--fast {opts.fast}: a cascade needs two single-input runs of the "
@@ -325,9 +330,12 @@ def _write_outputs(plan: _Plan, summary: ScreenSummary) -> list[TopK]:
 
 
 def _hits(plan: _Plan, tops: list[TopK], summary: ScreenSummary) -> pd.DataFrame:
-    parts = []
+    parts, full = [], plan.full
+    details = None if full.job.extras else HitDetails.of(full.run.model, full.task,
+                                                         full.data_cfg, full.job.col)
     for top in tops:
         hits = top.result()
+        hits = details.annotate(hits) if details else hits
         if plan.filters is not None and len(hits) and "flagged" not in hits.columns:
             hits = plan.filters.annotate(hits)
         first = hits.iloc[0] if len(hits) else None

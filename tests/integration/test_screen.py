@@ -241,3 +241,17 @@ def test_bad_input_is_one_line(runs, library, tmp_path, extra, words):
     errors = [ln for ln in res.output.splitlines() if "error:" in ln]
     assert len(errors) == 1 and words in " ".join(res.output.split()), res.output
     assert not (tmp_path / "hits.screen").exists()
+
+
+def test_hits_get_the_uncertainty_columns_of_every_row_scoring(screened, runs, library,
+                                                                tmp_path):
+    """Without --all-scores the uncertainty columns are computed for the hits only: they equal
+    those the every-row path wrote."""
+    out = tmp_path / "hits.parquet"
+    screen(runs["full"], library[0], out, _options())
+    lazy, eager = pd.read_parquet(out), pd.read_parquet(screened)
+    cols = [c for c in eager.columns if c.startswith(("cal_prob_", "set_", "uncertainty_"))
+            or c in ("nn_similarity", "in_domain")]
+    assert cols and set(cols) <= set(lazy.columns)
+    pd.testing.assert_frame_equal(lazy[["row_id", *cols]], eager[["row_id", *cols]],
+                                  check_dtype=False)
