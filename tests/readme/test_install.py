@@ -30,9 +30,10 @@ def test_extras() -> None:
     assert _names(extras["postgres"]) == {"psycopg"}
     assert extras["automl"] == [] and extras["peft"] == []  # old install commands still work
     (own,) = [r for r in extras["dev"] if r.startswith("scifm[")]  # dev installs the extras
-    assert set(own[len("scifm["):-1].split(",")) == {"postgres", "mpnn", "privacy"}
+    assert set(own[len("scifm["):-1].split(",")) == {"postgres", "mpnn", "privacy", "ray"}
     assert _names(extras["mpnn"]) == {"chemprop"}
     assert _names(extras["privacy"]) == {"presidio-analyzer", "presidio-anonymizer"}
+    assert _names(extras["ray"]) == {"ray"}
 
 
 def test_the_postgres_example_names_its_extra_beside_it() -> None:

@@ -108,10 +108,12 @@ def _check_outputs(part: Part, argv: list[str], output: str) -> None:
     if argv[0] in ("train", "tune", "auto", "finetune", "demo"):
         assert (Path(out or "") / "metrics.json").is_file(), f"line {part.line}: no metrics.json"
     if argv[0] == "predict":
-        data = pd.read_csv(option_value(argv, "--data"))
+        source = str(option_value(argv, "--data"))
+        data = (pd.read_json(source, lines=True) if source.endswith(".jsonl")
+                else pd.read_csv(source))
         preds = pd.read_csv(out)
         assert len(preds) == len(data)  # one row per input row, the invalid SMILES included
-        if str(option_value(argv, "--data")).endswith("library.csv"):  # one invalid SMILES
+        if source.endswith("library.csv"):  # one invalid SMILES
             assert preds.loc[preds["status"] != "ok", "input"].tolist() == ["C1CC("]
     if "--config" in argv and "lightgbm" in str(option_value(argv, "--config")):
         # the transformer keys of FAST are read by no chosen family: one warning line says so
