@@ -21,7 +21,8 @@ same time: scifm's chunk workers count) and of its largest process. Both tools g
 molecules (the first ``--n`` MUV SMILES; more than 93,087 repeat the corpus) and the same
 threads (``--threads``, ``OMP_NUM_THREADS``). ``scifm screen`` reads a ``.smi`` file,
 keeps the top 100 and writes its summary (rejects, duplicates, its own peak RSS); with
-``--fast RUN2`` it runs as a cascade and its recall is recorded. ``--flat-sizes`` then screens
+``--fast RUN2`` it runs as a cascade (its recall recorded) and the fast run alone
+(``--modes`` picks among ``cascade``, ``fast`` and ``full``). ``--flat-sizes`` then screens
 streams of that many molecules (MUV repeated: duplicates are predicted, then counted) and
 records the peak RSS of each: it should stay flat.
 
@@ -114,18 +115,24 @@ def train_chemprop(work: Path, chemprop: str, epochs: int | None, threads: int) 
     return found[0]
 
 
-def screen_cmd(args: argparse.Namespace, library: Path, out: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "scifm.cli", "-q", "screen", str(args.run), "--library",
+def screen_cmd(args: argparse.Namespace, library: Path, out: Path, how: str) -> list[str]:
+    """``how``: ``cascade`` (``--fast`` scores, ``--run`` re-scores), ``full`` (``--run``
+    alone) or ``fast`` (the ``--fast`` run alone)."""
+    run = args.fast if how == "fast" else args.run
+    cmd = [sys.executable, "-m", "scifm.cli", "-q", "screen", str(run), "--library",
            str(library), "--top", "100", "--out", str(out), "--workers", str(args.workers)]
-    if args.fast:
-        cmd += ["--fast", str(args.fast), "--rescore-top", str(args.rescore_top)]
+    if how == "cascade":
+        cmd += ["--fast", str(args.fast), "--rescore-top", str(args.rescore_top),
+                "--recall-sample", str(args.recall_sample)]
     return cmd + ([] if args.dedupe else ["--no-dedupe"])
 
 
-def run_screen(args: argparse.Namespace, library: Path, n: int, work: Path, job: str) -> dict:
-    out = work / f"hits_{n}.parquet"
-    row = {"job": job, "tool": "scifm screen", "n": n,
-           **measure(screen_cmd(args, library, out), args.threads, work / f"screen_{n}.log")}
+def run_screen(args: argparse.Namespace, library: Path, n: int, work: Path, job: str,
+               how: str) -> dict:
+    out = work / f"hits_{how}_{n}.parquet"
+    cmd = screen_cmd(args, library, out, how)
+    row = {"job": job, "tool": f"scifm screen ({how})", "n": n,
+           **measure(cmd, args.threads, work / f"screen_{how}_{n}.log")}
     summary = json.loads(out.with_name(f"{out.stem}.summary.json").read_text())
     row.update({"mol_per_s": round(n / row["wall_s"], 1), "n_scored": summary["n_scored"],
                 "n_rejected": summary["n_rejected"], "n_duplicates": summary["n_duplicates"],
@@ -150,7 +157,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--workers", type=int, default=0, help="scifm screen --workers")
     ap.add_argument("--no-dedupe", dest="dedupe", action="store_false")
+    ap.add_argument("--modes", nargs="*", default=None,
+                    help="screens of the --n molecules: cascade, fast, full (default: cascade "
+                         "and fast with --fast, else full)")
+    ap.add_argument("--flat-mode", default=None, help="the screen of --flat-sizes (default: "
+                    "the first of --modes)")
+    ap.add_argument("--recall-sample", type=int, default=2000)
     args = ap.parse_args()
+    args.modes = args.modes or (["cascade", "fast"] if args.fast else ["full"])
+    args.flat_mode = args.flat_mode or args.modes[0]
+    if any(m in ("cascade", "fast") for m in [*args.modes, args.flat_mode]) and not args.fast:
+        raise SystemExit("the cascade and fast screens need --fast RUN2")
     if not MUV.is_file():
         raise SystemExit(f"skipped: shared benchmark data not found at {SHARED}")
     if not (args.chemprop_model or args.train_chemprop):
@@ -169,10 +186,11 @@ def main() -> None:
         rows.append({"job": "muv", "tool": "chemprop predict", "n": args.n, **cp,
                      "mol_per_s": round(args.n / cp["wall_s"], 1)})
         smi = write_library(smiles, args.n, work / "muv.smi")
-        rows.append(run_screen(args, smi, args.n, work, "muv"))
+        for how in args.modes:
+            rows.append(run_screen(args, smi, args.n, work, "muv", how))
         for n in args.flat_sizes:
             big = write_library(smiles, n, work / f"stream_{n}.smi")
-            rows.append(run_screen(args, big, n, work, "flat_rss"))
+            rows.append(run_screen(args, big, n, work, "flat_rss", args.flat_mode))
             big.unlink()
     stamp = {"threads": args.threads, "run": str(args.run), "time": time.ctime()}
     RESULTS.mkdir(parents=True, exist_ok=True)

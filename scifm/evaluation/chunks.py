@@ -27,6 +27,7 @@ import pandas as pd
 
 from scifm.config.registry import MODALITIES
 from scifm.config.schema import DataConfig
+from scifm.data import parsed
 from scifm.data.contained import mark_worker
 from scifm.data.io import require_columns
 from scifm.data.validate import validate_records
@@ -78,8 +79,9 @@ class ChunkJob:
             if self.plugin is not None and self.data_cfg.modality not in MODALITIES:
                 MODALITIES.register(pickle.loads(self.plugin))
             self.load()
-        return predict_chunk(self.predictor, self.task, self.data_cfg, chunk, self.col,
-                             self.id_col, start, checked, self.extra)
+        with parsed.scope():  # the featurizer reuses the molecules the validator parsed
+            return predict_chunk(self.predictor, self.task, self.data_cfg, chunk, self.col,
+                                 self.id_col, start, checked, self.extra)
 
     def load(self) -> None:
         """Load the model and its extra columns in this process."""

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
+from scifm.data import parsed
 from scifm.data.datapoints import Datapoint, Inputs
 from scifm.featurizers.base import BaseFeaturizer, Features, Featurizer, build_featurizer, register
 
@@ -26,23 +27,37 @@ DESCRIPTOR_CLIP = 1e10
 """Descriptor values are clipped to ``[-DESCRIPTOR_CLIP, DESCRIPTOR_CLIP]`` (float32-safe)."""
 
 
-def parse_smiles(xs: Inputs) -> list[Chem.Mol | None]:
+def parse_smiles(xs: Inputs, reuse: bool = False) -> list[Chem.Mol | None]:
     """Parse SMILES (datapoints: their primary input) with RDKit, logging silenced; ``None``
-    where parsing fails."""
+    where parsing fails.
+
+    ``reuse``: take the molecule the validator of this process parsed for a canonical SMILES
+    (:mod:`scifm.data.parsed`) instead of parsing it again; only for features that do not
+    depend on atom order.
+    """
     smiles = (x.primary if isinstance(x, Datapoint) else x for x in xs)
     with rdBase.BlockLogs():
-        return [Chem.MolFromSmiles(s) if isinstance(s, str) and s else None for s in smiles]
+        return [_parsed(s, reuse) if isinstance(s, str) and s else None for s in smiles]
+
+
+def _parsed(smiles: str, reuse: bool) -> Chem.Mol | None:
+    mol = parsed.recall(smiles) if reuse else None
+    return mol if mol is not None else Chem.MolFromSmiles(smiles)
 
 
 class MolFeaturizer(BaseFeaturizer):
     """A featurizer of RDKit molecules; calling it on SMILES parses them first."""
+
+    order_invariant = False
+    """Whether the features are exactly the same whatever the atom order of the molecule (so a
+    molecule the validator parsed can be reused, :func:`parse_smiles`)."""
 
     def featurize_mols(self, mols: Sequence[Chem.Mol | None]) -> np.ndarray:
         """Featurize parsed molecules; ``None`` gives a NaN row. Shape ``n x d``, float32."""
         raise NotImplementedError
 
     def __call__(self, xs: Inputs) -> np.ndarray:
-        return self.featurize_mols(parse_smiles(xs))
+        return self.featurize_mols(parse_smiles(xs, reuse=self.order_invariant))
 
 
 @register("ecfp")
@@ -58,6 +73,8 @@ class ECFPFeaturizer(MolFeaturizer):
     counts
         Count fingerprint (how often each folded environment occurs) instead of 0/1 bits.
     """
+
+    order_invariant = True  # counts of atom environments: integers, whatever the atom order
 
     def __init__(self, radius: int = 2, n_bits: int = 2048, counts: bool = True) -> None:
         if radius < 0 or n_bits < 1:
@@ -177,7 +194,7 @@ class ConcatFeaturizer(BaseFeaturizer):
 
     def __call__(self, xs: Inputs) -> Features:
         if all(isinstance(f, MolFeaturizer) for f in self.featurizers):
-            mols = parse_smiles(xs)
+            mols = parse_smiles(xs, reuse=all(f.order_invariant for f in self.featurizers))
             blocks = [f.featurize_mols(mols) for f in self.featurizers]
         else:
             blocks = [f(xs) for f in self.featurizers]

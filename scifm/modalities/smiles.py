@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scifm.config.registry import MODALITIES
+from scifm.data import parsed
 from scifm.data.datapoints import Inputs, InvalidInput, primary_strings
 from scifm.modalities.base import ModalitySpec, NativeCode, NNSimilarity, over_limit
 
@@ -100,7 +101,7 @@ def smiles_validator(data_cfg: DataConfig) -> Callable[[str], str]:
         with rdBase.BlockLogs():
             mol = Chem.MolFromSmiles(s)
             if mol is not None:
-                if chooser is not None:
+                if chooser is not None and "." in s:  # no '.': one fragment already
                     mol = chooser.choose(mol)
                 if uncharger is not None:
                     mol = uncharger.uncharge(mol)
@@ -108,7 +109,9 @@ def smiles_validator(data_cfg: DataConfig) -> Callable[[str], str]:
             raise InvalidInput(_why(s))
         if mol.GetNumAtoms() == 0:
             raise InvalidInput("empty input: SMILES has no atoms")
-        return Chem.MolToSmiles(mol, isomericSmiles=opts.isomeric)
+        canonical = Chem.MolToSmiles(mol, isomericSmiles=opts.isomeric)
+        parsed.remember(canonical, mol)
+        return canonical
 
     return validate
 

@@ -6,22 +6,26 @@ precision choices (``device``) and the fine-tuning steps themselves (``finetune`
 ``transformers.Trainer`` owns the loop; this package supplies the pieces it is handed.
 """
 
-from scifm.training.device import accelerator, bf16_supported, resolve_bf16
-from scifm.training.losses import (
-    balanced_class_weights,
-    make_compute_loss,
-    masked_bce_with_logits,
-    masked_cross_entropy,
-    masked_mse,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "accelerator",
-    "balanced_class_weights",
-    "bf16_supported",
-    "make_compute_loss",
-    "masked_bce_with_logits",
-    "masked_cross_entropy",
-    "masked_mse",
-    "resolve_bf16",
-]
+_EXPORTS = {
+    "accelerator": "device",
+    "bf16_supported": "device",
+    "resolve_bf16": "device",
+    "balanced_class_weights": "losses",
+    "make_compute_loss": "losses",
+    "masked_bce_with_logits": "losses",
+    "masked_cross_entropy": "losses",
+    "masked_mse": "losses",
+}
+"""Names re-exported from submodules, imported on first use (PEP 562): importing a light
+submodule such as ``scifm.training.distributed`` must not load torch, transformers and peft."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"scifm.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'scifm.training' has no attribute {name!r}")

@@ -13,22 +13,37 @@ from __future__ import annotations
 
 import logging
 import os
-
-import torch.distributed as dist
+import sys
+from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
 
+def _group() -> ModuleType | None:
+    """``torch.distributed`` when a process group is initialised, else None.
+
+    torch is imported only when something already loaded it: without torch no process group can
+    exist, and a process that never needs torch (screening with a LightGBM model) keeps its
+    start-up about a second shorter."""
+    if "torch" not in sys.modules:
+        return None
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
 def rank() -> int:
     """Global rank of this process (0 when not launched by a distributed launcher)."""
-    if dist.is_available() and dist.is_initialized():
+    dist = _group()
+    if dist is not None:
         return int(dist.get_rank())
     return int(os.environ.get("RANK", "0"))
 
 
 def world_size() -> int:
     """Number of training processes (1 when not distributed)."""
-    if dist.is_available() and dist.is_initialized():
+    dist = _group()
+    if dist is not None:
         return int(dist.get_world_size())
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -40,12 +55,14 @@ def is_main_process() -> bool:
 
 def barrier() -> None:
     """Wait for every process (no-op without an initialised process group)."""
-    if dist.is_available() and dist.is_initialized():
+    dist = _group()
+    if dist is not None:
         dist.barrier()
 
 
 def backend() -> str | None:
     """Backend of the initialised process group (``gloo``, ``nccl``), else None."""
-    if dist.is_available() and dist.is_initialized():
+    dist = _group()
+    if dist is not None:
         return str(dist.get_backend())
     return None
