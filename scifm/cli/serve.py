@@ -17,6 +17,9 @@ import typer
 from scifm.cli.app import app, friendly_errors
 from scifm.errors import ConfigError
 
+KEEP_ALIVE_S = 75
+"""Seconds an idle HTTP connection stays open (uvicorn's default is 5)."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,4 +72,8 @@ def serve(
 
     logger.info("serving %s on http://%s:%d (API key %s)", ", ".join(server.state.models), host,
                 port, "required" if os.environ.get(api_key_env) else "off")
-    uvicorn.run(server, host=host, port=port, access_log=False, log_level="warning")
+    # Keep-alive longer than clients' idle expiry (httpx, requests pools: 5 s, uvicorn's own
+    # default): a server that closes an idle connection at the moment a client reuses it makes
+    # that client's request fail with a closed connection.
+    uvicorn.run(server, host=host, port=port, access_log=False, log_level="warning",
+                timeout_keep_alive=KEEP_ALIVE_S)

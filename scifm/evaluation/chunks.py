@@ -39,7 +39,8 @@ from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_CRASH", "ChunkJob", "ChunkPool", "predict_chunk", "predict_chunks"]
+__all__ = ["MODEL_CRASH", "ChunkJob", "ChunkPool", "predict_chunk", "predict_chunks",
+           "row_by_row"]
 
 
 Extras = Callable[[Predictor, list], tuple[np.ndarray, dict[str, np.ndarray]]]
@@ -168,23 +169,39 @@ class ChunkPool:
 
     def _row_by_row(self, chunk: pd.DataFrame, start: int,
                     checked: tuple[list, list]) -> pd.DataFrame:
-        frames = []
-        for i, (record, reason) in enumerate(zip(*checked, strict=True)):
-            row = chunk.iloc[i:i + 1]
-            if record is None:
-                frames.append(self.job.invalid(row, start + i, reason))
-                continue
-            future, pool = self.submit(row, start + i, ([record], [None]))
+        def one(row: pd.DataFrame, at: int, record: object) -> pd.DataFrame | None:
+            future, pool = self.submit(row, at, ([record], [None]))
             try:
-                frames.append(future.result())
+                return future.result()
             except BrokenProcessPool:
                 self._replace(pool)
-                logger.warning("row %d %s; marked invalid", start + i, MODEL_CRASH)
-                frames.append(self.job.invalid(row, start + i, MODEL_CRASH))
-        return pd.concat(frames, ignore_index=True)
+                return None
+
+        return row_by_row(self.job, chunk, start, checked, one)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+
+def row_by_row(job: ChunkJob, chunk: pd.DataFrame, start: int, checked: tuple[list, list],
+               predict_one: Callable[[pd.DataFrame, int, object], pd.DataFrame | None],
+               ) -> pd.DataFrame:
+    """A chunk that still crashed its worker after validation, predicted one row at a time.
+
+    ``predict_one(row, row_id, record)`` predicts one valid row in a worker, or returns None
+    when the worker died on it: that row is marked invalid (:data:`MODEL_CRASH`); invalid rows
+    keep their validation reason. Shared by the process pool and the Ray engine.
+    """
+    frames = []
+    for i, (record, reason) in enumerate(zip(*checked, strict=True)):
+        row = chunk.iloc[i:i + 1]
+        frame = job.invalid(row, start + i, reason) if record is None else \
+            predict_one(row, start + i, record)
+        if frame is None:
+            logger.warning("row %d %s; marked invalid", start + i, MODEL_CRASH)
+            frame = job.invalid(row, start + i, MODEL_CRASH)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def predict_chunks(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,

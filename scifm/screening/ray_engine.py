@@ -41,7 +41,7 @@ from scifm.data.contained import mark_worker
 from scifm.data.io import require_columns
 from scifm.data.validate import validate_records
 from scifm.errors import ConfigError
-from scifm.evaluation.chunks import MODEL_CRASH, ChunkJob
+from scifm.evaluation.chunks import ChunkJob, row_by_row
 from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
@@ -169,18 +169,9 @@ class ActorRing:
 
     def _row_by_row(self, chunk: pd.DataFrame, start: int,
                     checked: tuple[list, list]) -> pd.DataFrame:
-        frames = []
-        for i, (record, reason) in enumerate(zip(*checked, strict=True)):
-            row = chunk.iloc[i:i + 1]
-            if record is None:
-                frames.append(self.job.invalid(row, start + i, reason))
-                continue
-            frame = self._get(self.submit(row, start + i, ([record], [None])))
-            if frame is None:
-                logger.warning("row %d %s; marked invalid", start + i, MODEL_CRASH)
-                frame = self.job.invalid(row, start + i, MODEL_CRASH)
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
+        return row_by_row(self.job, chunk, start, checked,
+                          lambda row, at, record: self._get(self.submit(row, at,
+                                                                        ([record], [None]))))
 
     def close(self) -> None:
         for actor in self.actors:
