@@ -143,6 +143,21 @@ def run_screen(args: argparse.Namespace, library: Path, n: int, work: Path, job:
     return row
 
 
+def compare(args: argparse.Namespace, smiles: list[str], work: Path) -> list[dict]:
+    """``chemprop predict`` then each ``--modes`` screen, on the same ``--n`` molecules."""
+    model = args.chemprop_model or train_chemprop(work, args.chemprop_bin,
+                                                  args.chemprop_epochs, args.threads)
+    csv = write_library(smiles, args.n, work / "muv.csv")
+    preds = work / "chemprop_preds.csv"
+    cp = measure([args.chemprop_bin, "predict", "-i", str(csv), "-s", "smiles",
+                  "--model-paths", str(model), "-o", str(preds)], args.threads,
+                 work / "chemprop_predict.log")
+    rows = [{"job": "muv", "tool": "chemprop predict", "n": args.n, **cp,
+             "mol_per_s": round(args.n / cp["wall_s"], 1)}]
+    smi = write_library(smiles, args.n, work / "muv.smi")
+    return rows + [run_screen(args, smi, args.n, work, "muv", how) for how in args.modes]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="the scifm auto BBBP run")
@@ -159,35 +174,27 @@ def main() -> None:
     ap.add_argument("--no-dedupe", dest="dedupe", action="store_false")
     ap.add_argument("--modes", nargs="*", default=None,
                     help="screens of the --n molecules: cascade, fast, full (default: cascade "
-                         "and fast with --fast, else full)")
+                         "and fast with --fast, else full); none given: no comparison, only "
+                         "the --flat-sizes runs")
     ap.add_argument("--flat-mode", default=None, help="the screen of --flat-sizes (default: "
                     "the first of --modes)")
     ap.add_argument("--recall-sample", type=int, default=2000)
     args = ap.parse_args()
-    args.modes = args.modes or (["cascade", "fast"] if args.fast else ["full"])
-    args.flat_mode = args.flat_mode or args.modes[0]
+    if args.modes is None:
+        args.modes = ["cascade", "fast"] if args.fast else ["full"]
+    args.flat_mode = args.flat_mode or (args.modes or ["full"])[0]
     if any(m in ("cascade", "fast") for m in [*args.modes, args.flat_mode]) and not args.fast:
         raise SystemExit("the cascade and fast screens need --fast RUN2")
     if not MUV.is_file():
         raise SystemExit(f"skipped: shared benchmark data not found at {SHARED}")
-    if not (args.chemprop_model or args.train_chemprop):
+    if args.modes and not (args.chemprop_model or args.train_chemprop):
         raise SystemExit("give --chemprop-model PATH/best.pt or --train-chemprop")
     smiles = pd.read_csv(MUV, usecols=["smiles"])["smiles"].tolist()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = args.chemprop_model or train_chemprop(work, args.chemprop_bin,
-                                                      args.chemprop_epochs, args.threads)
-        csv = write_library(smiles, args.n, work / "muv.csv")
-        preds = work / "chemprop_preds.csv"
-        cp = measure([args.chemprop_bin, "predict", "-i", str(csv), "-s", "smiles",
-                      "--model-paths", str(model), "-o", str(preds)], args.threads,
-                     work / "chemprop_predict.log")
-        rows.append({"job": "muv", "tool": "chemprop predict", "n": args.n, **cp,
-                     "mol_per_s": round(args.n / cp["wall_s"], 1)})
-        smi = write_library(smiles, args.n, work / "muv.smi")
-        for how in args.modes:
-            rows.append(run_screen(args, smi, args.n, work, "muv", how))
+        if args.modes:  # --modes with no value: the --flat-sizes runs only
+            rows += compare(args, smiles, work)
         for n in args.flat_sizes:
             big = write_library(smiles, n, work / f"stream_{n}.smi")
             rows.append(run_screen(args, big, n, work, "flat_rss", args.flat_mode))
