@@ -77,7 +77,8 @@ def test_concat_equals_parts_and_parses_once(monkeypatch):
     expected = np.hstack([ecfp(SMILES), rd(SMILES)])
     calls = []
     real = molecule_module.parse_smiles
-    monkeypatch.setattr(molecule_module, "parse_smiles", lambda xs, reuse=False: calls.append(1) or real(xs, reuse))
+    monkeypatch.setattr(molecule_module, "parse_smiles",
+                        lambda xs, reuse=False: calls.append(1) or real(xs, reuse))
     x = concat(SMILES)
     assert len(calls) == 1
     np.testing.assert_array_equal(x, expected)
