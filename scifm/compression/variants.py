@@ -54,6 +54,12 @@ MAKERS: tuple[MakerSpec, ...] = (
               "on validation rows)"),
     MakerSpec("bf16", "scifm.compression.onnx_transformer:make_bf16_variant",
               _family_in(TRANSFORMERS), "bf16 weights, bf16 inference"),
+    MakerSpec("vocab", "scifm.compression.vocab_trim:make_vocab_variants",
+              _family_in(TRANSFORMERS),
+              "the vocabulary trimmed to the pieces the train + validation rows use (+ special "
+              "and single-character pieces), embedding rows sliced: fp32 and bf16, and bf16 "
+              "keeping only pieces used >= 5 times (WordPiece tokenizers; others are skipped "
+              "with a warning)"),
     MakerSpec("prune", "scifm.compression.pruning:make_pruned_variants",
               _family_in(TRANSFORMERS),
               "magnitude and structured (attention-head / FFN) pruning + a short recovery "
