@@ -122,6 +122,8 @@ class _Plan:
     state: ScreenState
     rejects: Path
     summary_file: Path
+    rescored: np.ndarray | None = None
+    """Cascade: the row ids re-scored as candidates (set by :func:`_cascade`)."""
 
     @property
     def first(self) -> _Model:
@@ -269,7 +271,8 @@ def _score_rows(plan: _Plan, rows: pd.DataFrame, stage: str) -> None:
 
 
 def _cascade(plan: _Plan, n_scored: int) -> dict:
-    """Re-score the best ``m`` rows per target and the recall sample with the full model."""
+    """Re-score the best ``m`` rows per target and the recall sample with the full model, in
+    one pass (one start of its workers; a row in both is scored once)."""
     opts, state = plan.opts, plan.state
     m = rescore_count(n_scored, opts.rescore_top, opts.top)
     cols = ["row_id", "input", "canonical", "status", *([] if not opts.id_col else ["id"]),
@@ -288,9 +291,11 @@ def _cascade(plan: _Plan, n_scored: int) -> dict:
     best = best.drop_duplicates("row_id").sort_values("row_id", ignore_index=True)
     keep = ["row_id", "input", *([] if not opts.id_col else ["id"]),
             *{t.column for t in plan.targets}]
-    _score_rows(plan, best[keep], "rescored")
-    _score_rows(plan, pd.concat(sample, ignore_index=True)[keep], "sample")
-    frames = list(state.frames("sample"))  # recall_sample rows: bounded
+    sample_ids = pd.concat(sample, ignore_index=True)[keep]
+    both = pd.concat([best[keep], sample_ids]).drop_duplicates("row_id")
+    _score_rows(plan, both.sort_values("row_id", ignore_index=True), "rescored")  # one pass
+    plan.rescored = best["row_id"].to_numpy()
+    frames = [f[f["row_id"].isin(sample_ids["row_id"])] for f in state.frames("rescored")]
     full_sample = pd.concat(frames, ignore_index=True) if frames else \
         pd.DataFrame({"row_id": [], "status": [], **{t.column: [] for t in plan.targets}})
     full_sample = full_sample[full_sample["status"] == "ok"]
@@ -324,8 +329,8 @@ def _write_outputs(plan: _Plan, summary: ScreenSummary) -> list[TopK]:
             for top in [] if plan.fast else tops:
                 top.add(ok)
     for frame in plan.state.frames("rescored") if plan.fast else ():
-        for top in tops:
-            top.add(frame[frame["status"] == "ok"])
+        for top in tops:  # the recall sample's rows were scored too: not candidates
+            top.add(frame[(frame["status"] == "ok") & frame["row_id"].isin(plan.rescored)])
     return tops
 
 
