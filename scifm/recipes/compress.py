@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from scifm.compression.base import CompressJob, CompressOptions, Variant
-from scifm.compression.chain import chainable, int8_of
+from scifm.compression.chain import bf16_of, chainable, int8_of
 from scifm.compression.choice import ORIGINAL, allowed_drop, choose
 from scifm.compression.measure import model_bytes, score_variant, time_predictor
 from scifm.compression.rows import run_rows
@@ -131,8 +131,8 @@ def _data_run(run: RunDir) -> RunDir:
 def _measure_all(job: CompressJob, makers: list[MakerSpec],
                  n_bootstrap: int) -> tuple[list[dict[str, Any]], dict[str, Path]]:
     """The original and every variant, measured; their model folders by name. With the
-    ``onnx`` maker, int8 is chained on the other fp32 transformer variants
-    (:mod:`scifm.compression.chain`)."""
+    ``onnx`` maker, int8 is chained on the other fp32 transformer variants, with the ``bf16``
+    maker bf16 (:mod:`scifm.compression.chain`)."""
     base_pred = job.teacher.predict(job.rows["test"].inputs)
     measured = [_measure(ORIGINAL, "the run's model as trained", job.teacher, job.model_dir,
                          job, base_pred, n_bootstrap)]
@@ -143,10 +143,15 @@ def _measure_all(job: CompressJob, makers: list[MakerSpec],
         made_all += made
         for variant in made:
             _add(variant, job, base_pred, n_bootstrap, measured, folders)
-    if any(m.name == "onnx" for m in makers):
+    names = {v.name for v in made_all}
+    for maker, suffix, chain in (("onnx", "int8", int8_of), ("bf16", "bf16", bf16_of)):
+        if not any(m.name == maker for m in makers):
+            continue
         for variant in [v for v in made_all if chainable(v)]:
-            name = f"{variant.name}+int8"
-            for chained in _made(name, lambda v=variant: [int8_of(job, v)], measured):
+            name = f"{variant.name}+{suffix}"
+            if name in names:  # a maker made it already (vocab-trimmed+bf16)
+                continue
+            for chained in _made(name, lambda v=variant, c=chain: [c(job, v)], measured):
                 _add(chained, job, base_pred, n_bootstrap, measured, folders)
     return measured, folders
 

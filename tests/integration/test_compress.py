@@ -129,7 +129,7 @@ def transformer_run(tmp_path_factory):
 def test_int8_is_chained_on_smaller_transformers(tmp_path, transformer_run):
     from scifm.compression.base import CompressOptions
 
-    done = compress(transformer_run, tmp_path / "small", variants=["onnx", "distill"],
+    done = compress(transformer_run, tmp_path / "small", variants=["onnx", "bf16", "distill"],
                     max_drop="100%", n_bootstrap=50, keep_variants=True,
                     options=CompressOptions(distill_epochs=0.5, student="small"))
     rows = {r["name"]: r for r in done.result["variants"]}
@@ -140,3 +140,9 @@ def test_int8_is_chained_on_smaller_transformers(tmp_path, transformer_run):
     meta = json.loads((tmp_path / "small" / "variants" / "distilled-small+int8" /
                        "scifm.json").read_text())
     assert meta["family"] == "onnx_transformer" and meta["precision"] == "int8-dynamic"
+    halved = rows["distilled-small+bf16"]
+    assert "error" not in halved, halved
+    assert halved["size_bytes"] < 0.6 * rows["distilled-small"]["size_bytes"]
+    meta = json.loads((tmp_path / "small" / "variants" / "distilled-small+bf16" /
+                       "scifm.json").read_text())
+    assert meta["family"] == "transformer" and meta["inference_dtype"] == "bfloat16"
