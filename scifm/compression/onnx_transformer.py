@@ -40,7 +40,7 @@ from scifm.training.peft import is_adapter
 logger = logging.getLogger(__name__)
 
 __all__ = ["make_bf16_variant", "make_dynamic_int8", "make_onnx_variants",
-           "plain_teacher_model"]
+           "plain_teacher_model", "predictor_like"]
 
 CHECK_ROWS = 64
 """Validation rows the fp32 graph is checked on (plus the first one alone, batch 1)."""
@@ -182,15 +182,24 @@ def _save(job: CompressJob, p: OnnxTransformerPredictor, name: str, description:
                                                "precision": p.precision})
 
 
+def predictor_like(t: TransformerPredictor, model: nn.Module, tokenizer: Any = None,
+                   bf16: bool = False) -> TransformerPredictor:
+    """A predictor with ``t``'s task, inputs and scaling around another ``model`` (and
+    ``tokenizer``); ``bf16``: the weights cast to bf16, inferring in bf16."""
+    if bf16:
+        model = model.to(torch.bfloat16)
+    return TransformerPredictor(
+        t.task, t.modality, model, tokenizer if tokenizer is not None else t.tokenizer_,
+        dna_kmer=t.dna_kmer_, target_mean=t.target_mean_, target_std=t.target_std_,
+        max_length=t.max_length_, settings=t.settings,
+        n_parameters=int(sum(p.numel() for p in model.parameters())), bf16=t.bf16_,
+        inference_dtype="bfloat16" if bf16 else None)
+
+
 def make_bf16_variant(job: CompressJob) -> list[Variant]:
     """``bf16``: the run's model (adapter merged) with bf16 weights, inferring in bf16."""
     model, merged = plain_teacher_model(job)
-    t = job.teacher
-    bf16 = TransformerPredictor(
-        t.task, t.modality, model.to(torch.bfloat16), t.tokenizer_, dna_kmer=t.dna_kmer_,
-        target_mean=t.target_mean_, target_std=t.target_std_, max_length=t.max_length_,
-        settings=t.settings, n_parameters=int(sum(p.numel() for p in model.parameters())),
-        bf16=t.bf16_, inference_dtype="bfloat16")
+    bf16 = predictor_like(job.teacher, model, bf16=True)
     folder = job.work / "bf16"
     bf16.save(folder)
     return [Variant("bf16", folder, "PyTorch, bf16 weights and inference",

@@ -43,7 +43,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from scifm.compression.base import CompressJob, Variant
-from scifm.compression.onnx_transformer import plain_teacher_model
+from scifm.compression.onnx_transformer import plain_teacher_model, predictor_like
 from scifm.compression.pruning import transformer_teacher
 from scifm.errors import ScifmError
 from scifm.featurizers.tokenizers import prepare_inputs
@@ -249,14 +249,7 @@ def _trimmed_predictor(job: CompressJob, spec: dict[str, Any], kept: Kept,
     t = transformer_teacher(job)
     model, _ = plain_teacher_model(job)
     slice_embeddings(model, kept.ids)
-    tokenizer = trimmed_tokenizer(t.tokenizer_, spec, kept.ids)
-    if bf16:
-        model = model.to(torch.bfloat16)
-    return TransformerPredictor(
-        t.task, t.modality, model, tokenizer, dna_kmer=t.dna_kmer_, target_mean=t.target_mean_,
-        target_std=t.target_std_, max_length=t.max_length_, settings=t.settings,
-        n_parameters=int(sum(p.numel() for p in model.parameters())), bf16=t.bf16_,
-        inference_dtype="bfloat16" if bf16 else None)
+    return predictor_like(t, model, trimmed_tokenizer(t.tokenizer_, spec, kept.ids), bf16)
 
 
 def _logit_check(job: CompressJob, p: TransformerPredictor, keep: Sequence[int]) -> float:
