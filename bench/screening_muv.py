@@ -22,7 +22,8 @@ molecules (the first ``--n`` MUV SMILES; more than 93,087 repeat the corpus) and
 threads (``--threads``, ``OMP_NUM_THREADS``). ``scifm screen`` reads a ``.smi`` file,
 keeps the top 100 and writes its summary (rejects, duplicates, its own peak RSS); with
 ``--fast RUN2`` it runs as a cascade (its recall recorded) and the fast run alone
-(``--modes`` picks among ``cascade``, ``fast`` and ``full``). ``--flat-sizes`` then screens
+(``--modes`` picks among ``cascade``, ``fast`` and ``full``; ``--engine ray`` runs every screen
+on Ray Data, a local cluster started by each). ``--flat-sizes`` then screens
 streams of that many molecules (MUV repeated: duplicates are predicted, then counted) and
 records the peak RSS of each: it should stay flat.
 
@@ -120,7 +121,8 @@ def screen_cmd(args: argparse.Namespace, library: Path, out: Path, how: str) -> 
     alone) or ``fast`` (the ``--fast`` run alone)."""
     run = args.fast if how == "fast" else args.run
     cmd = [sys.executable, "-m", "scifm.cli", "-q", "screen", str(run), "--library",
-           str(library), "--top", "100", "--out", str(out), "--workers", str(args.workers)]
+           str(library), "--top", "100", "--out", str(out), "--workers", str(args.workers),
+           "--engine", args.engine]
     if how == "cascade":
         cmd += ["--fast", str(args.fast), "--rescore-top", str(args.rescore_top),
                 "--recall-sample", str(args.recall_sample)]
@@ -131,7 +133,8 @@ def run_screen(args: argparse.Namespace, library: Path, n: int, work: Path, job:
                how: str) -> dict:
     out = work / f"hits_{how}_{n}.parquet"
     cmd = screen_cmd(args, library, out, how)
-    row = {"job": job, "tool": f"scifm screen ({how})", "n": n,
+    engine = "" if args.engine == "local" else f", {args.engine}"
+    row = {"job": job, "tool": f"scifm screen ({how}{engine})", "n": n,
            **measure(cmd, args.threads, work / f"screen_{how}_{n}.log")}
     summary = json.loads(out.with_name(f"{out.stem}.summary.json").read_text())
     row.update({"mol_per_s": round(n / row["wall_s"], 1), "n_scored": summary["n_scored"],
@@ -171,6 +174,7 @@ def main() -> None:
     ap.add_argument("--flat-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--workers", type=int, default=0, help="scifm screen --workers")
+    ap.add_argument("--engine", default="local", help="scifm screen --engine (local | ray)")
     ap.add_argument("--no-dedupe", dest="dedupe", action="store_false")
     ap.add_argument("--modes", nargs="*", default=None,
                     help="screens of the --n molecules: cascade, fast, full (default: cascade "

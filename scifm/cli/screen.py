@@ -61,8 +61,8 @@ def screen(
                                       "model re-scores (at least K rows)."),
     recall_sample: int = typer.Option(2_000, help="Cascade: random rows scored by both models "
                                       "to measure the cascade's recall."),
-    engine: str = typer.Option("local", help="local (worker processes) | ray (Ray actors; "
-                               "RAY_ADDRESS names a cluster)."),
+    engine: str = typer.Option("local", help="local (worker processes) | ray (a Ray Data "
+                               "actor pool; RAY_ADDRESS names a cluster)."),
     seed: int = typer.Option(0, help="Seed of the recall sample."),
 ) -> None:
     """Screen a library: stream it, score it, keep the best K per target with uncertainty,

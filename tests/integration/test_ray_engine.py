@@ -1,7 +1,9 @@
 """``--engine ray`` (issue 13 item 2): on a local Ray cluster started here, the frames of
-:func:`~scifm.screening.ray_engine.ray_predicted` equal those of the local engine
-(:func:`~scifm.evaluation.chunks.predict_chunks`), invalid rows included; an actor killed by a
-crash loses no row; a cluster the caller started is left running."""
+:func:`~scifm.screening.ray_engine.ray_predicted` (a Ray Data pipeline) equal those of the local
+engine (:func:`~scifm.evaluation.chunks.predict_chunks`), invalid rows included; the driver
+reads at most a window of chunks ahead; an actor killed by a crash loses no row; ``scifm
+screen --engine ray`` (cascade included) writes the same outputs as the local engine; a cluster
+the caller started is left running."""
 
 from __future__ import annotations
 
@@ -94,8 +96,26 @@ def test_ray_frames_equal_the_local_engine(ray, run_dir, caplog):
     assert out["id"].tolist() == library["name"].tolist()
     assert (out["status"] == "invalid").sum() == 5
     assert out.loc[out["status"] == "ok", "prob_active"].notna().all()
-    assert "2 actors" in caplog.text
+    assert "Ray Data: 2 actors" in caplog.text
     assert ray.is_initialized()  # the test's cluster: not ours to shut down
+
+
+def test_the_driver_reads_at_most_a_window_ahead(ray, run_dir):
+    """One actor: a window of 2 chunks; the chunk read while waiting for room is the +1."""
+    library, pulled = _library(), [0]
+
+    def counted():
+        for chunk in _chunks(library, size=2):
+            pulled[0] += 1
+            yield chunk
+
+    frames = ray_predicted(_job(run_dir), counted(), 1, "lib.csv")
+    got = 0
+    for frame in frames:
+        assert pulled[0] <= got + 2 + 1, (pulled[0], got)
+        got += 1
+        assert frame["row_id"].iloc[0] == 2 * (got - 1)
+    assert got == pulled[0] == 25
 
 
 def test_missing_column_is_one_clear_error(ray, run_dir):
@@ -130,13 +150,39 @@ class BoomJob:
                              "error": reason})
 
 
-def test_an_actor_crash_loses_no_row(ray):
+def test_an_actor_crash_loses_no_row(ray, caplog):
+    """The Dataset skips the chunk whose actor died; a spare actor re-runs it row by row."""
+    caplog.set_level(logging.WARNING, "scifm.screening.ray_engine")
     chunks = [pd.DataFrame({"smiles": ["CCO", "xx", BOOM, "CCN"]}),
               pd.DataFrame({"smiles": ["CCC", "CCCl"]})]
     out = pd.concat(ray_predicted(BoomJob(), iter(chunks), 1, "lib.csv"), ignore_index=True)
     assert out["row_id"].tolist() == list(range(6))
     assert out["status"].tolist() == ["ok", "invalid", "invalid", "ok", "ok", "ok"]
     assert out["error"][1].startswith("invalid SMILES") and out["error"][2] == MODEL_CRASH
+    assert "a Ray actor died while predicting rows 0-3" in caplog.text
+
+
+def test_screen_on_ray_writes_what_the_local_engine_writes(ray, run_dir, tmp_path):
+    """The whole ``scifm screen``, cascade (the same run as fast and full model) included."""
+    from scifm.recipes.screen import ScreenOptions, screen
+
+    lib = tmp_path / "lib.csv"
+    _library().to_csv(lib, index=False)
+    outs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine / "hits.parquet"
+        opts = ScreenOptions(top=5, workers=1, chunksize=7, input_col="smiles", id_col="name",
+                             fast=run_dir, rescore_top=0.2, recall_sample=10, engine=engine,
+                             all_scores=out.with_name("all.parquet"))
+        summary = screen(run_dir, lib, out, opts)
+        assert summary.n_scored + summary.n_rejected + summary.n_duplicates == 50
+        outs[engine] = (pd.read_parquet(out), pd.read_parquet(out.with_name("all.parquet")),
+                        pd.read_csv(out.with_name("hits.rejects.csv")), summary.cascade)
+    for ours, theirs in zip(outs["ray"], outs["local"], strict=True):
+        if isinstance(ours, pd.DataFrame):
+            pd.testing.assert_frame_equal(ours, theirs)
+        else:
+            assert ours == theirs
 
 
 def test_without_ray_one_line_with_the_install_command(monkeypatch, run_dir):
