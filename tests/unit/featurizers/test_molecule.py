@@ -64,6 +64,35 @@ def test_rdkit2d_values_order_and_subset():
     np.testing.assert_allclose(sub(["CCO"])[0], [1.0, 46.069], atol=1e-2)
 
 
+def test_rdkit2d_estate_indices_computed_once_equal_rdkits_own():
+    """The four E-state descriptors share one computation per molecule (``force=0``) and equal,
+    bit for bit, RDKit's own calls, each recomputing; a second call on the same molecule too."""
+    from rdkit import Chem
+    from rdkit.Chem.EState import EState
+
+    from tests.conftest import make_molecules
+
+    names = ["MaxEStateIndex", "MolWt", "MinAbsEStateIndex", "MaxAbsEStateIndex",
+             "MinEStateIndex"]
+    f = RDKit2DFeaturizer(names)
+    smiles = make_molecules(40, seed=3)["smiles"].tolist() + ["c1ccccc1O", "C", "[Na+].[Cl-]"]
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    calls = []
+    real = EState.EStateIndices
+    try:
+        EState.EStateIndices = lambda mol, force=True: calls.append(force) or real(mol, force)
+        ours = f.featurize_mols(mols)
+        again = f.featurize_mols(mols)
+    finally:
+        EState.EStateIndices = real
+    theirs = np.array([[getattr(Descriptors, n)(Chem.MolFromSmiles(s)) for n in names]
+                       for s in smiles], dtype=np.float32)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(again, theirs)
+    assert len(calls) == 4 * 2 * len(smiles)  # every call asks for the cached indices
+    assert all(c == 0 for c in calls)
+
+
 def test_rdkit2d_clips_huge_and_unknown_descriptor_is_nan():
     f = RDKit2DFeaturizer(names=["Ipc", "NotADescriptor"])
     x = f(["CC(C)(C)" * 30])  # Ipc ~ 1e33 for this molecule
