@@ -16,6 +16,7 @@ Usage::
     python bench/uncertainty.py --datasets esol_delaney lipo --seeds 0 --chemprop
     python bench/uncertainty.py --seeds 0 1 2 --families lightgbm
     python bench/uncertainty.py --datasets esol_delaney lipo --seeds 0 --families auto mpnn
+    python bench/uncertainty.py --seeds 0 --families transformer --set uncertainty.mc_dropout=20
     python bench/uncertainty.py --table
 """
 
@@ -40,16 +41,18 @@ from run_bench import RESULTS, SHARED, TRANSFORMER_SETTINGS  # noqa: E402
 
 OUT = RESULTS / "uncertainty.jsonl"
 AUTO_BUDGET = 180
-"""``--families auto``: ``scifm auto --time-budget`` seconds (the winner gets the layer)."""
+"""``--families auto``: ``scifm auto --time-budget`` seconds (the winner gets the layer), unless
+``--auto-budget``."""
 Z90 = 1.6448536269514722
 
 
 def run_scifm(data: Path, col: str, targets: list[str], family: str, seed: int, work: Path,
-              env: dict[str, str]) -> dict[str, object]:
+              env: dict[str, str], args: argparse.Namespace) -> dict[str, object]:
     out = work / f"scifm_{family}"
     extra = [a for s in TRANSFORMER_SETTINGS for a in ("--set", s)] if family == "transformer" \
         else []
-    how = (["auto", "--time-budget", str(AUTO_BUDGET)] if family == "auto"
+    extra += [a for s in args.set for a in ("--set", s)]
+    how = (["auto", "--time-budget", str(args.auto_budget)] if family == "auto"
            else ["train", "--model", family])
     cmd = [sys.executable, "-m", "scifm", "-q", how[0], "--data", str(data), "--input-col", col,
            *[a for t in targets for a in ("--target-col", t)], "--split", "column:split",
@@ -120,9 +123,10 @@ def one(name: str, seed: int, family: str, args: argparse.Namespace) -> dict[str
         df = split_frame(name, seed, work)
         data = work / "data.csv"
         df[[col, *targets, "split"]].to_csv(data, index=False)
-        row: dict[str, object] = {"dataset": name, "seed": seed, "family": family,
+        label = f"{family} ({', '.join(args.set)})" if args.set else family
+        row: dict[str, object] = {"dataset": name, "seed": seed, "family": label,
                                   "metric": metric, "threads": args.threads, "time": time.ctime()}
-        row.update(run_scifm(data, col, targets, family, seed, work, env))
+        row.update(run_scifm(data, col, targets, family, seed, work, env, args))
         if args.chemprop and metric == "rmse":
             row.update(run_chemprop(df, col, targets[0], work, env))
     return row
@@ -167,6 +171,11 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=["lightgbm"])
     ap.add_argument("--chemprop", action="store_true", help="Chemprop MVE on regression sets")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--auto-budget", type=int, default=AUTO_BUDGET,
+                    help="--families auto: scifm auto --time-budget")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a scifm setting for every run (e.g. uncertainty.mc_dropout=20); the "
+                         "family is labelled with it")
     ap.add_argument("--table", action="store_true", help="print the table of the results file")
     args = ap.parse_args()
     if args.table:

@@ -207,6 +207,12 @@ def _context() -> Iterator[None]:
         ctx.execution_options.preserve_order = order
 
 
+def _no_task_retries() -> dict[str, Any]:
+    """The actors' options: a task whose actor died is not retried (its chunk is re-run by the
+    caller); Ray Data's default (-1, with the actor restarted) would loop on a crashing input."""
+    return {"max_task_retries": 0}
+
+
 def predicted(job: ChunkJob, feed: ChunkFeed, actors: int, threads: int,
               cpus: float) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(chunk number, predicted chunk)`` in input order; a chunk whose actor died is left
@@ -221,8 +227,9 @@ def predicted(job: ChunkJob, feed: ChunkFeed, actors: int, threads: int,
         ds = ray.data.read_datasource(QueueSource(feed.queue), override_num_blocks=1,
                                       num_cpus=0)
         ds = ds.map_batches(ChunkWorker, fn_constructor_args=(job, threads), batch_size=None,
-                            batch_format="pandas", concurrency=actors, num_cpus=cpus,
-                            max_restarts=-1, max_task_retries=0)
+                            batch_format="pandas", num_cpus=cpus,
+                            compute=ray.data.ActorPoolStrategy(size=actors),
+                            ray_remote_args_fn=_no_task_retries)
     quiet = logging.getLogger("ray.data")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # a skipped block's traceback: the caller re-runs it

@@ -64,7 +64,10 @@ def ray_cluster() -> Iterator[Any]:
     if started:
         address = os.environ.get("RAY_ADDRESS") or None
         logger.info("starting Ray (%s)", f"cluster at {address}" if address else "local cluster")
-        ray.init(address=address, log_to_driver=False)
+        # a local cluster without the dashboard (its processes cost memory and start-up time;
+        # for one, start a cluster with `ray start --head` and set RAY_ADDRESS)
+        local = {} if address else {"include_dashboard": False}
+        ray.init(address=address, log_to_driver=False, **local)
     try:
         yield ray
     finally:
