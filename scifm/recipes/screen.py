@@ -1,7 +1,7 @@
 """Recipe: screen — rank a library of any size with a trained run; keep the best K per target.
 
 The story: open the library (streamed in chunks, :mod:`scifm.screening.library`) -> score the
-chunks that are not finished yet (worker processes, ``--engine local``, or Ray actors) and save
+chunks that are not finished yet (worker processes, ``--engine local``, or Ray Data) and save
 each in the state folder, duplicates marked (:mod:`scifm.screening.state`,
 :mod:`scifm.screening.duplicates`) -> in cascade mode (``--fast RUN2``: RUN2 scored the
 library), re-score the best fraction and a random sample with the full run and measure the
