@@ -6,7 +6,7 @@ stays flat whatever the library's size. The Dataset reads that queue (:class:`Qu
 one read task that streams until the feed ends) and maps it with an actor pool of
 :class:`ChunkWorker` (``map_batches``: each actor loads the model once, on its first chunk):
 
-    queue -> read_datasource(QueueSource) -> map_batches(ChunkWorker, concurrency=n)
+    queue -> read_datasource(QueueSource) -> map_batches(ChunkWorker, ActorPoolStrategy(n))
           -> iter_batches (input order: ``preserve_order``)
 
 One chunk is one block and one batch: each block is a single row holding the pickled chunk (or
@@ -15,10 +15,11 @@ chunks into one task (which would serialise them on one actor) nor slices them i
 pickles never leave the run: they carry data frames between the driver and the actors exactly
 (dtypes included), as Ray's own serialisation of task arguments would.
 
-A chunk whose actor dies (a native crash on an input) is an errored block that the Dataset skips
-(``max_errored_blocks=-1``; the actor is restarted, the task not retried): :func:`predicted`
-leaves a gap in the chunk numbers, and the caller re-runs the missing chunks
-(:mod:`scifm.screening.ray_engine`), so no row is lost and the crash does not loop.
+A chunk whose actor dies (a native crash on an input) is not lost and does not loop: Ray Data
+restarts the actor and retries the task (its defaults), and a :class:`CrashLedger` (a small
+actor of the cluster) remembers which chunks were being predicted: a chunk still there when its
+task starts again is one that killed an actor, so it comes back as ``None`` and the caller
+re-runs it on a spare actor, row by row if need be (:mod:`scifm.screening.ray_engine`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from scifm.data.contained import mark_worker
 from scifm.data.io import require_columns
 from scifm.evaluation.chunks import ChunkJob
 
-__all__ = ["ChunkFeed", "ChunkWorker", "QueueSource", "predicted"]
+__all__ = ["ChunkFeed", "ChunkWorker", "CrashLedger", "QueueSource", "predicted"]
 
 END = b""
 """What the feed puts on the queue after its last chunk."""
@@ -65,11 +66,11 @@ class ChunkWorker:
         OpenMP / BLAS threads of this actor (its share of the node's cores).
     """
 
-    def __init__(self, job: ChunkJob, threads: int) -> None:
+    def __init__(self, job: ChunkJob, threads: int, ledger: Any = None) -> None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
         mark_worker()  # validation in this process: the actor's death is the containment
-        self.job = job
+        self.job, self.ledger = job, ledger
 
     def predict(self, chunk: pd.DataFrame, start: int,
                 checked: tuple[list, list] | None = None) -> pd.DataFrame:
@@ -80,8 +81,30 @@ class ChunkWorker:
         out = []
         for blob in batch["chunk"]:
             number, start, chunk = pickle.loads(blob)
-            out.append(pickle.dumps((number, self.predict(chunk, start)), protocol=5))
+            frame = None
+            if ray.get(self.ledger.start.remote(number)):  # else it killed an actor: None
+                frame = self.predict(chunk, start)
+                self.ledger.done.remote(number)
+            out.append(pickle.dumps((number, frame), protocol=5))
         return pd.DataFrame({"out": out})
+
+
+class CrashLedger:
+    """A Ray actor: the chunks being predicted. A chunk that starts again while still here was
+    being predicted by an actor that died (Ray Data retries the task of a dead actor)."""
+
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+
+    def start(self, number: int) -> bool:
+        """False when chunk ``number`` killed an actor (do not predict it again here)."""
+        if number in self.running:
+            return False
+        self.running.add(number)
+        return True
+
+    def done(self, number: int) -> None:
+        self.running.discard(number)
 
 
 class QueueSource(Datasource):
@@ -167,17 +190,12 @@ class ChunkFeed:
             self.error = e
         self._put(END)
 
-    def collect(self, number: int | None) -> list[tuple[pd.DataFrame, int]]:
-        """Forget chunk ``number`` (predicted) and return the earlier chunks still kept, which
-        the Dataset skipped: ``(chunk, start)`` in order. ``None``: every chunk still kept
-        (call once the Dataset has ended)."""
+    def take(self, number: int) -> tuple[pd.DataFrame, int]:
+        """``(chunk, start)`` of chunk ``number``, predicted: forgotten, room for the next."""
         with self.lock:
-            last = max(self.pending, default=-1) if number is None else number
-            missing = [n for n in sorted(self.pending) if n <= last]
-            kept = [self.pending.pop(n) for n in missing]
-        for _ in kept:
-            self.room.release()
-        return [k for n, k in zip(missing, kept, strict=True) if n != number]
+            kept = self.pending.pop(number)
+        self.room.release()
+        return kept
 
     def close(self) -> None:
         """Stop the thread, drop the queue; raise what reading the chunks raised."""
@@ -192,8 +210,8 @@ class ChunkFeed:
 def _context() -> Iterator[None]:
     """The Dataset's settings (copied into it when it is made; the current ones restored)."""
     ctx = ray.data.DataContext.get_current()
-    settings = {"max_errored_blocks": -1, "target_max_block_size": 1,
-                "enable_progress_bars": False, "print_on_execution_start": False}
+    settings = {"target_max_block_size": 1, "enable_progress_bars": False,
+                "print_on_execution_start": False}
     saved = {k: getattr(ctx, k) for k in settings}
     order = ctx.execution_options.preserve_order
     try:
@@ -207,32 +225,26 @@ def _context() -> Iterator[None]:
         ctx.execution_options.preserve_order = order
 
 
-def _no_task_retries() -> dict[str, Any]:
-    """The actors' options: a task whose actor died is not retried (its chunk is re-run by the
-    caller); Ray Data's default (-1, with the actor restarted) would loop on a crashing input."""
-    return {"max_task_retries": 0}
-
-
 def predicted(job: ChunkJob, feed: ChunkFeed, actors: int, threads: int,
-              cpus: float) -> Iterator[tuple[int, pd.DataFrame]]:
-    """``(chunk number, predicted chunk)`` in input order; a chunk whose actor died is left
-    out (see the module doc).
+              cpus: float) -> Iterator[tuple[int, pd.DataFrame | None]]:
+    """``(chunk number, predicted chunk)`` in input order; ``None`` for a chunk that killed an
+    actor (see the module doc).
 
     Parameters
     ----------
     actors, threads, cpus
         Size of the actor pool, threads and CPUs reserved per actor.
     """
+    ledger = ray.remote(CrashLedger).options(num_cpus=0).remote()
+    quiet = logging.getLogger("ray.data")  # scifm reports progress; Ray Data's errors still show
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with _context():
         ds = ray.data.read_datasource(QueueSource(feed.queue), override_num_blocks=1,
                                       num_cpus=0)
-        ds = ds.map_batches(ChunkWorker, fn_constructor_args=(job, threads), batch_size=None,
-                            batch_format="pandas", num_cpus=cpus,
-                            compute=ray.data.ActorPoolStrategy(size=actors),
-                            ray_remote_args_fn=_no_task_retries)
-    quiet = logging.getLogger("ray.data")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # a skipped block's traceback: the caller re-runs it
+        ds = ds.map_batches(ChunkWorker, fn_constructor_args=(job, threads, ledger),
+                            batch_size=None, batch_format="pandas", num_cpus=cpus,
+                            compute=ray.data.ActorPoolStrategy(size=actors))
     try:
         with warnings.catch_warnings():  # "only 1 input": the one read task streams them all
             warnings.filterwarnings("ignore", "The minimum number of concurrent actors")
@@ -241,3 +253,4 @@ def predicted(job: ChunkJob, feed: ChunkFeed, actors: int, threads: int,
                     yield pickle.loads(blob)
     finally:
         quiet.setLevel(level)
+        ray.kill(ledger)

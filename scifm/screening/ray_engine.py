@@ -9,8 +9,9 @@ local worker processes. ``ray.init()`` starts a local cluster, or connects to th
 ``RAY_ADDRESS`` names; a cluster (or connection) opened here is closed at the end, one that the
 caller opened is left alone.
 
-As with the local engine, no row is lost to a native crash: a chunk whose actor died is skipped
-by the Dataset, validated again in the driver (where validation contains crashes,
+As with the local engine, no row is lost to a native crash: a chunk that killed its actor comes
+back from the Dataset unpredicted (:class:`~scifm.screening.ray_data.CrashLedger`), is validated
+again in the driver (where validation contains crashes,
 :mod:`scifm.data.contained`) and predicted again on a spare actor (:class:`ActorRing`), then
 row by row, the row that still kills an actor marked invalid
 (:data:`~scifm.evaluation.chunks.MODEL_CRASH`).
@@ -95,10 +96,10 @@ def _shares(ray: Any, workers: int) -> tuple[int, int, float]:
 
 
 class ActorRing:
-    """Spare actors that re-run the chunks the Dataset skipped (their actor died): validated
+    """A spare actor that re-runs the chunks that killed a Dataset actor: validated
     again in the driver, predicted on an actor, then row by row, an actor that dies replaced,
-    as :class:`~scifm.evaluation.chunks.ChunkPool` does with processes. They reserve no CPU
-    (they run while the Dataset's actors hold the cluster's) and start on the first re-run."""
+    as :class:`~scifm.evaluation.chunks.ChunkPool` does with processes. It reserves no CPU
+    (it runs while the Dataset's actors hold the cluster's) and starts on the first re-run."""
 
     def __init__(self, ray: Any, job: ChunkJob, threads: int) -> None:
         from scifm.screening.ray_data import ChunkWorker
@@ -138,14 +139,6 @@ class ActorRing:
             self.ray.kill(self.actor)
 
 
-def _reruns(missed: list[tuple[pd.DataFrame, int]], spare: ActorRing,
-            bar: Any) -> Iterator[pd.DataFrame]:
-    for chunk, start in missed:
-        frame = spare.rerun(chunk, start)
-        bar.advance(len(frame))
-        yield frame
-
-
 def ray_predicted(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
                   source: str) -> Iterator[pd.DataFrame]:
     """Predicted frames in input order, computed by a Ray Data actor pool (one model load per
@@ -179,10 +172,10 @@ def ray_predicted(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
         spare = ActorRing(ray, job, threads)
         try:
             for number, frame in predicted(job, feed, actors, threads, cpus):
-                yield from _reruns(feed.collect(number), spare, bar)
-                bar.advance(len(frame))
-                yield frame
-            yield from _reruns(feed.collect(None), spare, bar)
+                chunk, start = feed.take(number)
+                out = spare.rerun(chunk, start) if frame is None else frame
+                bar.advance(len(out))
+                yield out
         finally:
             spare.close()
             feed.close()
