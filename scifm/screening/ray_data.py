@@ -64,6 +64,8 @@ class ChunkWorker:
         The chunk job (pickled without its model).
     threads
         OpenMP / BLAS threads of this actor (its share of the node's cores).
+    ledger
+        The :class:`CrashLedger` actor (Ray Data's actors; a spare actor has none).
     """
 
     def __init__(self, job: ChunkJob, threads: int, ledger: Any = None) -> None:
@@ -130,7 +132,7 @@ class QueueSource(Datasource):
 
 class ChunkFeed:
     """Reads the chunks in a thread and puts them on a Ray queue, numbered, at most ``window``
-    not yet collected; keeps those (for re-runs) until :meth:`collect` hands them back.
+    not yet collected; keeps those (for re-runs) until :meth:`take` hands them back.
 
     Parameters
     ----------
