@@ -12,7 +12,7 @@ caller opened is left alone.
 As with the local engine, no row is lost to a native crash: a chunk that killed its actor comes
 back from the Dataset unpredicted (:class:`~scifm.screening.ray_data.CrashLedger`), is validated
 again in the driver (where validation contains crashes,
-:mod:`scifm.data.contained`) and predicted again on a spare actor (:class:`ActorRing`), then
+:mod:`scifm.data.contained`) and predicted again on a spare actor (:class:`SpareActor`), then
 row by row, the row that still kills an actor marked invalid
 (:data:`~scifm.evaluation.chunks.MODEL_CRASH`).
 
@@ -40,7 +40,7 @@ from scifm.utils import progress
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ActorRing", "ray_cluster", "ray_predicted", "require_ray"]
+__all__ = ["SpareActor", "ray_cluster", "ray_predicted", "require_ray"]
 
 INSTALL = 'pip install -c constraints.txt -e ".[ray]"'
 
@@ -95,7 +95,7 @@ def _shares(ray: Any, workers: int) -> tuple[int, int, float]:
     return workers, threads, min(float(threads), cpus / workers)
 
 
-class ActorRing:
+class SpareActor:
     """A spare actor that re-runs the chunks that killed a Dataset actor: validated
     again in the driver, predicted on an actor, then row by row, an actor that dies replaced,
     as :class:`~scifm.evaluation.chunks.ChunkPool` does with processes. It reserves no CPU
@@ -169,7 +169,7 @@ def ray_predicted(job: ChunkJob, chunks: Iterator[pd.DataFrame], workers: int,
         logger.info("predicting on Ray Data: %d actors, %d threads each", actors, threads)
         cols = job.cols + ([job.id_col] if job.id_col else [])
         feed = ChunkFeed(chunks, cols, source, window=2 * actors)
-        spare = ActorRing(ray, job, threads)
+        spare = SpareActor(ray, job, threads)
         try:
             for number, frame in predicted(job, feed, actors, threads, cpus):
                 chunk, start = feed.take(number)
