@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,12 +26,17 @@ from lightning.pytorch.callbacks import EarlyStopping
 from scifm.models.params import MPNNParams
 from scifm.tasks import TaskSpec
 from scifm.utils import progress
-from scifm.utils.deadline import check_deadline, seconds_left
+from scifm.utils.deadline import TimeUp, check_deadline, keeps_best, seconds_left
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["architecture", "build_model", "make_dataset", "predict_model", "seed_everything",
            "torch_threads", "train_model"]
+
+MIN_EPOCHS = 15
+"""Under a deadline that keeps the best (an ``auto`` holdout search), a fit in whose time fewer
+epochs than this fit is given up after its first epoch (:class:`~scifm.utils.deadline.TimeUp`):
+a D-MPNN trained this briefly is rarely of use, and the time goes back to the search."""
 
 _AGGREGATIONS = {"norm": nn.NormAggregation, "mean": nn.MeanAggregation, "sum": nn.SumAggregation}
 _HEADS = {"regression": nn.RegressionFFN, "binary": nn.BinaryClassificationFFN,
@@ -119,11 +125,56 @@ class _Epochs(pl.Callback):
 class _Deadline(pl.Callback):
     """Raise :class:`~scifm.utils.deadline.TimeUp` after any training batch that ends past the
     deadline of :func:`~scifm.utils.deadline.fit_deadline` (none set: never). Lightning runs its
-    teardown and re-raises the exception out of ``trainer.fit``."""
+    teardown and re-raises the exception out of ``trainer.fit``.
+
+    Where the deadline keeps the best (:func:`~scifm.utils.deadline.keeps_best`) and an epoch is
+    done, training ends instead (its best epoch kept), and after the first epoch the epochs and
+    the learning-rate decay are shortened to what the time left affords (:func:`_fit_schedule`),
+    so the decay still ends at ``final_lr``."""
+
+    def __init__(self, epochs: _Epochs) -> None:
+        self.epochs = epochs
+        self.t0 = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
+        if keeps_best() and self.epochs.best_state is not None:
+            if (seconds_left() or 0.0) < 0 and not trainer.should_stop:
+                logger.info("mpnn: time budget spent in epoch %d; the best epoch is kept",
+                            trainer.current_epoch + 1)
+                trainer.should_stop = True
+            return
         check_deadline(f"mpnn epoch {trainer.current_epoch + 1}, batch {batch_idx + 1}")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        left = seconds_left()
+        if trainer.current_epoch == 0 and keeps_best() and left is not None:
+            _fit_schedule(trainer, module, time.perf_counter() - self.t0, left)
+
+
+def _fit_schedule(trainer: pl.Trainer, module: models.MPNN, epoch_s: float,
+                  left: float) -> None:
+    """After the first epoch (``epoch_s`` seconds, validation included): when the ``left``
+    seconds afford fewer epochs than ``max_epochs``, train that many and decay the learning
+    rate to ``final_lr`` over them (Chemprop's Noam-like schedule, rebuilt for the new length)."""
+    from chemprop.schedulers import build_NoamLike_LRSched
+
+    fits = 1 + int(max(0.0, left) / max(epoch_s, 1e-6))
+    warmup = int(module.warmup_epochs)
+    if fits >= int(trainer.max_epochs or 0):
+        return
+    if fits < MIN_EPOCHS:
+        raise TimeUp(f"mpnn: only {fits} epochs of {epoch_s:.1f} s fit in the {left:.0f} s "
+                     f"left (fewer than {MIN_EPOCHS}); given up")
+    epochs = max(fits, warmup + 1)
+    steps = int(trainer.num_training_batches)
+    dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=module.init_lr)
+    noam = build_NoamLike_LRSched(dummy, warmup * steps, (epochs - warmup) * steps,
+                                  module.init_lr, module.max_lr, module.final_lr)
+    trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0] = noam.lr_lambdas[0]
+    logger.info("mpnn: %.1f s per epoch; %d of %d epochs fit in the %.0f s left, learning-rate "
+                "decay shortened to match", epoch_s, epochs, trainer.max_epochs, left)
+    trainer.fit_loop.max_epochs = epochs
 
 
 @contextmanager
@@ -173,7 +224,7 @@ def train_model(model: models.MPNN, train: cdata.MoleculeDataset,
         epochs = _Epochs(bar, val is not None)
         callbacks: list[pl.Callback] = [epochs]
         if seconds_left() is not None:
-            callbacks.append(_Deadline())
+            callbacks.append(_Deadline(epochs))
         if val is not None:
             callbacks.append(EarlyStopping("val_loss", patience=params.patience, mode="min"))
         with _quiet_lightning(), torch_threads(params.threads):

@@ -90,6 +90,12 @@ class FamilySpec:
     auto_trials: int | None = None
     """At most this many trials of the family in one ``auto`` run without a time budget (an
     expensive family, e.g. ``mpnn``: each trial trains k networks); None: ``n_trials``."""
+    auto_holdout: bool = False
+    """Searched by ``scifm auto`` on the outer split's train and validation rows when it has
+    some (one fit on train, early stopping on val, scored on val; the fitted model is kept as
+    the refit) instead of by k-fold cross-validation: a family whose one fit costs what a
+    whole ``auto`` budget affords (``mpnn``). Its combinations are then chosen on the
+    validation rows."""
     config_keys: tuple[str, ...] = ()
     """Further config sections / keys it reads (``train``, ``peft``, ``model.size``...): setting
     one of them when no chosen family reads it is refused (``scifm.config.applicability``)."""

@@ -51,8 +51,8 @@ from scifm.evaluation.metrics import paired_bootstrap, primary_metric
 from scifm.evaluation.report import write_report
 from scifm.evaluation.scoring import FamilyResult, build_report_data
 from scifm.featurizers.memo import feature_memo
-from scifm.models.fitting import fit_family
-from scifm.models.registry import auto_families
+from scifm.models.fitting import fit_family, save_and_score
+from scifm.models.registry import auto_families, load_predictor
 from scifm.rundir import RunContext, RunDir, RunResult
 from scifm.staging import STUDY
 from scifm.tasks import TaskSpec
@@ -63,6 +63,7 @@ from scifm.tuning.combining import (
     Combination,
     choose_combination,
     fit_combined,
+    on_validation_rows,
     selection_note,
 )
 from scifm.tuning.ensembling import EnsembleChoice
@@ -121,15 +122,21 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         timing.lap("data")
 
         # 2.-3. Cross-validation folds on train+val only; one study per family.
+        #    (mpnn: one fit on train, scored on val, when the split has enough val rows)
         pool = search_pool(splits)
         folds, cv_text = search_folds(ds, pool, cfg)
-        searches = search_families(cfg, run, families, ds, pool, folds, clock)
+        val = np.sort(splits["val"]) if len(splits["val"]) >= 2 * tc.folds else None
+        searches = search_families(cfg, run, families, ds, pool, folds, clock,
+                                   holdout=None if val is None else _holdout(pool, splits))
         timing.lap("search")
 
         # 4. Weighted average and stacker of the top-k families vs the best single family,
-        #    out of fold (only families whose best trial fitted every fold).
-        ranked, comb = combine(cfg, ds, pool, folds, searches, clock, len(splits["train"]))
+        #    out of fold (only families whose best trial fitted every fold); on the val rows
+        #    when a family was scored there only.
+        ranked, comb, on_val = combine(cfg, ds, pool, folds, searches, clock,
+                                       len(splits["train"]), val)
         winner = comb.winner(ranked[0])
+        cv_text += on_val
 
         # 5. Refit on train (early stopping on val) and evaluate on test: the combinations'
         #    members and the two best single families (for the paired comparisons), or all.
@@ -180,20 +187,38 @@ class _Timing:
                                           if v is not None))
 
 
+def _holdout(pool: np.ndarray, splits: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The outer split's (train, val) rows as positions into the sorted ``pool``."""
+    return (np.searchsorted(pool, np.sort(splits["train"])),
+            np.searchsorted(pool, np.sort(splits["val"])))
+
+
 def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
             folds: list[tuple[np.ndarray, np.ndarray]], searches: dict[str, FamilySearch],
-            clock: RunClock, n_train: int) -> tuple[list[str], Combination]:
+            clock: RunClock, n_train: int, val: np.ndarray | None = None,
+            ) -> tuple[list[str], Combination, str]:
     """The families best first by CV, and the combinations of the ``automl.auto.top_k`` best
     whose best trial fitted every fold and whose refits the time budget affords
-    (:func:`scifm.tuning.combining.choose_combination`)."""
+    (:func:`scifm.tuning.combining.choose_combination`). When a family was scored on the
+    validation rows ``val`` only (a holdout search), all are ranked and combined there, on
+    folds of those rows; the third value then says so (for the report), else it is empty."""
     fold_rows = len(folds[0][0]) if folds else n_train
     metric, higher = primary_metric(ds.task)
     ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
+    y, oof, comb_folds, note = ds.y[pool], {f: s.oof for f, s in searches.items()}, folds, ""
+    if val is not None and any(s.holdout for s in searches.values()):
+        cv = {f: _cv(s) for f, s in searches.items()}
+        ranked, oof, y = on_validation_rows(ds.task, ds.y[pool], pool, val, oof, cv, metric,
+                                            higher)
+        comb_folds, text = search_folds(ds, val, cfg)
+        note = (f"; {', '.join(f for f, s in searches.items() if s.holdout)} fitted once on "
+                f"train and scored on the {len(val)} val rows, where all families were ranked "
+                f"and combined ({text})")
     top = affordable_members([f for f in ranked if searches[f].complete][:cfg.automl.auto.top_k],
                              searches, clock, n_train, fold_rows)
-    comb = choose_combination(cfg, ds.task, ds.y[pool], {f: searches[f].oof for f in top},
-                              metric, higher, folds)
-    return ranked, comb
+    comb = choose_combination(cfg, ds.task, y, {f: oof[f] for f in top}, metric, higher,
+                              comb_folds)
+    return ranked, comb, note
 
 
 def refit(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray], run: RunDir,
@@ -211,15 +236,27 @@ def refit(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray]
     fold_rows = len(folds[0][0]) if folds else len(splits["train"])
     for family in sorted(wanted, key=lambda f: f not in core):  # stable: by CV within each
         cost = refit_seconds(searches[family], len(splits["train"]), fold_rows)
-        if family not in core and clock.left() < cost + REPORT_SECONDS:
+        if family not in core and cost > 0 and clock.left() < cost + REPORT_SECONDS:
             skipped.append(family)
             continue
         fam_cfg = with_params(cfg, family, searches[family].best.params)
-        results[family] = fit_family(family, fam_cfg, ds, splits, run.family(family))
+        results[family] = _fitted(searches[family], fam_cfg, ds, splits, run)
     if skipped:
         logger.warning("time budget: not refitted (no test metrics): %s", ", ".join(skipped))
     results.update(fit_combined(comb, results, cfg, ds, splits, run))
     return results
+
+
+def _fitted(search: FamilySearch, cfg: ExperimentConfig, ds: CleanDataset,
+            splits: dict[str, np.ndarray], run: RunDir) -> FamilyResult:
+    """The family refitted on train (early stopping on val), or, after a holdout search, its
+    best trial's model (that same fit) saved and scored as a refit."""
+    if search.model_dir is None:
+        return fit_family(search.family, cfg, ds, splits, run.family(search.family))
+    logger.info("%s: the holdout trial's model is the refit", search.family)
+    return save_and_score(search.family, load_predictor(search.model_dir), cfg,
+                          ds, splits, run.family(search.family),
+                          float(search.best.user_attrs.get("fit_seconds") or 0.0))
 
 
 def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from scifm.tasks import TaskSpec
 
 __all__ = ["COMBINED", "ENSEMBLE", "STACKING", "Combination", "choose_combination",
-           "fit_combined", "selection_note"]
+           "fit_combined", "on_validation_rows", "selection_note"]
 
 ENSEMBLE = "ensemble"
 STACKING = "stacking"
@@ -98,6 +98,28 @@ def choose_combination(cfg: ExperimentConfig, task: TaskSpec, y: np.ndarray,
                              ensemble=ensemble if ac.ensemble else None)
              if ac.stacking else None)
     return Combination(ensemble, stack)
+
+
+def on_validation_rows(task: TaskSpec, y_pool: np.ndarray, pool: np.ndarray, val: np.ndarray,
+                       oof: dict[str, np.ndarray], cv: dict[str, float], metric: str,
+                       higher_is_better: bool,
+                       ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """The common ground of k-fold and holdout searches (``FamilySearch.holdout``): each
+    family's out-of-sample predictions of the outer split's validation rows (``val``, sorted
+    dataset positions; ``pool`` the sorted train+val positions ``oof`` rows follow), the
+    families ranked by their score there (a family that left some of those rows unpredicted,
+    its CV trial cut by the time budget, by its ``cv`` score instead), and the labels."""
+    from scifm.evaluation.metrics import compute_metrics
+
+    pos = np.searchsorted(pool, val)
+    y, sub = y_pool[pos], {f: p[pos] for f, p in oof.items()}
+
+    def key(family: str) -> float:
+        value = (float(compute_metrics(task, y, sub[family])[metric])
+                 if np.isfinite(sub[family]).all() else cv.get(family, np.nan))
+        return np.inf if value != value else (-value if higher_is_better else value)
+
+    return sorted(sub, key=key), sub, y
 
 
 def fit_combined(comb: Combination, results: dict[str, FamilyResult], cfg: ExperimentConfig,

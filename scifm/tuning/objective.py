@@ -78,8 +78,9 @@ class _PredictorOnInputs:
                  work_dir: Path) -> None:
         self.predictor = build_predictor(family, task, modality, cfg, work_dir)
 
-    def fit(self, x: Sequence[Any], y: np.ndarray) -> _PredictorOnInputs:
-        self.predictor.fit(list(x), y)
+    def fit(self, x: Sequence[Any], y: np.ndarray, x_val: Sequence[Any] | None = None,
+            y_val: np.ndarray | None = None) -> _PredictorOnInputs:
+        self.predictor.fit(list(x), y, None if x_val is None else list(x_val), y_val)
         return self
 
     def predict(self, x: Sequence[Any]) -> np.ndarray:
@@ -142,12 +143,19 @@ class CVObjective:
         """The feature sets searched (None: the modality's,
         :func:`~scifm.tuning.search_spaces.feature_choices`); ``auto`` leaves out those its time
         budget cannot afford."""
+        self.holdout = False
+        """``folds`` is the outer split's one (train, val) pair (a family registered
+        ``auto_holdout``): the fit early-stops on the val rows, ends at the deadline with its
+        best epoch (:func:`~scifm.utils.deadline.fit_deadline` ``keep_best``), and a completed
+        trial's fitted predictor is saved (:meth:`model_dir`) to serve as the refit."""
+        self._fitted: Any = None
         self.progress: Any = None
         """Told each fold a trial starts (``progress.fold(trial, k, n_folds)``; set by
         :func:`scifm.tuning.search.run_trials`); never pickled to a worker process."""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "progress": None}  # the bar lives in this process only
+        # the bar lives in this process only; a fitted model is never sent to a worker
+        return {**self.__dict__, "progress": None, "_fitted": None}
 
     @property
     def direction(self) -> str:
@@ -178,7 +186,11 @@ class CVObjective:
             X_tr, X_va = self._matrices(features, tr, va)
             est = task_estimator(self.family, features, params, self.task, self.modality,
                                  self.cfg)
-        est.fit(X_tr, self.y[tr])
+        if self.holdout:  # early stopping on the held-out val rows, as the refit would
+            est.fit(X_tr, self.y[tr], X_va, self.y[va])
+            self._fitted = est
+        else:
+            est.fit(X_tr, self.y[tr])
         return np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
 
     def oof_predictions(self, params: dict[str, Any]) -> np.ndarray:
@@ -195,6 +207,10 @@ class CVObjective:
         """Where trial ``number``'s out-of-fold predictions are saved (``None``: not kept)."""
         return None if self.oof_dir is None else self.oof_dir / f"{study_name}-{number}.npy"
 
+    def model_dir(self, study_name: str, number: int) -> Path | None:
+        """Where a holdout trial's fitted predictor is saved (``None``: not kept)."""
+        return None if self.oof_dir is None else self.oof_dir / f"{study_name}-{number}.model"
+
     def __call__(self, trial: optuna.Trial) -> float:
         from scifm.tuning.parallel import worker_tag
 
@@ -202,20 +218,26 @@ class CVObjective:
         params = sample_params(trial, self.space)
         features = self.features or trial.suggest_categorical(
             "features", feature_choices(self.modality, self.cfg))
-        if self.choices is not None and features not in self.choices:  # same distribution
+        if self.choices is not None and features not in self.choices and \
+                get_family(self.family).uses_features:  # same distribution
             raise optuna.TrialPruned(f"feature set {features} left out (too slow for the time "
                                      "budget)")
         scores: list[float] = []
         oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()
+        if self.holdout:
+            tr, va = self.folds[0]
+            trial.set_user_attr("holdout", f"holdout: fitted on the {len(tr)} train rows "
+                                           f"(early stopping on val), scored on the {len(va)} "
+                                           "val rows")
         for k, (tr, va) in enumerate(self.folds):
             if self.progress is not None:
                 self.progress.fold(trial.number, k, len(self.folds))
             try:
-                with fit_deadline(self.deadline):
+                with fit_deadline(self.deadline, keep_best=self.holdout):
                     pred = self._fold_predictions(features, params, tr, va)
-            except TimeUp:
-                return self._cut(trial, scores, oof, t0, f"time budget spent in fold {k}")
+            except TimeUp as err:
+                return self._cut(trial, scores, oof, t0, f"time budget spent in fold {k} ({err})")
             oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
@@ -229,6 +251,7 @@ class CVObjective:
                     k < len(self.folds) - 1:
                 return self._cut(trial, scores, oof, t0, f"time budget spent after fold {k}")
         self._save_oof(trial, oof)
+        self._save_model(trial)
         return self._record(trial, scores, t0)
 
     def _cut(self, trial: optuna.Trial, scores: list[float], oof: np.ndarray, t0: float,
@@ -250,6 +273,15 @@ class CVObjective:
         if file is not None:
             with atomic_path(file) as tmp, open(tmp, "wb") as fh:  # never a truncated .npy
                 np.save(fh, oof)
+
+    def _save_model(self, trial: optuna.Trial) -> None:
+        """A holdout trial's fitted predictor, saved without pickle (its refit)."""
+        fitted, self._fitted = self._fitted, None
+        folder = self.model_dir(trial.study.study_name, trial.number)
+        predictor = getattr(fitted, "predictor", None)
+        if predictor is not None and folder is not None:
+            predictor.save(folder)
+            trial.set_user_attr("model_dir", folder.name)
 
     @staticmethod
     def _record(trial: optuna.Trial, scores: list[float], t0: float) -> float:

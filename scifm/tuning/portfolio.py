@@ -4,14 +4,18 @@
 in ``N`` seconds (± 10 %), on one task or on 27. :class:`RunClock` counts those seconds from the
 start of the run; :func:`search_families` spends them:
 
-1. **feature sets the budget affords**: each candidate feature set is timed on a few inputs and
-   those whose featurisation of every row would take more than :data:`FEATURE_SHARE` of the
-   budget are left out (RDKit 2D descriptors featurise tens of molecules per second); the first
-   trial's set is featurised once for all rows up front (kept by
-   :func:`scifm.featurizers.memo.feature_memo`, so refits and scoring reuse it);
-2. **round 1** — every family's default configuration, cheapest family first, each in its share
-   of :data:`ROUND_ONE_SHARE` of the search time (divided by the families still to run: a family
-   that finishes early leaves its time to the next ones, the round's rest goes to round 2). A
+1. **feature sets the budget affords** (:mod:`scifm.tuning.feature_budget`): those whose
+   featurisation of every row would take more than :data:`FEATURE_SHARE` of the budget are left
+   out; the first trial's set is featurised once for all rows up front;
+1b. **holdout families first** — when the outer split has validation rows, a family registered
+   ``auto_holdout`` (``mpnn``: one fit costs what a whole budget affords) is fitted once on the
+   train rows, early-stopped and scored on the val rows, in :data:`HOLDOUT_SHARE` of the search
+   time (its epochs fitted to that share); its model is kept as its refit. Once one has
+   completed, the other families are searched on the same train/val rows too (one fit per
+   trial), so that every family is compared, and combined, on the same validation rows;
+2. **round 1** — every other family's default configuration, cheapest family first, each in its
+   share of :data:`ROUND_ONE_SHARE` of the search time (divided by the families still to run: a
+   family that finishes early leaves its time to the next ones, the rest goes to round 2). A
    fold still running when its share ends is stopped (:mod:`scifm.utils.deadline`): the trial
    is scored on the folds it finished, or the family is left out when not even one fold fitted;
 3. **round 2** — successive halving across families: the better half by round-1 CV score share
@@ -33,15 +37,15 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 
 from scifm.errors import ScifmError
-from scifm.featurizers import featurize, featurizer_from_name
-from scifm.featurizers.base import is_fixed
 from scifm.models.registry import get_family
+from scifm.tuning.feature_budget import FEATURE_SHARE, affordable_features, prepare_features
 from scifm.tuning.objective import CVObjective
 from scifm.tuning.search import run_trials, start_from_defaults
 from scifm.tuning.search_spaces import feature_choices, space_for
@@ -57,20 +61,22 @@ if TYPE_CHECKING:
     from scifm.data.clean import CleanDataset
     from scifm.rundir import RunDir
 
-__all__ = ["FEATURE_SHARE", "REPORT_SECONDS", "FamilySearch", "RunClock", "affordable_members",
-           "refit_seconds", "search_families", "tail_seconds"]
+__all__ = ["FEATURE_SHARE", "HOLDOUT_SHARE", "REPORT_SECONDS", "FamilySearch", "RunClock",
+           "affordable_features", "affordable_members", "refit_seconds", "search_families",
+           "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 
-FEATURE_SHARE = 0.25
-"""Largest part of the time budget that featurising every row with one feature set may take."""
+HOLDOUT_SHARE = 0.6
+"""Part of the search time the families searched on the outer split's validation rows
+(``auto_holdout``: ``mpnn``) take first, one adaptive fit each (epochs fitted to their share,
+:func:`scifm.utils.deadline.fit_deadline` ``keep_best``), when other families are searched too.
+Their fit is also their refit, so they cost the tail nothing."""
 ROUND_ONE_SHARE = 0.6
 """Part of the search time round 1 (every family's default trial) may take; the rest, and what
 round 1 leaves, goes to round 2."""
 REPORT_SECONDS = 2.5
 """Writing the report and the run's files: fixed part of the tail estimate."""
-_PROBE = 24
-"""Inputs timed per candidate feature set."""
 
 
 @dataclass
@@ -81,11 +87,19 @@ class FamilySearch:
     study: optuna.Study
     best: optuna.trial.FrozenTrial
     oof: np.ndarray
+    holdout: bool = False
+    """Scored on the outer split's validation rows (one fit; ``oof`` is NaN on the train
+    rows), not by k-fold CV (a family registered ``auto_holdout``)."""
+    model_dir: Path | None = None
+    """The best holdout trial's fitted predictor: the refit, reused as it is."""
 
     @property
     def complete(self) -> bool:
         """Whether every fold of the best trial was fitted (a trial cut by the time budget is
-        scored on fewer folds; its out-of-fold predictions then have NaN rows)."""
+        scored on fewer folds; its out-of-fold predictions then have NaN rows); a holdout
+        search: whether its one fit was done."""
+        if self.holdout:
+            return bool(np.isfinite(self.oof).any())
         return bool(np.isfinite(self.oof).all())
 
     @property
@@ -130,7 +144,10 @@ def tail_seconds(searches: dict[str, FamilySearch], n_train: int, n_fold_train: 
 
 def refit_seconds(search: FamilySearch, n_train: int, n_fold_train: int) -> float:
     """Estimated seconds to refit ``search``'s best configuration on ``n_train`` rows (its
-    seconds per fold, scaled from ``n_fold_train`` rows)."""
+    seconds per fold, scaled from ``n_fold_train`` rows); 0 for a holdout search whose fitted
+    model is kept."""
+    if search.model_dir is not None:
+        return 0.0
     return search.fold_seconds * max(1.0, n_train / max(1, n_fold_train))
 
 
@@ -142,7 +159,7 @@ def affordable_members(families: list[str], searches: dict[str, FamilySearch], c
     spent = REPORT_SECONDS
     for family in families:
         cost = refit_seconds(searches[family], n_train, n_fold_train)
-        if kept and spent + cost > clock.left():
+        if kept and cost > 0 and spent + cost > clock.left():
             continue
         kept.append(family)
         spent += cost
@@ -159,32 +176,17 @@ def _value(search: FamilySearch, higher_is_better: bool) -> float:
     return -float(v) if higher_is_better else float(v)
 
 
-def affordable_features(cfg: ExperimentConfig, inputs: list[Any], seconds: float) -> list[str]:
-    """The modality's searched feature sets whose featurisation of ``inputs`` is estimated (on
-    :data:`_PROBE` of them) to take at most ``seconds``; the cheapest one at least."""
-    choices = feature_choices(cfg.data.modality, cfg)
-    probe = inputs[:_PROBE]
-    cost: dict[str, float] = {}
-    for name in choices:
-        featurizer = featurizer_from_name(name, cfg.data.modality)
-        t0 = time.perf_counter()
-        featurizer.fit(probe)
-        featurizer(probe)
-        cost[name] = (time.perf_counter() - t0) / max(1, len(probe)) * len(inputs)
-    kept = [n for n in choices if cost[n] <= seconds] or [min(choices, key=cost.__getitem__)]
-    dropped = [f"{n} (~{cost[n]:.0f} s)" for n in choices if n not in kept]
-    if dropped:
-        logger.warning("time budget: feature sets left out of the search, too slow to compute "
-                       "for %d rows within %.0f s: %s", len(inputs), seconds, ", ".join(dropped))
-    return kept
-
-
 class _Search:
     """The objectives and studies of one ``auto`` search (shared feature cache)."""
 
     def __init__(self, cfg: ExperimentConfig, run: RunDir, ds: CleanDataset, pool: np.ndarray,
-                 folds: list[tuple[np.ndarray, np.ndarray]], clock: RunClock) -> None:
+                 folds: list[tuple[np.ndarray, np.ndarray]], clock: RunClock,
+                 holdout: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.cfg, self.run, self.ds, self.folds, self.clock = cfg, run, ds, folds, clock
+        self.holdout = holdout
+        self.all_on_holdout = False
+        """Every family is searched on ``holdout`` (set when a holdout family takes its share of
+        a time budget: the rest could not afford k folds, and all are compared there anyway)."""
         self.x_pool, self.y_pool = [ds.inputs[i] for i in pool], ds.y[pool]
         self.n_train = len(pool)
         self.cache: OrderedDict[str, Any] = OrderedDict()
@@ -198,11 +200,14 @@ class _Search:
     def objective(self, family: str) -> CVObjective:
         if family not in self.objectives:
             tc = self.cfg.automl.tune
+            holdout = self.holdout is not None and (self.all_on_holdout
+                                                    or get_family(family).auto_holdout)
             obj = CVObjective(family, self.ds.task, self.cfg.data.modality, self.x_pool,
-                              self.y_pool, self.folds, space_for(family, self.ds.task.task_type),
+                              self.y_pool, [self.holdout] if holdout else self.folds,
+                              space_for(family, self.ds.task.task_type),
                               fixed_features(self.cfg, family), self.cfg,
                               oof_dir=self.run.root / "oof", feature_cache=self.cache)
-            obj.choices = self.choices
+            obj.choices, obj.holdout = self.choices, holdout
             study = open_study(self.cfg, self.run, obj.direction,
                                name=f"{tc.study_name or 'scifm-auto'}-{family}")
             if obj.features is None:
@@ -210,6 +215,14 @@ class _Search:
             start_from_defaults(study, self.cfg, obj)
             self.objectives[family], self.studies[family] = obj, study
         return self.objectives[family]
+
+    def search_all_on_holdout(self) -> None:
+        """From now on every family is searched on ``holdout`` (objectives made already too:
+        the first family's, made to featurise up front, has run no trial yet)."""
+        self.all_on_holdout = True
+        for obj in self.objectives.values():
+            if not obj.holdout and self.holdout is not None:
+                obj.folds, obj.holdout = [self.holdout], True
 
     def search_left(self) -> float:
         fold_rows = len(self.folds[0][0]) if self.folds else self.n_train
@@ -248,7 +261,10 @@ class _Search:
         run_trials(study, self.cfg, self.run, obj, slot, n_trials, overall=overall)
         best = _best_with_oof(study, obj)
         if best is not None:
-            self.found[family] = FamilySearch(family, study, *best)
+            folder = obj.model_dir(study.study_name, best[0].number) if obj.holdout else None
+            self.found[family] = FamilySearch(
+                family, study, *best, holdout=obj.holdout,
+                model_dir=folder if folder is not None and folder.is_dir() else None)
 
 
 def _direction(ds: CleanDataset) -> tuple[str, bool]:
@@ -259,8 +275,15 @@ def _direction(ds: CleanDataset) -> tuple[str, bool]:
 
 def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds: CleanDataset,
                     pool: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
-                    clock: RunClock | None = None) -> dict[str, FamilySearch]:
-    """One study per family in one storage, spent as the module docstring says.
+                    clock: RunClock | None = None,
+                    holdout: tuple[np.ndarray, np.ndarray] | None = None,
+                    ) -> dict[str, FamilySearch]:
+    """One study per family in one storage, spent as the module docstring says; ``holdout``:
+    the outer split's (train, val) positions into ``pool``, on which the families registered
+    ``auto_holdout`` are searched instead of ``folds`` (None: they use the folds too). With a
+    time budget they are searched first, in :data:`HOLDOUT_SHARE` of it, and when one of them
+    completes its fit the other families are searched on ``holdout`` too (one fit per trial: a
+    budget that affords a D-MPNN and k-fold CV of seven other families is rare).
 
     Raises
     ------
@@ -269,7 +292,7 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
     """
     clock = clock or RunClock(None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search = _Search(cfg, run, ds, pool, folds, clock)
+    search = _Search(cfg, run, ds, pool, folds, clock, holdout)
     n_trials = cfg.automl.tune.n_trials
     if not clock.limited:
         for family in families:
@@ -277,12 +300,18 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
             search.run_family(family, n_trials if cap is None or n_trials is None
                               else min(cap, n_trials), None)
     else:
-        _prepare_features(search, families)
         more = None if n_trials is None else n_trials - 1
+        held = [f for f in families if holdout is not None and get_family(f).auto_holdout]
+        rest = [f for f in families if f not in held] or held
+        prepare_features(search, rest)
+        if held != rest:  # one fit each, first, in a fixed share; the others after them,
+            _round(search, held, 1, HOLDOUT_SHARE)  # one fit per trial on the same rows
+            if any(f in search.found for f in held):
+                search.search_all_on_holdout()
         # round 1 keeps time for round 2 (when there is one): a slow last family cannot take it
-        _round(search, families, 1, ROUND_ONE_SHARE if more != 0 and len(families) > 1 else 1.0)
-        ranked = sorted(search.found, key=lambda f: _value(search.found[f],
-                                                           _direction(ds)[1]))
+        _round(search, rest, 1, ROUND_ONE_SHARE if more != 0 and len(rest) > 1 else 1.0)
+        ranked = sorted((f for f in search.found if f in rest),
+                        key=lambda f: _value(search.found[f], _direction(ds)[1]))
         promoted = ranked[:math.ceil(len(ranked) / 2)]
         if promoted and more != 0:
             logger.info("round 2 (successive halving): %s share the %.0f s left; %s stop",
@@ -314,30 +343,6 @@ def _round(search: _Search, families: list[str], n_trials: int | None,
         if n_trials is None and search.search_left() < 1.0:
             break
         search.run_family(family, n_trials, slot)
-
-
-def _prepare_features(search: _Search, families: list[str]) -> None:
-    """Keep the feature sets the budget affords; featurise the first trial's set for every row
-    up front (the families share it; refits and scoring reuse it through the memo)."""
-    cfg = search.cfg
-    if not any(fixed_features(cfg, f) is None for f in families):
-        return
-    search.choices = affordable_features(cfg, list(search.ds.inputs),
-                                         FEATURE_SHARE * float(search.clock.seconds or 0))
-    first = search.objective(families[0])  # enqueues the default trial with its features
-    queued = _queued_features(search.studies[families[0]])
-    name = queued if queued in search.choices else search.choices[0]
-    if first.features is None:
-        featurizer = featurizer_from_name(name, cfg.data.modality)
-        if is_fixed(featurizer):
-            search.cache[name] = featurize(featurizer, search.x_pool)
-            featurize(featurizer, list(search.ds.inputs))  # test rows too, into the memo
-
-
-def _queued_features(study: optuna.Study) -> str | None:
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-        return t.params.get("features")
-    return None
 
 
 def _best_with_oof(study: optuna.Study, objective: CVObjective

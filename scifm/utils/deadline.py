@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["TimeUp", "check_deadline", "fit_deadline", "lightgbm_callback", "seconds_left"]
+__all__ = ["TimeUp", "check_deadline", "fit_deadline", "keeps_best", "lightgbm_callback",
+           "seconds_left"]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("scifm_fit_deadline", default=None)
+_KEEP_BEST: ContextVar[bool] = ContextVar("scifm_fit_keep_best", default=False)
 
 
 class TimeUp(Exception):  # noqa: N818 - a signal, not an error of the user's
@@ -35,17 +37,29 @@ class TimeUp(Exception):  # noqa: N818 - a signal, not an error of the user's
 
 
 @contextmanager
-def fit_deadline(deadline: float | None) -> Iterator[None]:
+def fit_deadline(deadline: float | None, keep_best: bool = False) -> Iterator[None]:
     """Fits inside this block stop with :class:`TimeUp` once ``time.time() > deadline``
-    (``None``: no deadline; an enclosing, earlier deadline still holds)."""
+    (``None``: no deadline; an enclosing, earlier deadline still holds).
+
+    ``keep_best=True``: a fit that can end early with a usable model (an MPNN with at least one
+    epoch done, :mod:`scifm.models.mpnn_build`) ends there instead, keeping its best epoch and
+    fitting its schedule to the time left (:func:`keeps_best`); the others still raise."""
     outer = _DEADLINE.get()
     if deadline is not None and outer is not None:
         deadline = min(deadline, outer)
     token = _DEADLINE.set(deadline if deadline is not None else outer)
+    keep = _KEEP_BEST.set(keep_best)
     try:
         yield
     finally:
+        _KEEP_BEST.reset(keep)
         _DEADLINE.reset(token)
+
+
+def keeps_best() -> bool:
+    """Whether the current deadline lets a fit end early with its best state so far
+    (:func:`fit_deadline` ``keep_best``) instead of raising :class:`TimeUp`."""
+    return _DEADLINE.get() is not None and _KEEP_BEST.get()
 
 
 def seconds_left() -> float | None:

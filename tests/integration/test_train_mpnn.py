@@ -82,7 +82,18 @@ def test_auto_searches_mpnn(tmp_path, molecules_csv, tunable_mpnn):
     board = pd.read_csv(out / "leaderboard.csv")
     trials = board[(board["family"] == "mpnn") & (board["state"] == "COMPLETE")]
     assert len(trials) == 2 and trials["cv_mean"].notna().all()
-    assert (out / "families" / "mpnn" / "model" / "member_0.safetensors").is_file()
+    # mpnn is fitted once on train and scored on val (the split has val rows); linear by CV
+    assert (trials["folds_done"] == 1).all()
+    assert trials["cv_folds"].str.startswith("holdout: fitted on the").all()
+    linear = board[board["family"] == "linear"]
+    assert linear["cv_folds"].str.startswith("2-fold").all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "mpnn fitted once on train and scored on the" in metrics["cv"]["method"]
+    # the best trial's model is the refit, not trained again
+    best = int(trials.loc[trials["best_of_family"], "trial"].iloc[0])
+    kept = next((out / "oof").glob(f"*-mpnn-{best}.model")) / "member_0.safetensors"
+    refit = out / "families" / "mpnn" / "model" / "member_0.safetensors"
+    assert refit.read_bytes() == kept.read_bytes()
 
 
 def test_mpnn_without_chemprop_is_one_line(tmp_path, molecules_csv, monkeypatch):

@@ -73,3 +73,39 @@ def test_feature_sets_too_slow_for_the_budget_are_left_out(molecules):
     tight = affordable_features(cfg, smiles, 0.5)  # RDKit 2D descriptors cannot make it
     assert tight and not any("rdkit2d" in name for name in tight)
     assert affordable_features(cfg, smiles, 0.0)  # never empty: the cheapest set
+
+
+def test_a_holdout_search_is_complete_on_its_val_rows_and_its_kept_model_costs_no_refit(
+        tmp_path):
+    trial = optuna.trial.create_trial(value=0.7, params={}, distributions={},
+                                      user_attrs={"fit_seconds": 90.0, "n_folds_done": 1})
+    oof = np.full((10, 1), np.nan)
+    oof[7:] = 1.0  # the 3 val rows
+    held = FamilySearch("mpnn", None, trial, oof, holdout=True,  # type: ignore[arg-type]
+                        model_dir=tmp_path)
+    assert held.complete and refit_seconds(held, 100, 80) == 0.0
+    assert refit_seconds(FamilySearch("mpnn", None, trial, oof,  # type: ignore[arg-type]
+                                      holdout=True), 100, 80) == pytest.approx(112.5)
+    # a kept model joins a combination even when no time is left for refits
+    searches = {"a": _search("a", 0.9, 5.0), "mpnn": held}
+    assert affordable_members(["a", "mpnn"], searches, RunClock(1.0), 80, 80) == ["a", "mpnn"]
+
+
+def test_families_are_ranked_on_the_validation_rows_or_by_cv_when_cut():
+    from scifm.tasks import TaskSpec
+    from scifm.tuning.combining import on_validation_rows
+
+    pool = np.array([0, 2, 3, 5, 6, 8])  # dataset positions of train + val
+    val = np.array([3, 6, 8])  # positions 2, 4, 5 of the pool
+    y_pool = np.array([[0.0], [1.0], [1.0], [2.0], [2.0], [3.0]])
+    exact = y_pool.copy()
+    oof = {"cv_good_elsewhere": np.where(np.arange(6)[:, None] < 2, exact, exact + 1.0),
+           "holdout": np.where(np.isin(pool, val)[:, None], exact + 0.1, np.nan),
+           "cut": np.where(np.arange(6)[:, None] == 5, np.nan, exact)}
+    ranked, sub, y = on_validation_rows(TaskSpec("regression", ["y"]), y_pool, pool, val, oof,
+                                        {"cv_good_elsewhere": 0.5, "holdout": 0.1, "cut": 0.05},
+                                        "rmse", higher_is_better=False)
+    np.testing.assert_array_equal(y[:, 0], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(sub["holdout"][:, 0], [1.1, 2.1, 3.1])
+    # on the val rows: holdout 0.1 < cv_good_elsewhere 1.0; "cut" misses a val row: its CV 0.05
+    assert ranked == ["cut", "holdout", "cv_good_elsewhere"]
