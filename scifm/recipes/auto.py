@@ -4,7 +4,11 @@ The story of an AutoML run:
 
 1. read, clean, split and audit exactly as ``train`` does (same functions, same run files);
 2. k folds over train+val, grouped by scaffold / similarity whatever the outer split
-   (``automl.tune.cv``, :mod:`scifm.tuning.folds`); the test rows are never seen by the search;
+   (``automl.tune.cv``, :mod:`scifm.tuning.folds`); the test rows are never seen by the search.
+   A family registered ``auto_holdout`` (``mpnn``) is instead fitted once on the outer split's
+   train rows and scored on its val rows (when there are at least 2 x k), its model kept as its
+   refit; with a time budget, once it has, every family is searched on those rows and all are
+   ranked and combined on the val rows (:func:`scifm.tuning.portfolio.search_families`);
 3. one Optuna study per family (``<study name>-<family>``, all in one storage, each created before
    its workers start; ``automl.tune.workers`` processes per study, :mod:`scifm.tuning.parallel`).
    Budget: ``automl.tune.n_trials`` trials per family and/or ``automl.tune.time_budget`` seconds
@@ -121,22 +125,16 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         metric, higher = primary_metric(task)
         timing.lap("data")
 
-        # 2.-3. Cross-validation folds on train+val only; one study per family.
-        #    (mpnn: one fit on train, scored on val, when the split has enough val rows)
+        # 2.-3. Folds on train+val only; one study per family (mpnn: one fit, see the docstring).
         pool = search_pool(splits)
         folds, cv_text = search_folds(ds, pool, cfg)
-        val = np.sort(splits["val"]) if len(splits["val"]) >= 2 * tc.folds else None
         searches = search_families(cfg, run, families, ds, pool, folds, clock,
-                                   holdout=None if val is None else _holdout(pool, splits))
+                                   holdout=_holdout(pool, splits, tc.folds))
         timing.lap("search")
 
-        # 4. Weighted average and stacker of the top-k families vs the best single family,
-        #    out of fold (only families whose best trial fitted every fold); on the val rows
-        #    when a family was scored there only.
-        ranked, comb, on_val = combine(cfg, ds, pool, folds, searches, clock,
-                                       len(splits["train"]), val)
+        # 4. Weighted average and stacker of the top-k vs the best single family, out of fold.
+        ranked, comb, on_val = combine(cfg, ds, pool, folds, searches, clock, splits)
         winner = comb.winner(ranked[0])
-        cv_text += on_val
 
         # 5. Refit on train (early stopping on val) and evaluate on test: the combinations'
         #    members and the two best single families (for the paired comparisons), or all.
@@ -146,14 +144,14 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         # 6. The winner goes to the top of the run directory; leaderboard and metrics.
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, comb, winner,
-                                          ranked, ds.y[splits["test"]], cv_text)
+                                          ranked, ds.y[splits["test"]], cv_text, on_val)
         metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run)  # of the winner
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
         data.extra_notes[:] = [selection_note(winner, comb, metric, ranked[0],
                                               cv_of[ranked[0]][0]),
-                               f"Cross-validation: {cv_text} on train+val."]
+                               f"Cross-validation on train+val: {cv_text}{on_val}."]
         data.leaderboard = board.to_dict(orient="records")
         data.oof_comparison = comb.comparison(winner)
         write_report(run.report, data)
@@ -187,26 +185,31 @@ class _Timing:
                                           if v is not None))
 
 
-def _holdout(pool: np.ndarray, splits: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The outer split's (train, val) rows as positions into the sorted ``pool``."""
+def _holdout(pool: np.ndarray, splits: dict[str, np.ndarray], k: int,
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The outer split's (train, val) rows as positions into the sorted ``pool``; None when
+    there are fewer than ``2 * k`` val rows."""
+    if len(splits["val"]) < 2 * k:
+        return None
     return (np.searchsorted(pool, np.sort(splits["train"])),
             np.searchsorted(pool, np.sort(splits["val"])))
 
 
 def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
             folds: list[tuple[np.ndarray, np.ndarray]], searches: dict[str, FamilySearch],
-            clock: RunClock, n_train: int, val: np.ndarray | None = None,
+            clock: RunClock, splits: dict[str, np.ndarray],
             ) -> tuple[list[str], Combination, str]:
     """The families best first by CV, and the combinations of the ``automl.auto.top_k`` best
     whose best trial fitted every fold and whose refits the time budget affords
     (:func:`scifm.tuning.combining.choose_combination`). When a family was scored on the
-    validation rows ``val`` only (a holdout search), all are ranked and combined there, on
-    folds of those rows; the third value then says so (for the report), else it is empty."""
+    validation rows only (a holdout search), all are ranked and combined there, on folds of
+    those rows; the third value then says so (for the report), else it is empty."""
+    n_train, val = len(splits["train"]), np.sort(splits["val"])
     fold_rows = len(folds[0][0]) if folds else n_train
     metric, higher = primary_metric(ds.task)
     ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
     y, oof, comb_folds, note = ds.y[pool], {f: s.oof for f, s in searches.items()}, folds, ""
-    if val is not None and any(s.holdout for s in searches.values()):
+    if any(s.holdout for s in searches.values()):
         cv = {f: _cv(s) for f, s in searches.items()}
         ranked, oof, y = on_validation_rows(ds.task, ds.y[pool], pool, val, oof, cv, metric,
                                             higher)
@@ -262,11 +265,14 @@ def _fitted(search: FamilySearch, cfg: ExperimentConfig, ds: CleanDataset,
 def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
               searches: dict[str, FamilySearch], results: dict[str, FamilyResult],
               comb: Combination, winner: str, ranked: list[str], y_test: np.ndarray,
-              cv_text: str | None = None,
+              cv_text: str | None = None, on_val: str = "",
               ) -> tuple[dict[str, Any], Any, dict[str, tuple[float, Any]]]:
     """Write ``leaderboard.csv``, ``metrics.json`` and ``history.json``; returns the metrics,
     the leaderboard and each model's (CV mean, CV std)."""
     metric, higher = primary_metric(task)
+    cv_text = (cv_text or "") + on_val  # on_val: why the val rows decided, or ""
+    by = (f"{metric} on the val rows (out of sample for every family)" if on_val
+          else f"out-of-fold {metric} on train+val")
     cv_of = {f: (_cv(s), s.best.user_attrs.get("cv_std")) for f, s in searches.items()}
     combined = {}
     for name in comb.built():
@@ -287,7 +293,7 @@ def summarise(cfg: ExperimentConfig, run: RunDir, task: TaskSpec,
                "cv": {"metric": metric, "folds": cfg.automl.tune.folds, "method": cv_text,
                       "mean": cv_of[winner][0], "std": cv_of[winner][1]},
                "selection": {"winner": winner, "kind": winner if winner in COMBINED
-                             else "single", "by": f"out-of-fold {metric} on train+val",
+                             else "single", "by": by,
                              "ensemble_weights": comb.ensemble.weights,
                              "ensemble_cv_mean": comb.ensemble.cv_mean,
                              "stacking_members": stack.members if stack else [],
