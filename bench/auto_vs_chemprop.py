@@ -162,8 +162,8 @@ def one(name: str, seed: int, args: argparse.Namespace) -> dict[str, object]:
     return row
 
 
-def table() -> None:
-    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+def table(path: Path = OUT) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     frame = pd.DataFrame(rows).drop_duplicates(["dataset", "seed"], keep="last")
     print("| dataset | metric | seeds | scifm auto | chemprop train | scifm wall s "
           "| chemprop wall s | wall ratio | winners |")
@@ -184,9 +184,11 @@ def main() -> None:
     ap.add_argument("--budget-fraction", type=float, default=0.9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--table", action="store_true", help="print the table of the results file")
+    ap.add_argument("--results", type=Path, default=OUT,
+                    help="the results file --table reads (default: %(default)s)")
     args = ap.parse_args()
     if args.table:
-        table()
+        table(args.results)
         return
     if not (SHARED / "splits").is_dir():
         raise SystemExit(f"skipped: no shared data at {SHARED}")

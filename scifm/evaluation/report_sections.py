@@ -164,6 +164,13 @@ def leaderboard_section(d: ReportData) -> str:
            f"<p>Cross-validation on train+val ({esc(prim)}, mean ± std over folds) for every "
            "trial; the best trial of each family (bold) was refitted on train and evaluated on "
            "test; ★ = selected (chosen out of fold, never on test). Also in leaderboard.csv.</p>"]
+    held = sorted({str(r.get("family")) for r in d.leaderboard
+                   if str(r.get("cv_folds", "")).startswith("holdout")})
+    if held:
+        out.append(f"<p>{esc(', '.join(held))}: fitted once on the outer split's train rows and "
+                   "scored on its validation rows (no folds, std 0), early-stopped on them as "
+                   "the refit is. All models were then compared, and combined, on those rows."
+                   "</p>")
     rows = []
     for r in d.leaderboard:
         test = value_ci({"value": r.get(f"test_{prim}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,30 @@ def test_auto_searches_mpnn(tmp_path, molecules_csv, tunable_mpnn):
     kept = next((out / "oof").glob(f"*-mpnn-{best}.model")) / "member_0.safetensors"
     refit = out / "families" / "mpnn" / "model" / "member_0.safetensors"
     assert refit.read_bytes() == kept.read_bytes()
+
+
+def test_auto_with_a_budget_fits_mpnn_first_then_all_families_on_its_rows(tmp_path,
+                                                                          molecules_csv):
+    pytest.importorskip("chemprop", reason="the mpnn extra (chemprop) is not installed: "
+                                           'pip install -c constraints.txt -e ".[mpnn]"')
+    out = tmp_path / "auto"
+    t0 = time.monotonic()
+    res = runner.invoke(app, ["auto", "--data", str(molecules_csv), "--input-col", "smiles",
+                              "--target-col", "logp", "--no-track", "--out", str(out), *TINY,
+                              "--set", "automl.auto.families=[knn, mpnn, linear]",
+                              "--time-budget", "30", "--set", "model.n_jobs=1",
+                              "--set", "automl.tune.folds=2"])
+    wall = time.monotonic() - t0
+    assert res.exit_code == 0, res.output
+    assert wall <= 33.0  # the budget holds (+ 10 %)
+    board = pd.read_csv(out / "leaderboard.csv")
+    done = board[(board["state"] == "COMPLETE") & board["trial"].notna()]
+    assert set(done["family"]) == {"knn", "mpnn", "linear"}
+    assert done["cv_folds"].str.startswith("holdout: fitted on the").all()
+    log = (out / "log.txt").read_text()
+    assert log.index("searching mpnn") < log.index("searching knn")  # mpnn first, in its share
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["selection"]["by"].startswith("rmse on the val rows")
 
 
 def test_mpnn_without_chemprop_is_one_line(tmp_path, molecules_csv, monkeypatch):
