@@ -32,7 +32,7 @@ from scifm.models.base import MODEL_META, read_model_json
 from scifm.models.manifest import staged_folder
 from scifm.models.params import MPNNParams
 from scifm.tasks import TaskSpec
-from scifm.utils.deadline import check_deadline, keeps_best, seconds_left
+from scifm.utils.deadline import check_deadline, deadline_passed, keeps_best
 from scifm.utils.extras import missing
 from scifm.utils.io import atomic_write_json
 
@@ -166,7 +166,7 @@ class MPNNPredictor:
         self.members_, self.history_ = [], []
         n = self.params.n_models
         for i in range(n):
-            if self.members_ and keeps_best() and (seconds_left() or 0.0) < 0:
+            if self.members_ and keeps_best() and deadline_passed():
                 logger.info("mpnn: time budget spent; %d of %d members kept", i, n)
                 break
             check_deadline(f"mpnn member {i + 1}/{n}")

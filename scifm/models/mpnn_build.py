@@ -26,7 +26,13 @@ from lightning.pytorch.callbacks import EarlyStopping
 from scifm.models.params import MPNNParams
 from scifm.tasks import TaskSpec
 from scifm.utils import progress
-from scifm.utils.deadline import TimeUp, check_deadline, keeps_best, seconds_left
+from scifm.utils.deadline import (
+    TimeUp,
+    check_deadline,
+    deadline_passed,
+    keeps_best,
+    seconds_left,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ class _Deadline(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         if keeps_best() and self.epochs.best_state is not None:
-            if (seconds_left() or 0.0) < 0 and not trainer.should_stop:
+            if deadline_passed() and not trainer.should_stop:
                 logger.info("mpnn: time budget spent in epoch %d; the best epoch is kept",
                             trainer.current_epoch + 1)
                 trainer.should_stop = True

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["TimeUp", "check_deadline", "fit_deadline", "keeps_best", "lightgbm_callback",
-           "seconds_left"]
+__all__ = ["TimeUp", "check_deadline", "deadline_passed", "fit_deadline", "keeps_best",
+           "lightgbm_callback", "seconds_left"]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("scifm_fit_deadline", default=None)
 _KEEP_BEST: ContextVar[bool] = ContextVar("scifm_fit_keep_best", default=False)
@@ -66,6 +66,12 @@ def seconds_left() -> float | None:
     """Seconds until the current deadline (negative once it has passed; ``None``: none set)."""
     deadline = _DEADLINE.get()
     return None if deadline is None else deadline - time.time()
+
+
+def deadline_passed() -> bool:
+    """Whether a deadline is set and has passed (a fit that keeps its best then ends)."""
+    left = seconds_left()
+    return left is not None and left < 0
 
 
 def check_deadline(where: str = "fit") -> None:
