@@ -11,7 +11,8 @@ and prints, per planted entity type, as markdown:
 - **precision** — per redacted type, redacted spans that overlap a planted span;
 
 and a second table for person names by the context they were planted in (a title, a label, a
-credential, a repeat of a found name, or bare running text with no cue). Nothing is downloaded.
+credential, a repeat of a found name, or bare running text with no cue: with a first name that
+the gazetteer's name lists hold, and with one they do not). Nothing is downloaded.
 
 Run from the project root: ``OMP_NUM_THREADS=1 python bench/pii_recall.py`` (about 10 s).
 """
@@ -25,6 +26,7 @@ import time
 from collections import Counter, defaultdict
 
 from scifm.privacy import Redactor
+from scifm.privacy.recognizers import name_lists_installed
 
 FIRST = ["Maria", "James", "Aisha", "Wei", "Olga", "Kwame", "Priya", "Liam", "Sofia", "Hiroshi",
          "Fatima", "Noah", "Elena", "Mateo", "Grace", "Dmitri", "Amara", "Lucas", "Yuki", "Omar",
@@ -33,6 +35,10 @@ LAST = ["Gonzalez", "Okafor", "Chen", "Novak", "Mensah", "Patel", "O'Brien", "Ro
         "Haddad", "Schmidt", "Kowalski", "Nguyen", "Fernandes", "Abara", "Lindqvist", "Ivanova",
         "McAllister", "Dubois", "Sato", "Khan", "Moreau", "Hughes", "Silva", "Weber", "Park",
         "Adeyemi", "Larsen", "Costa", "Brennan"]
+# First names in none of the name lists scifm's gazetteer reads (Faker 40.63's person locales):
+# a bare name with one of them measures what the lists miss
+RARE_FIRST = ["Oluwaseun", "Xochitl", "Bongani", "Eilidh", "Chidi", "Temitope", "Ikaika", "Sipho",
+              "Lwazi", "Zanele", "Mbali", "Takoda", "Ayelen", "Yupanqui"]
 CITIES = [("Springfield", "IL"), ("Austin", "TX"), ("Portland", "OR"), ("Columbus", "OH"),
           ("Boston", "MA"), ("Baltimore", "MD"), ("Denver", "CO"), ("Madison", "WI"),
           ("Raleigh", "NC"), ("Tucson", "AZ"), ("Fresno", "CA"), ("Albany", "NY")]
@@ -107,7 +113,9 @@ def _note(rng: random.Random) -> tuple[str, list[tuple[int, int, str, str]]]:
         (p["EMAIL_ADDRESS"], "EMAIL_ADDRESS", "label"), ".\n",
         "Transferred from ", (p["facility"], "LOCATION", "facility"), ". ",
         rng.choice(["Her friend ", "Accompanied by ", "Collateral from "]),
-        (f"{rel[0]} {rel[1]}", "PERSON", "bare"), ". ", rng.choice(FILLER), "\n",
+        (f"{rel[0]} {rel[1]}", "PERSON", "bare"), ". ", rng.choice(FILLER), " Also present: ",
+        (f"{rng.choice(RARE_FIRST)} {rng.choice(LAST)}", "PERSON", "bare, unlisted first name"),
+        ".\n",
         "Lives in ", (p["town"], "LOCATION", "placed"), " with daughter ",
         (f"{rel[0]} {last}", "PERSON", "label"), ". SSN ", (p["US_SSN"], "US_SSN", "label"),
         ". Portal: ", (p["URL"], "URL", "label"), " (login from ",
@@ -163,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     recall, person, precision, secs = measure(args.notes, args.seed)
-    print(f"{args.notes} generated notes (seed {args.seed}), {secs:.1f} s; no NER model.\n")
+    lists = "Faker's name lists" if name_lists_installed() else "no name lists (Faker missing)"
+    print(f"{args.notes} generated notes (seed {args.seed}), {secs:.1f} s; no NER model, "
+          f"{lists}.\n")
     print("| entity type | planted | recall (redacted) | typed recall | precision |")
     print("|---|---:|---:|---:|---:|")
     for ent in sorted(set(recall) | set(precision)):

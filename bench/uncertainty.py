@@ -65,7 +65,8 @@ def run_scifm(data: Path, col: str, targets: list[str], family: str, seed: int, 
     metrics = json.loads((out / "metrics.json").read_text())
     u = metrics["uncertainty"]
     row: dict[str, object] = {"wall_s": round(time.perf_counter() - t0, 1),
-                              "model": metrics.get("model")}
+                              "model": metrics.get("model"),
+                              "calibrated_on": u.get("calibrated_on")}
     keys = ("coverage", "mean_width", "ece_before", "ece_after", "set_coverage", "spearman",
             "auroc_worst10")
     per = [m for m in u["targets"].values() if "n" in m and "skipped" not in m]

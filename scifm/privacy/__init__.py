@@ -7,6 +7,7 @@ training recipe runs on its freshly read table under ``privacy.redact: true``; `
 
 from scifm.privacy.recognizers import ENTITIES
 from scifm.privacy.redaction import (
+    NAME_LIST_NOTE,
     NO_NER_NOTE,
     RedactionResult,
     Redactor,
@@ -16,5 +17,5 @@ from scifm.privacy.redaction import (
     require_privacy,
 )
 
-__all__ = ["ENTITIES", "NO_NER_NOTE", "RedactionResult", "Redactor", "format_counts",
-           "redact_columns", "redact_frame", "require_privacy"]
+__all__ = ["ENTITIES", "NAME_LIST_NOTE", "NO_NER_NOTE", "RedactionResult", "Redactor",
+           "format_counts", "redact_columns", "redact_frame", "require_privacy"]

@@ -17,7 +17,8 @@ does not have:
 - ``US_SSN``: ``ddd-dd-dddd`` (Presidio's own refuses well-known made-up numbers);
 - ``PERSON``: names after a title (``Dr.``, ``Mrs.``), after a label (``Patient:``, ``Signed
   by``, ``daughter``) or before a credential (``, MD``). These are context patterns, not a model:
-  a bare name in running text is not found (``bench/pii_recall.py`` measures how many are);
+  a bare name in running text is found by the name lists of :mod:`scifm.privacy.gazetteer`
+  when Faker is installed (``bench/pii_recall.py`` measures how many are);
 - ``LOCATION``: street addresses, ``City, ST 12345``, facility names (``... Hospital``) and places
   after ``lives in`` / ``born in``.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import regex
 
-__all__ = ["ENTITIES", "NER_ENTITIES", "PHONE_REGIONS", "build_recognizers"]
+__all__ = ["ENTITIES", "NER_ENTITIES", "PHONE_REGIONS", "build_recognizers", "name_lists_installed"]
 
 ENTITIES: tuple[str, ...] = ("EMAIL_ADDRESS", "PHONE_NUMBER", "URL", "DATE_TIME", "IP_ADDRESS",
                              "CREDIT_CARD", "US_SSN", "RECORD_ID", "PERSON", "LOCATION")
@@ -165,4 +166,15 @@ def build_recognizers(entities: tuple[str, ...] | list[str]) -> list:
     if "EMAIL_ADDRESS" in entities:
         recognizers.append(_email_recognizer())
     recognizers += [_pattern_recognizer(e, *_PATTERNS[e]) for e in entities if e in _PATTERNS]
+    if "PERSON" in entities and name_lists_installed():
+        from scifm.privacy.gazetteer import NameListRecognizer
+
+        recognizers.append(NameListRecognizer())
     return recognizers
+
+
+def name_lists_installed() -> bool:
+    """Whether Faker (its name lists: :mod:`scifm.privacy.gazetteer`) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("faker") is not None

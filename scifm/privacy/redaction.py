@@ -31,17 +31,26 @@ import regex
 
 from scifm.data.io import require_columns
 from scifm.errors import ConfigError
-from scifm.privacy.recognizers import ENTITIES, NER_ENTITIES, build_recognizers
+from scifm.privacy.recognizers import (
+    ENTITIES,
+    NER_ENTITIES,
+    build_recognizers,
+    name_lists_installed,
+)
 from scifm.utils.extras import require_extra
 
-__all__ = ["NO_NER_NOTE", "RedactionResult", "Redactor", "format_counts", "redact_columns",
-           "redact_frame", "require_privacy"]
+__all__ = ["NAME_LIST_NOTE", "NO_NER_NOTE", "RedactionResult", "Redactor", "format_counts",
+           "redact_columns", "redact_frame", "require_privacy"]
 
 logger = logging.getLogger(__name__)
 
 NO_NER_NOTE = ("names: no offline NER model; person and place names are found from context "
                "only (titles, labels, credentials, addresses), bare names in running text are not")
-"""What a summary says about names when no ``ner_model`` is given."""
+"""What a summary says about names when no ``ner_model`` is given and Faker is not installed."""
+NAME_LIST_NOTE = ("names: no offline NER model; person names are found from context (titles, "
+                  "labels, credentials) and, in running text, from Faker's first/last-name "
+                  "lists (a name in no list is missed); places from context only")
+"""What a summary says about names when no ``ner_model`` is given and Faker's lists are used."""
 _PRESIDIO_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
@@ -104,7 +113,9 @@ class Redactor:
     @property
     def ner_note(self) -> str:
         """How names are found: the NER model, or :data:`NO_NER_NOTE`."""
-        return f"names: spaCy model {self.ner_model} + context" if self.ner_model else NO_NER_NOTE
+        if self.ner_model:
+            return f"names: spaCy model {self.ner_model} + context"
+        return NAME_LIST_NOTE if name_lists_installed() else NO_NER_NOTE
 
     def load(self) -> Redactor:
         """Build the engines now (a missing extra, an unknown entity type or a missing

@@ -136,8 +136,7 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         ranked, comb, on_val = combine(cfg, ds, pool, folds, searches, clock, splits)
         winner = comb.winner(ranked[0])
 
-        # 5. Refit on train (early stopping on val) and evaluate on test: the combinations'
-        #    members and the two best single families (for the paired comparisons), or all.
+        # 5. Refit on train (early stopping on val), evaluate on test: what refit() says.
         results = refit(cfg, ds, splits, run, searches, comb, winner, ranked, clock, folds)
         timing.lap("refit")
 
@@ -145,7 +144,8 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None)
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, comb, winner,
                                           ranked, ds.y[splits["test"]], cv_text, on_val)
-        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run)  # of the winner
+        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run,  # of the winner
+                                                    held_out=comb.held_out(winner))
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
@@ -221,6 +221,7 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
                              searches, clock, n_train, fold_rows)
     comb = choose_combination(cfg, ds.task, y, {f: oof[f] for f in top}, metric, higher,
                               comb_folds)
+    comb.rows = val if note else None
     return ranked, comb, note
 
 

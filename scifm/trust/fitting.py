@@ -37,9 +37,13 @@ logger = logging.getLogger(__name__)
 
 def attach_uncertainty(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray],
                        run: RunDir, predictor: Predictor | None = None,
+                       held_out: tuple[np.ndarray, np.ndarray] | None = None,
                        ) -> dict[str, Any] | None:
     """Fit, save and measure the uncertainty layer of ``run.model`` (``predictor``: that model,
-    already loaded; default: loaded from ``run.model``).
+    already loaded; default: loaded from ``run.model``). ``held_out``: ``(dataset rows,
+    predictions)`` of validation rows predicted without them (an ``auto`` combination chosen on
+    the validation rows: its cross-fitted predictions); they replace the model's own
+    predictions of those rows in the calibration.
 
     Returns
     -------
@@ -62,10 +66,11 @@ def attach_uncertainty(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str
     with progress.track("uncertainty: calibrating on the validation rows"):
         predictor = predictor or load_predictor(run.model)
         p_val, spread_val = predict_spread(predictor, rows(ds, va), ucfg.mc_dropout)
+        p_val, note = _with_held_out(p_val, va, held_out)
         layer = Uncertainty.fit(ds.task, ucfg, cfg.data.modality, ds.y[va], p_val,
                                 rows(ds, va), rows(ds, tr), seed=cfg.seed, spread_val=spread_val)
         layer.save(run.model)
-    out: dict[str, Any] = {"calibrated_on": "validation", "n_calibration": int(len(va))}
+    out: dict[str, Any] = {"calibrated_on": "validation" + note, "n_calibration": int(len(va))}
     if len(te):
         with progress.track("uncertainty: measuring on the test rows"):
             p_test, spread = predict_spread(predictor, rows(ds, te), layer.mc_dropout)
@@ -78,6 +83,20 @@ def attach_uncertainty(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str
     out["seconds"] = round(time.perf_counter() - t0, 2)
     logger.info("uncertainty: %s", summary_line(out))
     return out
+
+
+def _with_held_out(p_val: np.ndarray, va: np.ndarray,
+                   held_out: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, str]:
+    """``p_val`` with the rows of ``held_out`` replaced, and what to add to ``calibrated_on``."""
+    if held_out is None or not len(held_out[0]):
+        return p_val, ""
+    at = {int(r): i for i, r in enumerate(va)}
+    hit = [(at[int(r)], i) for i, r in enumerate(held_out[0]) if int(r) in at]
+    p_val = np.array(p_val, dtype=np.float64, copy=True)
+    for i, j in hit:
+        p_val[i] = np.reshape(held_out[1][j], np.shape(p_val[i]))
+    return p_val, (f" ({len(hit)} of {len(va)} rows: cross-fitted predictions of the "
+                   "combination chosen on them)")
 
 
 def _add_columns(run: RunDir, cols: dict[str, np.ndarray]) -> None:

@@ -51,6 +51,9 @@ class Combination:
 
     ensemble: EnsembleChoice
     stack: StackChoice | None = None
+    rows: np.ndarray | None = None
+    """Dataset positions of the rows the combinations were chosen on, when those are the
+    validation rows (a holdout search); None after a k-fold search on train+val."""
 
     def winner(self, best_single: str) -> str:
         """``stacking``, ``ensemble`` or ``best_single``: the best out of fold."""
@@ -78,6 +81,18 @@ class Combination:
         choice = self.ensemble if name == ENSEMBLE else self.stack
         assert choice is not None
         return choice.cv_mean, choice.cv_std
+
+    def held_out(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(dataset rows, predictions)`` of ``name``'s cross-fitted predictions on the
+        validation rows it was chosen on (each row predicted by weights / a meta-model fitted
+        without it; rows no fold predicted left out), for calibrating its uncertainty: its final
+        weights were fitted on those rows, so its own predictions there are optimistic. None
+        for a single family or after a k-fold search."""
+        choice = {ENSEMBLE: self.ensemble, STACKING: self.stack}.get(name)
+        if self.rows is None or choice is None or choice.cross_fitted is None:
+            return None
+        done = np.isfinite(choice.cross_fitted).all(axis=1)
+        return self.rows[done], choice.cross_fitted[done]
 
     def comparison(self, winner: str) -> list[dict[str, Any]]:
         """The OOF comparison rows of the report (best single, weighted average, stacker)."""

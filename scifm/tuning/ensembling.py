@@ -35,6 +35,9 @@ class EnsembleChoice:
     """The best single family's score per fold (same folds, from its OOF predictions)."""
     keep: bool = False
     """Whether the ensemble beats the best single family out of fold."""
+    cross_fitted: np.ndarray | None = None
+    """The cross-fitted ensemble's predictions (``n x n_outputs``): each fold's held-out rows
+    predicted with weights fitted on the other folds; NaN on rows in no held-out fold."""
 
     @property
     def cv_mean(self) -> float:
@@ -91,11 +94,13 @@ def choose_ensemble(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
     choice = EnsembleChoice({}, best_single=best, best_single_scores=singles[best])
     if len(oof) < 2:
         return choice
+    choice.cross_fitted = np.full((len(y), np.reshape(oof[best], (len(y), -1)).shape[1]), np.nan)
     for tr, va in folds:
         w = greedy_weights({f: p[tr] for f, p in oof.items()},
                            lambda p, tr=tr: compute_metrics(task, y[tr], p)[metric],
                            higher_is_better, rounds)
         pred = sum(wf * oof[f][va] for f, wf in w.items())
+        choice.cross_fitted[va] = np.asarray(pred, dtype=np.float64).reshape(len(va), -1)
         choice.fold_scores.append(float(compute_metrics(task, y[va], pred)[metric]))
     pool = np.concatenate([va for _, va in folds])
     choice.weights = greedy_weights({f: p[pool] for f, p in oof.items()},

@@ -59,6 +59,9 @@ class StackChoice:
     keep: bool = False
     """Whether the stacker beats the best single family and the weighted average out of fold
     (:func:`keep_stacking`)."""
+    cross_fitted: np.ndarray | None = None
+    """The cross-fitted stacker's predictions (``n x n_outputs``): each fold's held-out rows
+    predicted by a meta-model fitted on the other folds; NaN where a fold was not scored."""
 
     @property
     def cv_mean(self) -> float:
@@ -149,7 +152,13 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
     choice.members = list(oof)
     choice.n_rows, choice.n_uncovered = int(covered[pool].sum()), int((~covered[pool]).sum())
     for tr, va in folds:
-        choice.fold_scores.append(_fold_score(task, y, oof, metric, tr, va, covered, seed, c))
+        score, pred = _fold_score(task, y, oof, metric, tr, va, covered, seed, c)
+        choice.fold_scores.append(score)
+        if pred is not None:
+            pred = np.asarray(pred, dtype=np.float64).reshape(len(va), -1)
+            if choice.cross_fitted is None:
+                choice.cross_fitted = np.full((len(y), pred.shape[1]), np.nan)
+            choice.cross_fitted[va] = pred
     rows = pool[covered[pool]]
     choice.meta = fit_meta(task, {f: p[rows] for f, p in oof.items()}, y[rows], c=c, seed=seed)
     choice.keep = keep_stacking(choice, ensemble, higher_is_better)
@@ -163,15 +172,15 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
 
 def _fold_score(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], metric: str,
                 tr: np.ndarray, va: np.ndarray, covered: np.ndarray, seed: int,
-                c: float) -> float:
-    """Fit on the covered rows of ``tr``, score on ``va`` (NaN when ``va`` is not all covered
-    or no training row is)."""
+                c: float) -> tuple[float, np.ndarray | None]:
+    """Fit on the covered rows of ``tr``, score on ``va``: the score and the predictions of
+    ``va`` (NaN and None when ``va`` is not all covered or no training row is)."""
     tr = tr[covered[tr]]
     if not covered[va].all() or not len(tr):
-        return float("nan")
+        return float("nan"), None
     meta = fit_meta(task, {f: p[tr] for f, p in oof.items()}, y[tr], c=c, seed=seed)
     pred = apply_meta(meta, {f: p[va] for f, p in oof.items()})
-    return float(compute_metrics(task, y[va], pred)[metric])
+    return float(compute_metrics(task, y[va], pred)[metric]), pred
 
 
 def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
