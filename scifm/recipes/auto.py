@@ -7,8 +7,9 @@ The story of an AutoML run:
    (``automl.tune.cv``, :mod:`scifm.tuning.folds`); the test rows are never seen by the search.
    A family registered ``auto_holdout`` (``mpnn``) is instead fitted once on the outer split's
    train rows and scored on its val rows (when there are at least 2 x k), its model kept as its
-   refit; with a time budget, once it has, every family is searched on those rows and all are
-   ranked and combined on the val rows (:func:`scifm.tuning.portfolio.search_families`);
+   refit; with a time budget, once it has, every family is searched on those rows (given at
+   least ``MIN_HOLDOUT_SEARCH_ROWS`` of them) and all are ranked and combined on the val rows
+   (:func:`scifm.tuning.portfolio.search_families`);
 3. one Optuna study per family (``<study name>-<family>``, all in one storage, each created before
    its workers start; ``automl.tune.workers`` processes per study, :mod:`scifm.tuning.parallel`).
    Budget: ``automl.tune.n_trials`` trials per family and/or ``automl.tune.time_budget`` seconds

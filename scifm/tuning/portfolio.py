@@ -12,7 +12,9 @@ start of the run; :func:`search_families` spends them:
    train rows, early-stopped and scored on the val rows, in :data:`HOLDOUT_SHARE` of the search
    time (its epochs fitted to that share); its model is kept as its refit. Once one has
    completed, the other families are searched on the same train/val rows too (one fit per
-   trial), so that every family is compared, and combined, on the same validation rows;
+   trial), so that every family is compared, and combined, on the same validation rows; with
+   fewer than :data:`MIN_HOLDOUT_SEARCH_ROWS` val rows they keep k-fold CV on train+val instead
+   (their out-of-fold predictions of the val rows are then compared and combined);
 2. **round 1** — every other family's default configuration, cheapest family first, each in its
    share of :data:`ROUND_ONE_SHARE` of the search time (divided by the families still to run: a
    family that finishes early leaves its time to the next ones, the rest goes to round 2). A
@@ -61,9 +63,9 @@ if TYPE_CHECKING:
     from scifm.data.clean import CleanDataset
     from scifm.rundir import RunDir
 
-__all__ = ["FEATURE_SHARE", "HOLDOUT_SHARE", "REPORT_SECONDS", "FamilySearch", "RunClock",
-           "affordable_features", "affordable_members", "refit_seconds", "search_families",
-           "tail_seconds"]
+__all__ = ["FEATURE_SHARE", "HOLDOUT_SHARE", "MIN_HOLDOUT_SEARCH_ROWS", "REPORT_SECONDS",
+           "FamilySearch", "RunClock", "affordable_features", "affordable_members",
+           "refit_seconds", "search_families", "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,11 @@ HOLDOUT_SHARE = 0.6
 (``auto_holdout``: ``mpnn``) take first, one adaptive fit each (epochs fitted to their share,
 :func:`scifm.utils.deadline.fit_deadline` ``keep_best``), when other families are searched too.
 Their fit is also their refit, so they cost the tail nothing."""
+MIN_HOLDOUT_SEARCH_ROWS = 100
+"""Fewest validation rows on which the families other than ``auto_holdout`` ones are searched
+(tuned) too. On fewer, tuning every family's hyperparameters on the same few rows fits them to
+those rows: on FreeSolv's 64 the chosen model's val errors were far smaller than its test errors
+(conformal coverage 0.66-0.80 for a nominal 0.90), so they keep k-fold CV on train+val."""
 ROUND_ONE_SHARE = 0.6
 """Part of the search time round 1 (every family's default trial) may take; the rest, and what
 round 1 leaves, goes to round 2."""
@@ -306,7 +313,8 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
         prepare_features(search, rest)
         if held != rest:  # one fit each, first, in a fixed share; the others after them,
             _round(search, held, 1, HOLDOUT_SHARE)  # one fit per trial on the same rows
-            if any(f in search.found for f in held):
+            if (any(f in search.found for f in held)
+                    and len(holdout[1]) >= MIN_HOLDOUT_SEARCH_ROWS):
                 search.search_all_on_holdout()
         # round 1 keeps time for round 2 (when there is one): a slow last family cannot take it
         _round(search, rest, 1, ROUND_ONE_SHARE if more != 0 and len(rest) > 1 else 1.0)

@@ -97,10 +97,15 @@ def test_auto_searches_mpnn(tmp_path, molecules_csv, tunable_mpnn):
     assert refit.read_bytes() == kept.read_bytes()
 
 
-def test_auto_with_a_budget_fits_mpnn_first_then_all_families_on_its_rows(tmp_path,
-                                                                          molecules_csv):
+@pytest.mark.parametrize("min_rows", [0, None], ids=["val-rows-enough", "val-rows-too-few"])
+def test_auto_with_a_budget_fits_mpnn_first_then_the_others_on_its_rows_or_by_kfold(
+        tmp_path, molecules_csv, monkeypatch, min_rows):
     pytest.importorskip("chemprop", reason="the mpnn extra (chemprop) is not installed: "
                                            'pip install -c constraints.txt -e ".[mpnn]"')
+    from scifm.tuning import portfolio
+
+    if min_rows is not None:
+        monkeypatch.setattr(portfolio, "MIN_HOLDOUT_SEARCH_ROWS", min_rows)
     out = tmp_path / "auto"
     t0 = time.monotonic()
     res = runner.invoke(app, ["auto", "--data", str(molecules_csv), "--input-col", "smiles",
@@ -114,7 +119,9 @@ def test_auto_with_a_budget_fits_mpnn_first_then_all_families_on_its_rows(tmp_pa
     board = pd.read_csv(out / "leaderboard.csv")
     done = board[(board["state"] == "COMPLETE") & board["trial"].notna()]
     assert set(done["family"]) == {"knn", "mpnn", "linear"}
-    assert done["cv_folds"].str.startswith("holdout: fitted on the").all()
+    on_val = done["cv_folds"].str.startswith("holdout: fitted on the")
+    # the fixture has fewer val rows than MIN_HOLDOUT_SEARCH_ROWS: only mpnn is fitted on them
+    assert on_val.all() if min_rows == 0 else on_val.tolist() == (done["family"] == "mpnn").tolist()
     log = (out / "log.txt").read_text()
     assert log.index("searching mpnn") < log.index("searching knn")  # mpnn first, in its share
     metrics = json.loads((out / "metrics.json").read_text())
