@@ -343,12 +343,17 @@ def _within(clock: RunClock) -> str:
 def _round(search: _Search, families: list[str], n_trials: int | None,
            share: float = 1.0) -> None:
     """Each family in turn, in its share of ``share`` x the search time left (what a family
-    leaves unused passes to the next ones, and what the round leaves to the next round)."""
+    leaves unused passes to the next ones, and what the round leaves to the next round); it
+    leaves out the families still to run once the search time is spent and a family has been
+    found (a 1 s floor for each would overrun the budget; the cheapest families run first)."""
     end = time.monotonic() + share * max(0.0, search.search_left())
     for i, family in enumerate(families):
         mine = min(end - time.monotonic(), search.search_left())
         slot = max(1.0, mine / (len(families) - i))
-        if n_trials is None and search.search_left() < 1.0:
+        left = search.search_left()
+        if (n_trials is None and left < 1.0) or (search.found and left <= 0.0):
+            if n_trials is not None:
+                logger.warning("time budget: no time left to search %s", ", ".join(families[i:]))
             break
         search.run_family(family, n_trials, slot)
 
