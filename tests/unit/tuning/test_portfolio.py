@@ -109,3 +109,32 @@ def test_families_are_ranked_on_the_validation_rows_or_by_cv_when_cut():
     np.testing.assert_array_equal(sub["holdout"][:, 0], [1.1, 2.1, 3.1])
     # on the val rows: holdout 0.1 < cv_good_elsewhere 1.0; "cut" misses a val row: its CV 0.05
     assert ranked == ["cut", "holdout", "cv_good_elsewhere"]
+
+
+class _FakeSearch:
+    """What ``_round`` reads of a search: the search time left and the families found."""
+
+    def __init__(self, left: float, cost: float) -> None:
+        self.left, self.cost, self.found, self.slots = left, cost, {}, []
+
+    def search_left(self) -> float:
+        return self.left
+
+    def run_family(self, family: str, n_trials: int | None, slot: float | None) -> None:
+        self.slots.append((family, slot))
+        self.left -= self.cost
+        self.found[family] = object()
+
+
+@pytest.mark.parametrize("left, ran", [
+    (10.0, ["a", "b", "c", "d"]),  # time for every family
+    (1.5, ["a", "b"]),  # spent after two: the others are left out, not run 1 s each
+    (-3.0, ["a"]),  # already spent: one family still runs, so the run has a model
+])
+def test_round_one_leaves_out_families_once_the_search_time_is_spent(left, ran):
+    from scifm.tuning.portfolio import _round
+
+    search = _FakeSearch(left, cost=1.0)
+    _round(search, ["a", "b", "c", "d"], 1)  # type: ignore[arg-type]
+    assert [f for f, _ in search.slots] == ran
+    assert all(slot >= 1.0 for _, slot in search.slots)
