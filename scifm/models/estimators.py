@@ -7,7 +7,9 @@
   probabilities, or ``n x n_classes`` probabilities). A task with a single class present is
   predicted as that constant. Several tasks of a family with a native multi-output model (kNN;
   forests on unweighted binary tasks) are fitted as *one* model (:mod:`scifm.models.joint`).
-  Between two tasks the fit checks the deadline of :func:`~scifm.utils.deadline.fit_deadline`.
+  Between two tasks the fit checks the deadline of :func:`~scifm.utils.deadline.fit_deadline`;
+  a kernel machine (SVM), whose fit nothing can stop, is given up before a task whose estimated
+  time (:mod:`scifm.models.kernel_budget`) exceeds the time left.
   Early stopping on a validation set is used when the inner estimator has an
   ``early_stopping_rounds`` parameter (XGBoost).
 
@@ -39,6 +41,7 @@ from scifm.models.joint import (
     masks_labels,
     n_outputs,
 )
+from scifm.models.kernel_budget import kernel_fit_seconds
 from scifm.models.multitask import (
     TaskOutputsMixin,
     check_labels,
@@ -47,7 +50,7 @@ from scifm.models.multitask import (
 )
 from scifm.models.sklearn_families import make_estimator
 from scifm.tasks import TaskType
-from scifm.utils.deadline import check_deadline
+from scifm.utils.deadline import TimeUp, check_deadline, seconds_left
 
 __all__ = ["TaskwiseEstimator", "make_estimator"]
 
@@ -173,8 +176,12 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
             return self._fit_joint(joint, X, y2)
         self.estimators_, self.classes_per_task_, self.constants_ = [], [], []
         curves = []
+        per_task = kernel_fit_seconds(self._inner(), X, y2[:, 0])  # under a deadline only
         for j in range(self.n_tasks_):
             check_deadline(f"task {j + 1}/{self.n_tasks_}")
+            if per_task is not None and per_task > (left := seconds_left() or 0.0):
+                raise TimeUp(f"task {j + 1}/{self.n_tasks_}: a kernel fit on {X.shape[0]} "
+                             f"rows would take about {per_task:.0f} s, {left:.0f} s left")
             est, classes, const, curve = self._fit_task(
                 j, X, y2[:, j], None if val is None else (val[0], val[1][:, j]))
             self.estimators_.append(est)
