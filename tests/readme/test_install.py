@@ -32,7 +32,7 @@ def test_extras() -> None:
     (own,) = [r for r in extras["dev"] if r.startswith("scifm[")]  # dev installs the extras
     assert set(own[len("scifm["):-1].split(",")) == {"postgres", "mpnn", "privacy", "ray"}
     assert _names(extras["mpnn"]) == {"chemprop"}
-    assert _names(extras["privacy"]) == {"presidio-analyzer", "presidio-anonymizer"}
+    assert _names(extras["privacy"]) == {"presidio-analyzer", "presidio-anonymizer", "faker"}
     assert _names(extras["ray"]) == {"ray"}
 
 
