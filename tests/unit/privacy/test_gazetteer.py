@@ -30,7 +30,9 @@ def test_the_lists_hold_common_names_in_latin_script_only():
     assert {"Olga", "Kwame", "Hiroshi", "Tomás"} <= first and {"Nguyen", "Okafor"} <= last
     assert len(first) > 5000 and len(last) > 5000
     assert not first & NOT_FIRST
-    assert all(n.replace("'", "").replace("-", "").isalpha() for n in list(first)[:2000])
+    # every name, not a slice of the set: its order changes with the hash seed
+    assert all(n.replace("'", "").replace("’", "").replace("-", "").isalpha()
+               for n in first | last)
 
 
 def test_a_bare_name_in_running_text_is_found_with_its_score(recognizer):
