@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                          "run mode default: gradients,occlusion)")
     ap.add_argument("--with-sampling", action="store_true",
                     help="train mode: occlusion and sampling")
+    ap.add_argument("--n-samples", type=int, default=128,
+                    help="masks per input of the sampling method (scifm explain --n-samples)")
     ap.add_argument("--run", type=Path, default=None, help="run mode: a trained run directory")
     ap.add_argument("--data", type=Path, default=None, help="run mode: the data file")
     ap.add_argument("--split-col", default="split", help="run mode: column naming the split")
@@ -105,7 +107,7 @@ def train_mode(args: argparse.Namespace) -> int:
         for method in methods:
             t1 = time.perf_counter()
             summary = explain(run, tmp / "test.csv", tmp / method, max_rows=len(test),
-                              seed=SEED, method=method)
+                              seed=SEED, method=method, n_samples=args.n_samples)
             model = f"LightGBM ({args.features or 'default'} features)"
             print(_row("BBBP scaffold seed 0, test", model, method, summary["faithfulness"],
                        time.perf_counter() - t1))
@@ -153,7 +155,7 @@ def run_mode(args: argparse.Namespace) -> int:
             t1 = time.perf_counter()
             out = (args.keep / method) if args.keep else tmp / method
             summary = explain(run, tmp / "rows.csv", out, max_rows=n, seed=SEED,
-                              method=method)
+                              method=method, n_samples=args.n_samples)
             print(_row(label, _model_name(args.run), method, summary["faithfulness"],
                        time.perf_counter() - t1), flush=True)
     return 0

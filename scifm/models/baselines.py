@@ -30,7 +30,7 @@ from scifm.models.multitask import (
     multiclass_count,
 )
 from scifm.utils import progress
-from scifm.utils.deadline import check_deadline, lightgbm_callback
+from scifm.utils.deadline import check_deadline, keeps_best, lightgbm_callback, task_share
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +183,11 @@ reg_lambda
         params = self._lgb_params(seed)
         self.boosters_, self.best_iterations_, curves = [], [], []
         for j in range(self.n_tasks_):
-            check_deadline(f"lightgbm task {j + 1}/{self.n_tasks_}")
+            if not keeps_best():  # else each task fits in its share of the time (task_share)
+                check_deadline(f"lightgbm task {j + 1}/{self.n_tasks_}")
             val = (X_val, y_val[:, j]) if has_val else None
-            booster, best, curve = self._fit_task(j, X, y2[:, j], val, params)
+            with task_share(j, self.n_tasks_):
+                booster, best, curve = self._fit_task(j, X, y2[:, j], val, params)
             self.boosters_.append(booster)
             self.best_iterations_.append(best)
             curves.append(curve)
@@ -236,6 +238,10 @@ reg_lambda
         booster.free_dataset()
         metric = params["metric"]
         curve = {name: list(evals.get(name, {}).get(metric, [])) for name in names}
+        if stop is not None and stop.stopped is not None and curve.get("val"):
+            best = int(np.argmin(curve["val"])) + 1  # cut by the time: its best round so far
+            logger.info("lightgbm task %d: %d rounds when the time was up; best %d", j,
+                        stop.stopped + 1, best)
         logger.debug("task %d: %d labelled rows, best iteration %d", j, rows.sum(), best)
         return booster, best, curve
 

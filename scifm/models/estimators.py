@@ -50,7 +50,14 @@ from scifm.models.multitask import (
 )
 from scifm.models.sklearn_families import make_estimator
 from scifm.tasks import TaskType
-from scifm.utils.deadline import TimeUp, check_deadline, seconds_left
+from scifm.utils.deadline import (
+    TimeUp,
+    check_deadline,
+    keeps_best,
+    seconds_left,
+    task_share,
+    xgboost_callback,
+)
 
 __all__ = ["TaskwiseEstimator", "make_estimator"]
 
@@ -178,12 +185,14 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
         curves = []
         per_task = kernel_fit_seconds(self._inner(), X, y2[:, 0])  # under a deadline only
         for j in range(self.n_tasks_):
-            check_deadline(f"task {j + 1}/{self.n_tasks_}")
+            if not keeps_best():  # else each task fits in its share of the time (task_share)
+                check_deadline(f"task {j + 1}/{self.n_tasks_}")
             if per_task is not None and per_task > (left := seconds_left() or 0.0):
                 raise TimeUp(f"task {j + 1}/{self.n_tasks_}: a kernel fit on {X.shape[0]} "
                              f"rows would take about {per_task:.0f} s, {left:.0f} s left")
-            est, classes, const, curve = self._fit_task(
-                j, X, y2[:, j], None if val is None else (val[0], val[1][:, j]))
+            with task_share(j, self.n_tasks_):
+                est, classes, const, curve = self._fit_task(
+                    j, X, y2[:, j], None if val is None else (val[0], val[1][:, j]))
             self.estimators_.append(est)
             self.classes_per_task_.append(classes)
             self.constants_.append(const)
@@ -237,7 +246,7 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
         Xj, yj = (X if rows.all() else X[rows]), y[rows]
         est = clone(self._inner())
         kwargs: dict[str, Any] = {}
-        classes = None
+        classes, stop = None, None
         if self.task_type != "regression":
             classes_arr, counts = np.unique(yj.astype(np.int64), return_counts=True)
             classes = classes_arr.tolist()
@@ -265,7 +274,11 @@ class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):
                 est.set_params(early_stopping_rounds=None)
             else:
                 kwargs.update(eval_set=[(Xj, yj), eval_set], verbose=False)
+        if "callbacks" in est.get_params() and (stop := xgboost_callback()) is not None:
+            est.set_params(callbacks=[stop])  # XGBoost: the deadline checked every round
         grow(est, Xj, yj, **kwargs)  # a forest checks the deadline between chunks of trees
+        if stop is not None:
+            est.set_params(callbacks=None)
         return est, classes, None, self._curve(est) if stops else {}
 
     @staticmethod

@@ -36,13 +36,15 @@ Where it is used by default (``TaskwiseEstimator(multi_output="auto")``) follows
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 
-from scifm.utils.deadline import check_deadline, seconds_left
+from scifm.utils.deadline import check_deadline, keeps_best, seconds_left
 
 __all__ = ["fit_joint", "grow", "joint_estimator", "joint_targets", "n_outputs", "refit_leaves"]
 
@@ -53,6 +55,10 @@ _FORESTS = {"RandomForestClassifier": "RandomForestRegressor",
 """The multi-output regressor standing in for each forest."""
 _CHUNK_TREES = 25
 """Trees grown between two deadline checks (inside :func:`~scifm.utils.deadline.fit_deadline`)."""
+_FIRST_TREES = 5
+"""Trees a forest grows first under a deadline that keeps the best (timed, to size the rest)."""
+
+logger = logging.getLogger(__name__)
 
 
 def _final(est: BaseEstimator) -> BaseEstimator:
@@ -164,16 +170,36 @@ def fit_joint(est: BaseEstimator, X: Any, Y: np.ndarray, weight: np.ndarray | No
 def grow(est: BaseEstimator, X: Any, y: np.ndarray, **kwargs: Any) -> BaseEstimator:
     """``est.fit(X, y, **kwargs)``; inside :func:`~scifm.utils.deadline.fit_deadline` a forest
     grows in chunks of trees (``warm_start``) with a deadline check before each chunk - the same
-    trees as one fit, as scikit-learn draws a warm-started tree's seed as it would have."""
+    trees as one fit, as scikit-learn draws a warm-started tree's seed as it would have.
+
+    When the deadline keeps the best (:func:`~scifm.utils.deadline.keeps_best`: an ``auto``
+    search on the validation rows, where a fit is all or nothing), the forest instead grows
+    :data:`_FIRST_TREES` trees, then as many more as its measured seconds per tree say fit
+    before the deadline, and ends there: a forest of fewer trees, its ``n_estimators`` set to
+    what it has, rather than none."""
     total = int(getattr(est, "n_estimators", 0) or 0)
-    if seconds_left() is None or type(est).__name__ not in _FORESTS or total <= _CHUNK_TREES:
-        check_deadline(f"{type(est).__name__} fit")
+    if seconds_left() is None or type(est).__name__ not in _FORESTS or total <= _FIRST_TREES:
+        if not (keeps_best() and est.get_params().get("callbacks")):  # a booster ends itself
+            check_deadline(f"{type(est).__name__} fit")
         return est.fit(X, y, **kwargs)
     est.set_params(warm_start=True)
-    for done in range(0, total, _CHUNK_TREES):
-        check_deadline(f"forest tree {done + 1}/{total}")
-        est.set_params(n_estimators=min(done + _CHUNK_TREES, total)).fit(X, y, **kwargs)
-    est.set_params(warm_start=False)
+    done, per_tree = 0, None
+    while done < total:
+        size = min(_CHUNK_TREES, total - done)
+        if not keeps_best():
+            check_deadline(f"forest tree {done + 1}/{total}")
+        elif per_tree is None:
+            size = min(_FIRST_TREES, total)
+        else:  # keep what is grown once no further tree fits
+            size = min(size, int(max(0.0, seconds_left() or 0.0) // max(per_tree, 1e-6)))
+            if size == 0:
+                logger.info("%s: %d of %d trees grown when the time was up; kept",
+                            type(est).__name__, done, total)
+                break
+        t0 = time.perf_counter()
+        est.set_params(n_estimators=done + size).fit(X, y, **kwargs)
+        per_tree, done = (time.perf_counter() - t0) / size, done + size
+    est.set_params(warm_start=False, n_estimators=done)
     return est
 
 

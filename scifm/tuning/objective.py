@@ -87,6 +87,13 @@ class _PredictorOnInputs:
         return self.predictor.predict(list(x))
 
 
+@dataclasses.dataclass
+class _FittedOnFeatures:
+    """A holdout fit of a feature-based family, as its predictor (saved as the refit)."""
+
+    predictor: Any
+
+
 class CVObjective:
     """``objective(trial) -> mean CV score`` for :meth:`optuna.Study.optimize`.
 
@@ -162,18 +169,19 @@ class CVObjective:
         """``maximize`` or ``minimize`` (from the primary metric)."""
         return "maximize" if self.higher_is_better else "minimize"
 
-    def _matrices(self, features: str, tr: np.ndarray, va: np.ndarray) -> tuple[Any, Any]:
+    def _matrices(self, features: str, tr: np.ndarray, va: np.ndarray,
+                  ) -> tuple[Any, Any, Featurizer]:
         featurizer = featurizer_from_name(features, self.modality)
         if not is_fixed(featurizer):  # fitted on the fold's training rows only
             featurizer.fit([self.x[i] for i in tr])
             return (featurize(featurizer, [self.x[i] for i in tr]),
-                    featurize(featurizer, [self.x[i] for i in va]))
+                    featurize(featurizer, [self.x[i] for i in va]), featurizer)
         if features not in self._cache:
             self._cache[features] = featurize(featurizer, self.x)
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
         X = self._cache[features]
-        return X[tr], X[va]
+        return X[tr], X[va], featurizer
 
     def _fold_predictions(self, features: str, params: dict[str, Any], tr: np.ndarray,
                           va: np.ndarray) -> np.ndarray:
@@ -183,15 +191,27 @@ class CVObjective:
                                           Path(tempfile.gettempdir()))
             X_tr, X_va = [self.x[i] for i in tr], [self.x[i] for i in va]
         else:
-            X_tr, X_va = self._matrices(features, tr, va)
+            X_tr, X_va, featurizer = self._matrices(features, tr, va)
             est = task_estimator(self.family, features, params, self.task, self.modality,
                                  self.cfg)
         if self.holdout:  # early stopping on the held-out val rows, as the refit would
             est.fit(X_tr, self.y[tr], X_va, self.y[va])
-            self._fitted = est
+            self._fitted = est if hasattr(est, "predictor") else _FittedOnFeatures(
+                self._feature_predictor(features, params, featurizer, est))
         else:
             est.fit(X_tr, self.y[tr])
         return np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+
+    def _feature_predictor(self, features: str, params: dict[str, Any],
+                           featurizer: Featurizer, est: Any) -> Any:
+        """The family's predictor around an estimator fitted on the train rows (early stopping
+        on val): what the refit would fit, saved as it is (:meth:`_save_model`)."""
+        cfg = with_params(self.cfg, self.family, {**params, "features": features})
+        predictor = build_predictor(self.family, self.task, self.modality, cfg,
+                                    Path(tempfile.gettempdir()))
+        predictor.featurizer, predictor.model = featurizer, est
+        predictor.history_ = list(getattr(est, "history_", []) or [])
+        return predictor
 
     def oof_predictions(self, params: dict[str, Any]) -> np.ndarray:
         """Out-of-fold predictions of one configuration (trial ``params``, ``features``
@@ -251,8 +271,9 @@ class CVObjective:
                     k < len(self.folds) - 1:
                 return self._cut(trial, scores, oof, t0, f"time budget spent after fold {k}")
         self._save_oof(trial, oof)
-        self._save_model(trial)
-        return self._record(trial, scores, t0)
+        value = self._record(trial, scores, t0)
+        self._save_model(trial, value)
+        return value
 
     def _cut(self, trial: optuna.Trial, scores: list[float], oof: np.ndarray, t0: float,
              why: str) -> float:
@@ -274,14 +295,23 @@ class CVObjective:
             with atomic_path(file) as tmp, open(tmp, "wb") as fh:  # never a truncated .npy
                 np.save(fh, oof)
 
-    def _save_model(self, trial: optuna.Trial) -> None:
-        """A holdout trial's fitted predictor, saved without pickle (its refit)."""
+    def _save_model(self, trial: optuna.Trial, value: float) -> None:
+        """A holdout trial's fitted predictor, saved without pickle (its refit) when it beats
+        the study's best so far (only the best trial's is used)."""
         fitted, self._fitted = self._fitted, None
         folder = self.model_dir(trial.study.study_name, trial.number)
         predictor = getattr(fitted, "predictor", None)
-        if predictor is not None and folder is not None:
+        if predictor is not None and folder is not None and self._beats_best(trial, value):
             predictor.save(folder)
             trial.set_user_attr("model_dir", folder.name)
+
+    def _beats_best(self, trial: optuna.Trial, value: float) -> bool:
+        if not _has_complete_trial(trial.study):
+            return True
+        if value != value:
+            return False
+        best = float(trial.study.best_value)
+        return value > best if self.higher_is_better else value < best
 
     @staticmethod
     def _record(trial: optuna.Trial, scores: list[float], t0: float) -> float:

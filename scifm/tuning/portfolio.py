@@ -12,7 +12,9 @@ start of the run; :func:`search_families` spends them:
    train rows, early-stopped and scored on the val rows, in :data:`HOLDOUT_SHARE` of the search
    time (its epochs fitted to that share); its model is kept as its refit. Once one has
    completed, the other families are searched on the same train/val rows too (one fit per
-   trial), so that every family is compared, and combined, on the same validation rows; with
+   trial, whose fitted model — the best trial's — is kept as the family's refit too, so the
+   tail refits nothing), so that every family is compared, and combined, on the same
+   validation rows; with
    fewer than :data:`MIN_HOLDOUT_SEARCH_ROWS` val rows they keep k-fold CV on train+val instead
    (their out-of-fold predictions of the val rows are then compared and combined);
 2. **round 1** — every other family's default configuration, cheapest family first, each in its

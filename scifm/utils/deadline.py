@@ -10,7 +10,11 @@ budget. The search sets the time by which the running fit must be over::
 and the estimators check it where they can stop cleanly (between tasks, every boosting round,
 every epoch): :func:`check_deadline`, :func:`lightgbm_callback`. A fit that runs out of time
 raises :class:`TimeUp`; its caller (the search objective) scores the trial on the folds it
-finished, or drops it. Outside :func:`fit_deadline` nothing is ever stopped (``scifm train``).
+finished, or drops it. A deadline set with ``keep_best=True`` (the final refit) instead ends a
+fit with what it has: :func:`task_share` gives each of several tasks an equal share of the
+time left, and the boosting callbacks (:func:`lightgbm_callback`, :func:`xgboost_callback`)
+stop at the rounds done, so every task still has a model. Outside :func:`fit_deadline` nothing
+is ever stopped (``scifm train``).
 
 The deadline is a :class:`contextvars.ContextVar`: it is per thread / task and is set inside the
 process that fits (a search worker process sets its own).
@@ -25,7 +29,7 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = ["TimeUp", "check_deadline", "deadline_passed", "fit_deadline", "keeps_best",
-           "lightgbm_callback", "seconds_left"]
+           "lightgbm_callback", "seconds_left", "task_share", "xgboost_callback"]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("scifm_fit_deadline", default=None)
 _KEEP_BEST: ContextVar[bool] = ContextVar("scifm_fit_keep_best", default=False)
@@ -81,14 +85,55 @@ def check_deadline(where: str = "fit") -> None:
         raise TimeUp(f"{where}: time budget spent")
 
 
+@contextmanager
+def task_share(j: int, n_tasks: int) -> Iterator[None]:
+    """Task ``j`` of ``n_tasks`` fitted one after the other: under a deadline that keeps the
+    best (:func:`keeps_best`), its fit gets an equal share of the time left for the tasks still
+    to fit, and ends there with what it has (a forest's trees so far, a booster's rounds), so
+    that every task has a model when the deadline comes; otherwise nothing changes."""
+    left = seconds_left()
+    if left is None or not keeps_best() or n_tasks <= 1:
+        yield
+        return
+    with fit_deadline(time.time() + max(0.0, left) / max(1, n_tasks - j), keep_best=True):
+        yield
+
+
 def lightgbm_callback() -> Callable[[Any], None] | None:
-    """A LightGBM training callback raising :class:`TimeUp` after the deadline (checked every
-    boosting round), or ``None`` when no deadline is set."""
+    """A LightGBM training callback checked every boosting round, or ``None`` when no deadline
+    is set. Past the deadline it raises :class:`TimeUp`, or, when the deadline keeps the best
+    (:func:`keeps_best`), ends the training with the rounds done (LightGBM's own
+    ``EarlyStopException``; the callback's ``stopped`` is then the last round)."""
     if _DEADLINE.get() is None:
         return None
 
     def _callback(env: Any) -> None:
+        if keeps_best() and deadline_passed():
+            import lightgbm as lgb
+
+            _callback.stopped = env.iteration  # type: ignore[attr-defined]
+            raise lgb.callback.EarlyStopException(env.iteration,
+                                                  env.evaluation_result_list or [])
         check_deadline(f"boosting round {env.iteration}")
 
     _callback.order = 5  # type: ignore[attr-defined] - LightGBM sorts callbacks by ``order``
+    _callback.stopped = None  # type: ignore[attr-defined]
     return _callback
+
+
+def xgboost_callback() -> Any | None:
+    """The same for XGBoost (a ``TrainingCallback`` checked after every boosting round; past a
+    deadline that keeps the best it stops the training, whose early-stopping state still names
+    the best round), or ``None`` when no deadline is set."""
+    if _DEADLINE.get() is None:
+        return None
+    import xgboost as xgb
+
+    class _Deadline(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if keeps_best() and deadline_passed():
+                return True
+            check_deadline(f"boosting round {epoch}")
+            return False
+
+    return _Deadline()

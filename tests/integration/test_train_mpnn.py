@@ -124,8 +124,18 @@ def test_auto_with_a_budget_fits_mpnn_first_then_the_others_on_its_rows_or_by_kf
     assert on_val.all() if min_rows == 0 else on_val.tolist() == (done["family"] == "mpnn").tolist()
     log = (out / "log.txt").read_text()
     assert log.index("searching mpnn") < log.index("searching knn")  # mpnn first, in its share
+    # a family fitted on the train rows and scored on val keeps that fit as its refit
+    refits = {f for f in ("knn", "mpnn", "linear")
+              if f"{f}: the holdout trial's model is the refit" in log}
+    assert refits == ({"knn", "mpnn", "linear"} if min_rows == 0 else {"mpnn"}) & set(
+        metrics_families(out))
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["selection"]["by"].startswith("rmse on the val rows")
+
+
+def metrics_families(out) -> set[str]:
+    """The families refitted (with test metrics) in an ``auto`` run."""
+    return set(json.loads((out / "metrics.json").read_text())["families"])
 
 
 def test_mpnn_without_chemprop_is_one_line(tmp_path, molecules_csv, monkeypatch):

@@ -102,3 +102,30 @@ def test_a_fold_still_running_at_the_deadline_is_stopped_inside_its_fit(molecule
     assert trial.user_attrs["n_folds_done"] == 0
 
 
+
+
+def test_a_holdout_trial_keeps_its_fitted_feature_model_as_the_refit(molecules, tmp_path):
+    from scifm.models.registry import load_predictor
+
+    cfg, ds, splits = _setup(molecules)
+    pool = search_pool(splits)
+    where = {int(p): k for k, p in enumerate(pool)}
+    tr = np.array([where[i] for i in splits["train"]])
+    va = np.array([where[i] for i in splits["val"]])
+    obj = CVObjective("rf", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      [(tr, va)], space_for("rf", "regression"), "maccs", cfg,
+                      oof_dir=tmp_path / "oof")
+    obj.holdout = True
+    study = optuna.create_study(direction=obj.direction, study_name="s",
+                                sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(obj, n_trials=4)
+    values = [t.value for t in study.trials]
+    kept = [t.number for t in study.trials if (tmp_path / "oof" / f"s-{t.number}.model").is_dir()]
+    # trial 0, then only a trial better than every one before it
+    assert kept == [k for k in range(4) if k == 0 or values[k] < min(values[:k])], values
+    assert 1 < len(kept) < 4, values  # on this seed a later trial is kept and one is not
+    best = study.best_trial.number
+    model = load_predictor(tmp_path / "oof" / f"s-{best}.model")
+    oof = np.load(tmp_path / "oof" / f"s-{best}.npy")
+    np.testing.assert_allclose(model.predict([ds.inputs[pool[i]] for i in va]), oof[va])
+    assert model.family == "rf" and model.features == "maccs"
