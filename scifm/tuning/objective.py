@@ -156,6 +156,7 @@ class CVObjective:
         best epoch (:func:`~scifm.utils.deadline.fit_deadline` ``keep_best``), and a completed
         trial's fitted predictor is saved (:meth:`model_dir`) to serve as the refit."""
         self._fitted: Any = None
+        self._predict_s = 0.0
         self.progress: Any = None
         """Told each fold a trial starts (``progress.fold(trial, k, n_folds)``; set by
         :func:`scifm.tuning.search.run_trials`); never pickled to a worker process."""
@@ -200,7 +201,10 @@ class CVObjective:
                 self._feature_predictor(features, params, featurizer, est))
         else:
             est.fit(X_tr, self.y[tr])
-        return np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+        t0 = time.perf_counter()
+        pred = np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
+        self._predict_s = time.perf_counter() - t0  # a kept model's scoring cost (holdout)
+        return pred
 
     def _feature_predictor(self, features: str, params: dict[str, Any],
                            featurizer: Featurizer, est: Any) -> Any:
@@ -302,8 +306,11 @@ class CVObjective:
         folder = self.model_dir(trial.study.study_name, trial.number)
         predictor = getattr(fitted, "predictor", None)
         if predictor is not None and folder is not None and self._beats_best(trial, value):
+            t0 = time.perf_counter()
             predictor.save(folder)
-            trial.set_user_attr("model_dir", folder.name)
+            trial.set_user_attr("model_dir", folder.name)  # with what reusing it will cost:
+            trial.set_user_attr("save_seconds", round(time.perf_counter() - t0, 3))
+            trial.set_user_attr("predict_seconds", round(self._predict_s, 3))  # the val rows
 
     def _beats_best(self, trial: optuna.Trial, value: float) -> bool:
         if not _has_complete_trial(trial.study):

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FEATURE_SHARE", "HOLDOUT_SHARE", "MIN_HOLDOUT_SEARCH_ROWS", "REPORT_SECONDS",
            "FamilySearch", "RunClock", "affordable_features", "affordable_members",
-           "refit_seconds", "search_families", "tail_seconds"]
+           "refit_seconds", "reuse_seconds", "search_families", "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,24 +140,39 @@ class RunClock:
 
 def tail_seconds(searches: dict[str, FamilySearch], n_train: int, n_fold_train: int,
                  higher_is_better: bool, score_s: float = 0.0, n_outputs: int = 1,
-                 top: int = 3) -> float:
+                 top: int = 3, members: int = 5) -> float:
     """Estimated seconds of what follows the search: refitting the ``top`` families by CV on
-    ``n_train`` rows (their measured seconds per fold, scaled from ``n_fold_train`` rows) and
-    scoring them and the two combinations (``score_s`` each: val and test with bootstrap
-    intervals), then the report (:data:`REPORT_SECONDS`, plus a little per output)."""
-    ranked = sorted(searches.values(), key=lambda s: _value(s, higher_is_better))[:top]
-    n_scored = len(ranked) + (2 if len(ranked) > 1 else 0)
-    return (REPORT_SECONDS + 0.1 * n_outputs + n_scored * score_s
-            + sum(refit_seconds(s, n_train, n_fold_train) for s in ranked))
+    ``n_train`` rows (their measured seconds per fold, scaled from ``n_fold_train`` rows; a
+    holdout search's kept model: :func:`reuse_seconds`, for each of the ``members`` best, which
+    the combinations may all use) and scoring them and the two combinations (``score_s`` each:
+    val and test with bootstrap intervals; each combination also loads, saves and runs its
+    kept members again), then the report (:data:`REPORT_SECONDS`, two paired comparisons and
+    the uncertainty layer of each output)."""
+    best = sorted(searches.values(), key=lambda s: _value(s, higher_is_better))
+    scored = best[:top] + [s for s in best[top:members] if s.model_dir is not None]
+    n_comb = 2 if len(scored) > 1 else 0
+    kept = sum(reuse_seconds(s) for s in best[:members] if s.model_dir is not None)
+    return (REPORT_SECONDS + 0.5 * n_outputs + (len(scored) + n_comb + 2) * score_s
+            + sum(refit_seconds(s, n_train, n_fold_train) for s in scored) + n_comb * kept)
 
 
 def refit_seconds(search: FamilySearch, n_train: int, n_fold_train: int) -> float:
     """Estimated seconds to refit ``search``'s best configuration on ``n_train`` rows (its
-    seconds per fold, scaled from ``n_fold_train`` rows); 0 for a holdout search whose fitted
-    model is kept."""
+    seconds per fold, scaled from ``n_fold_train`` rows); for a holdout search whose fitted
+    model is kept, what reusing it costs (:func:`reuse_seconds`)."""
     if search.model_dir is not None:
-        return 0.0
+        return reuse_seconds(search)
     return search.fold_seconds * max(1.0, n_train / max(1, n_fold_train))
+
+
+def reuse_seconds(search: FamilySearch) -> float:
+    """Estimated seconds to reuse a holdout search's kept model as the refit: load it and save
+    it into the run directory (about twice its saving time in the search), and predict the val
+    and test rows (about twice its prediction of the val rows in the search). Tox21's kept
+    forests cost seconds each, and the two combinations pay it again for their members."""
+    attrs = search.best.user_attrs
+    return 2.0 * (float(attrs.get("save_seconds") or 0.0)
+                  + float(attrs.get("predict_seconds") or 0.0))
 
 
 def affordable_members(families: list[str], searches: dict[str, FamilySearch], clock: RunClock,
@@ -237,7 +252,8 @@ class _Search:
         fold_rows = len(self.folds[0][0]) if self.folds else self.n_train
         _, higher = _direction(self.ds)
         return self.clock.left() - tail_seconds(self.found, self.n_train, fold_rows, higher,
-                                                self.score_seconds(), self.ds.task.n_outputs)
+                                                self.score_seconds(), self.ds.task.n_outputs,
+                                                members=self.cfg.automl.auto.top_k)
 
     def score_seconds(self) -> float:
         """Seconds to score one refitted model (val metrics, test metrics with bootstrap

@@ -129,3 +129,7 @@ def test_a_holdout_trial_keeps_its_fitted_feature_model_as_the_refit(molecules, 
     oof = np.load(tmp_path / "oof" / f"s-{best}.npy")
     np.testing.assert_allclose(model.predict([ds.inputs[pool[i]] for i in va]), oof[va])
     assert model.family == "rf" and model.features == "maccs"
+    # a kept model records what reusing it will cost (the search's tail estimate uses it)
+    attrs = study.trials[best].user_attrs
+    assert attrs["save_seconds"] > 0 and attrs["predict_seconds"] > 0
+    assert "save_seconds" not in study.trials[next(k for k in range(4) if k not in kept)].user_attrs

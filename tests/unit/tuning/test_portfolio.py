@@ -4,6 +4,7 @@ a combination may use, and which feature sets a budget affords."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -17,6 +18,7 @@ from scifm.tuning.portfolio import (
     affordable_features,
     affordable_members,
     refit_seconds,
+    reuse_seconds,
     tail_seconds,
 )
 
@@ -49,8 +51,9 @@ def test_the_tail_reserves_the_best_families_refits_scoring_and_report():
     searches = {"slow": _search("slow", 0.9, 50.0), "fast": _search("fast", 0.8, 5.0),
                 "worst": _search("worst", 0.1, 500.0), "mid": _search("mid", 0.85, 10.0)}
     tail = tail_seconds(searches, 80, 80, higher_is_better=True, score_s=1.0, n_outputs=1)
-    # the three best by CV (slow, mid, fast): 10 + 2 + 1 s of refits, 3 + 2 scorings, report
-    assert tail == pytest.approx(REPORT_SECONDS + 0.1 + 5 * 1.0 + 10 + 2 + 1)
+    # the three best by CV (slow, mid, fast): 10 + 2 + 1 s of refits, 3 + 2 scorings, two
+    # paired comparisons, the report
+    assert tail == pytest.approx(REPORT_SECONDS + 0.5 + 7 * 1.0 + 10 + 2 + 1)
     lower = tail_seconds(searches, 80, 80, higher_is_better=False)  # rmse: worst is best
     assert lower > 100
 
@@ -138,3 +141,26 @@ def test_round_one_leaves_out_families_once_the_search_time_is_spent(left, ran):
     _round(search, ["a", "b", "c", "d"], 1)  # type: ignore[arg-type]
     assert [f for f, _ in search.slots] == ran
     assert all(slot >= 1.0 for _, slot in search.slots)
+
+
+def _kept(family: str, value: float, save_s: float, predict_s: float) -> FamilySearch:
+    search = _search(family, value, fit_seconds=1000.0)  # its fit is not repeated
+    search.best.user_attrs.update(save_seconds=save_s, predict_seconds=predict_s)
+    search.model_dir = Path("kept")
+    return search
+
+
+def test_kept_holdout_models_cost_their_reuse_in_every_model_that_holds_them():
+    # a kept model is loaded, saved again and predicts val and test: 2 x (save + predict)
+    kept = _kept("rf", 0.9, save_s=1.0, predict_s=0.5)
+    assert reuse_seconds(kept) == refit_seconds(kept, 80, 80) == pytest.approx(3.0)
+    searches = {f"f{i}": _kept(f"f{i}", 0.9 - i / 100, 1.0, 0.5) for i in range(6)}
+    tail = tail_seconds(searches, 80, 80, higher_is_better=True, score_s=1.0, n_outputs=12,
+                        top=3, members=5)
+    # the five best are all scored (3 s each), and each of the two combinations runs them again
+    assert tail == pytest.approx(REPORT_SECONDS + 0.5 * 12 + (5 + 2 + 2) * 1.0 + 5 * 3.0
+                                 + 2 * 5 * 3.0)
+    # a search of k-fold families has nothing kept: the same tail as before
+    plain = {f: _search(f, 0.9 - i / 100, 5.0) for i, f in enumerate("abcdef")}
+    assert tail_seconds(plain, 80, 80, True, 1.0, 12, members=5) == pytest.approx(
+        REPORT_SECONDS + 6 + 7 * 1.0 + 3 * 1.0)
