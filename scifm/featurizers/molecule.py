@@ -20,7 +20,16 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from scifm.data import parsed
 from scifm.data.datapoints import Datapoint, Inputs
-from scifm.featurizers.base import BaseFeaturizer, Features, Featurizer, build_featurizer, register
+from scifm.featurizers.base import (
+    BaseFeaturizer,
+    Features,
+    Featurizer,
+    build_featurizer,
+    featurize,
+    memo_key,
+    register,
+)
+from scifm.featurizers.memo import current_memo
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +210,11 @@ class ConcatFeaturizer(BaseFeaturizer):
         return self
 
     def __call__(self, xs: Inputs) -> Features:
-        if all(isinstance(f, MolFeaturizer) for f in self.featurizers):
+        if current_memo() is not None and all(memo_key(f) is not None for f in self.featurizers):
+            # inside a run's memo each part is kept on its own: the descriptors computed for
+            # ``rdkit2d`` are reused by ``ecfp+rdkit2d`` (``scifm auto`` searches both)
+            blocks = [featurize(f, xs) for f in self.featurizers]
+        elif all(isinstance(f, MolFeaturizer) for f in self.featurizers):
             mols = parse_smiles(xs, reuse=all(f.order_invariant for f in self.featurizers))
             blocks = [f.featurize_mols(mols) for f in self.featurizers]
         else:

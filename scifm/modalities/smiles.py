@@ -194,7 +194,8 @@ SMILES = MODALITIES.register(ModalitySpec(
     nn_similarity=TANIMOTO,
     default_features="ecfp+rdkit2d",
     family_features={"knn": "ecfp"},  # Tanimoto kNN wants fingerprints
-    tune_features=("ecfp", "ecfp6", "maccs", "ecfp+maccs", "ecfp+rdkit2d", "maccs+rdkit2d"),
+    tune_features=("ecfp", "ecfp6", "maccs", "ecfp+maccs", "ecfp+rdkit2d", "maccs+rdkit2d",
+                   "rdkit2d"),
     tune_default_features="ecfp+rdkit2d",
     feature_atoms=("ecfp", "ecfp4", "ecfp6", "maccs", "rdkit2d", "tfidf"),
     tokenizer=_tokenizer,

@@ -22,6 +22,7 @@ from scifm.models.params import (
     MPNNParams,
     SVMParams,
     XGBoostParams,
+    mpnn_min_seconds,
 )
 from scifm.models.registry import FamilySpec, family_params
 
@@ -217,7 +218,7 @@ def _register_builtins() -> None:
         "mpnn", _build_mpnn, _load_mpnn, params=MPNNParams, modalities=("smiles",),
         search_space=SEARCH_SPACES["mpnn"], requires=("chemprop", "mpnn"),
         uses_features=False, uses_n_jobs=False, in_auto=True, auto_cost=90, auto_trials=2,
-        auto_holdout=True,
+        auto_holdout=True, auto_min_seconds=mpnn_min_seconds,
         description="Chemprop D-MPNN on molecular graphs (optional extra: "
                     "pip install -c constraints.txt -e \".[mpnn]\")"))
     FAMILIES.register(FamilySpec(

@@ -23,7 +23,7 @@ from chemprop import featurizers, models, nn
 from lightning import pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
-from scifm.models.params import MPNNParams
+from scifm.models.params import MPNN_MIN_EPOCHS, MPNNParams
 from scifm.tasks import TaskSpec
 from scifm.utils import progress
 from scifm.utils.deadline import (
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["architecture", "build_model", "make_dataset", "predict_model", "seed_everything",
            "torch_threads", "train_model"]
 
-MIN_EPOCHS = 15
+MIN_EPOCHS = MPNN_MIN_EPOCHS
 """Under a deadline that keeps the best (an ``auto`` holdout search), a fit in whose time fewer
 epochs than this fit is given up after its first epoch (:class:`~scifm.utils.deadline.TimeUp`):
 a D-MPNN trained this briefly is rarely of use, and the time goes back to the search."""

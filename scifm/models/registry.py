@@ -96,6 +96,10 @@ class FamilySpec:
     the refit) instead of by k-fold cross-validation: a family whose one fit costs what a
     whole ``auto`` budget affords (``mpnn``). Its combinations are then chosen on the
     validation rows."""
+    auto_min_seconds: Callable[[int], float] | None = None
+    """``auto_min_seconds(n_rows)``: the least seconds in which one fit on ``n_rows`` can give
+    a useful model (``mpnn``: start-up and its minimum epochs); ``auto`` leaves the family
+    out, without starting it, when its share of a time budget is smaller. None: always tried."""
     config_keys: tuple[str, ...] = ()
     """Further config sections / keys it reads (``train``, ``peft``, ``model.size``...): setting
     one of them when no chosen family reads it is refused (``scifm.config.applicability``)."""

@@ -3,9 +3,10 @@
 
 Each candidate feature set is timed on :data:`_PROBE` inputs; those whose featurisation of every
 row would take more than :data:`FEATURE_SHARE` of the budget are left out (RDKit 2D descriptors
-featurise tens of molecules per second). The first trial's set is featurised for all rows before
-any family's share starts, so no family pays for it inside its share (the memo,
-:func:`scifm.featurizers.memo.feature_memo`, keeps it for refits and scoring).
+featurise tens of molecules per second). The sets of the families' first trials are featurised
+for all rows before any family's share starts, so no family pays for them inside its share (the
+memo, :func:`scifm.featurizers.memo.feature_memo`, keeps them for refits and scoring; a set
+joined from others reuses their rows).
 """
 
 from __future__ import annotations
@@ -56,17 +57,20 @@ def affordable_features(cfg: ExperimentConfig, inputs: list[Any], seconds: float
 
 def prepare_features(search: Any, families: list[str]) -> None:
     """(``search``: the search of :func:`scifm.tuning.portfolio.search_families`.) Keep the
-    feature sets the budget affords; featurise the first trial's set for every row
-    up front (the families share it; refits and scoring reuse it through the memo)."""
+    feature sets the budget affords; featurise the sets of the families' first trials for
+    every row up front (the families share them; refits and scoring reuse them through the
+    memo)."""
     cfg = search.cfg
     if not any(fixed_features(cfg, f) is None for f in families):
         return
     search.choices = affordable_features(cfg, list(search.ds.inputs),
                                          FEATURE_SHARE * float(search.clock.seconds or 0))
-    first = search.objective(families[0])  # enqueues the default trial with its features
-    queued = _queued_features(search.studies[families[0]])
-    name = queued if queued in search.choices else search.choices[0]
-    if first.features is None:
+    names = []
+    for family in families:  # each objective enqueues its default trial with its features
+        if search.objective(family).features is None:
+            queued = _queued_features(search.studies[family])
+            names.append(queued if queued in search.choices else search.choices[0])
+    for name in dict.fromkeys(names):  # the parts they share are computed once (the memo)
         featurizer = featurizer_from_name(name, cfg.data.modality)
         if is_fixed(featurizer):
             search.cache[name] = featurize(featurizer, search.x_pool)

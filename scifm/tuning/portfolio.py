@@ -84,8 +84,10 @@ those rows: on FreeSolv's 64 the chosen model's val errors were far smaller than
 ROUND_ONE_SHARE = 0.6
 """Part of the search time round 1 (every family's default trial) may take; the rest, and what
 round 1 leaves, goes to round 2."""
-REPORT_SECONDS = 2.5
-"""Writing the report and the run's files: fixed part of the tail estimate."""
+REPORT_SECONDS = 5.0
+"""Fixed part of the tail estimate: the report and the run's files (about 2.5 s), and the exit
+after the run's clock stops (2.5–3 s on 2 cores at the end of a FreeSolv run: freeing the
+run's objects, unloading torch), which the user waits for too."""
 
 
 @dataclass
@@ -363,7 +365,8 @@ def _round(search: _Search, families: list[str], n_trials: int | None,
     """Each family in turn, in its share of ``share`` x the search time left (what a family
     leaves unused passes to the next ones, and what the round leaves to the next round); it
     leaves out the families still to run once the search time is spent and a family has been
-    found (a 1 s floor for each would overrun the budget; the cheapest families run first)."""
+    found (a 1 s floor for each would overrun the budget; the cheapest families run first), and
+    a family whose share is below its ``auto_min_seconds``."""
     end = time.monotonic() + share * max(0.0, search.search_left())
     for i, family in enumerate(families):
         mine = min(end - time.monotonic(), search.search_left())
@@ -373,6 +376,11 @@ def _round(search: _Search, families: list[str], n_trials: int | None,
             if n_trials is not None:
                 logger.warning("time budget: no time left to search %s", ", ".join(families[i:]))
             break
+        least, rows = get_family(family).auto_min_seconds, search.n_train
+        if least is not None and slot < (need := least(rows)):
+            logger.warning("time budget: %s left out: one fit on %d rows needs about %.0f s, "
+                           "its share is %.0f s", family, rows, need, slot)
+            continue
         search.run_family(family, n_trials, slot)
 
 

@@ -121,3 +121,23 @@ def test_config_round_trip_through_json():
     restored = build_featurizer(config)
     assert isinstance(restored, ConcatFeaturizer)
     np.testing.assert_array_equal(restored(SMILES), concat(SMILES))
+
+
+def test_a_joined_feature_set_reuses_its_parts_rows_inside_the_memo(monkeypatch):
+    from scifm.featurizers import featurize, featurizer_from_name
+    from scifm.featurizers.memo import feature_memo
+    from scifm.featurizers.molecule import RDKit2DFeaturizer
+
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)N", "CCN(CC)CC"]
+    joined = featurizer_from_name("ecfp+rdkit2d", "smiles")
+    expected = joined(smiles)  # outside a memo: computed directly
+    calls = []
+    real = RDKit2DFeaturizer.featurize_mols
+    monkeypatch.setattr(RDKit2DFeaturizer, "featurize_mols",
+                        lambda self, mols: calls.append(len(mols)) or real(self, mols))
+    with feature_memo():
+        alone = featurize(featurizer_from_name("rdkit2d", "smiles"), smiles)
+        both = featurize(featurizer_from_name("ecfp+rdkit2d", "smiles"), smiles[::-1])
+    assert calls == [4]  # the descriptors were computed once, for ``rdkit2d``
+    np.testing.assert_array_equal(both[::-1], expected)
+    np.testing.assert_array_equal(both[::-1][:, -alone.shape[1]:], alone)

@@ -117,8 +117,9 @@ def test_families_are_ranked_on_the_validation_rows_or_by_cv_when_cut():
 class _FakeSearch:
     """What ``_round`` reads of a search: the search time left and the families found."""
 
-    def __init__(self, left: float, cost: float) -> None:
+    def __init__(self, left: float, cost: float, n_train: int = 100) -> None:
         self.left, self.cost, self.found, self.slots = left, cost, {}, []
+        self.n_train, self.holdout = n_train, None
 
     def search_left(self) -> float:
         return self.left
@@ -137,10 +138,26 @@ class _FakeSearch:
 def test_round_one_leaves_out_families_once_the_search_time_is_spent(left, ran):
     from scifm.tuning.portfolio import _round
 
+    names = dict(zip("abcd", ["linear", "knn", "lightgbm", "rf"], strict=True))
     search = _FakeSearch(left, cost=1.0)
-    _round(search, ["a", "b", "c", "d"], 1)  # type: ignore[arg-type]
-    assert [f for f, _ in search.slots] == ran
+    _round(search, list(names.values()), 1)  # type: ignore[arg-type]
+    assert [f for f, _ in search.slots] == [names[f] for f in ran]
     assert all(slot >= 1.0 for _, slot in search.slots)
+
+
+def test_a_family_whose_share_cannot_hold_one_useful_fit_is_not_started(caplog):
+    from scifm.models.params import mpnn_min_seconds
+    from scifm.tuning.portfolio import _round
+
+    need = mpnn_min_seconds(600)
+    assert mpnn_min_seconds(6000) > need > 0  # more molecules, more seconds per epoch
+    short = _FakeSearch(left=need / 2, cost=0.5, n_train=600)
+    _round(short, ["mpnn", "linear"], 1)  # type: ignore[arg-type]
+    assert [f for f, _ in short.slots] == ["linear"]  # its time went to the next family
+    assert "mpnn left out: one fit on 600 rows needs about" in caplog.text
+    roomy = _FakeSearch(left=4 * need, cost=0.5, n_train=600)
+    _round(roomy, ["mpnn", "linear"], 1)  # type: ignore[arg-type]
+    assert [f for f, _ in roomy.slots] == ["mpnn", "linear"]
 
 
 def _kept(family: str, value: float, save_s: float, predict_s: float) -> FamilySearch:
