@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from scifm.config.registry import FAMILIES
 from scifm.errors import ConfigError
+from scifm.models.mpnn_budget import mpnn_min_seconds
 from scifm.models.params import (
     DPLinearParams,
     ForestParams,
@@ -22,7 +23,6 @@ from scifm.models.params import (
     MPNNParams,
     SVMParams,
     XGBoostParams,
-    mpnn_min_seconds,
 )
 from scifm.models.registry import FamilySpec, family_params
 

@@ -23,7 +23,8 @@ from chemprop import featurizers, models, nn
 from lightning import pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
-from scifm.models.params import MPNN_MIN_EPOCHS, MPNNParams
+from scifm.models.mpnn_budget import MPNN_MIN_EPOCHS
+from scifm.models.params import MPNNParams
 from scifm.tasks import TaskSpec
 from scifm.utils import progress
 from scifm.utils.deadline import (

@@ -88,29 +88,6 @@ class SVMParams(Strict):
         return v
 
 
-MPNN_MIN_EPOCHS = 15
-"""Under a deadline that keeps the best (an ``auto`` holdout search), a D-MPNN fit in whose time
-fewer epochs than this fit is given up after its first epoch, or not started when an estimate
-says so (:func:`mpnn_min_seconds`): a D-MPNN trained this briefly is rarely of use, and the
-time goes back to the search."""
-
-
-def mpnn_min_seconds(n_rows: int) -> float:
-    """A low estimate of the seconds a D-MPNN fit on ``n_rows`` molecules (train + val) needs
-    for :data:`MPNN_MIN_EPOCHS` epochs, start-up included; ``auto`` does not start it in less.
-
-    Measured on 2 cores (FreeSolv, 577 small molecules): 0.6 s per epoch (about 1 ms per row)
-    and 6–7 s of start-up, most of it importing Lightning, whose first import also loads
-    ``transformers`` and ``torchmetrics``. Half of each is taken, so that only a fit that
-    cannot finish is left out; the fit itself still gives up after its first epoch when its
-    measured epoch time says the rest would not fit.
-    """
-    import sys
-
-    startup = 0.5 if "lightning.pytorch" in sys.modules else 3.0
-    return startup + MPNN_MIN_EPOCHS * n_rows * 0.5e-3
-
-
 class MPNNParams(Strict):
     """Chemprop's D-MPNN (``mpnn``, extra ``mpnn``): bond message passing, aggregation, FFN head.
 

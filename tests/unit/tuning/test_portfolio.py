@@ -146,7 +146,7 @@ def test_round_one_leaves_out_families_once_the_search_time_is_spent(left, ran):
 
 
 def test_a_family_whose_share_cannot_hold_one_useful_fit_is_not_started(caplog):
-    from scifm.models.params import mpnn_min_seconds
+    from scifm.models.mpnn_budget import mpnn_min_seconds
     from scifm.tuning.portfolio import _round
 
     need = mpnn_min_seconds(600)
