@@ -41,9 +41,8 @@ __all__ = ["architecture", "build_model", "make_dataset", "predict_model", "seed
            "torch_threads", "train_model"]
 
 MIN_EPOCHS = MPNN_MIN_EPOCHS
-"""Under a deadline that keeps the best (an ``auto`` holdout search), a fit in whose time fewer
-epochs than this fit is given up after its first epoch (:class:`~scifm.utils.deadline.TimeUp`):
-a D-MPNN trained this briefly is rarely of use, and the time goes back to the search."""
+"""A fit under a keep-best deadline in whose time fewer epochs fit is given up after its first
+epoch (:class:`~scifm.utils.deadline.TimeUp`; why: :mod:`scifm.models.mpnn_budget`)."""
 
 _AGGREGATIONS = {"norm": nn.NormAggregation, "mean": nn.MeanAggregation, "sum": nn.SumAggregation}
 _HEADS = {"regression": nn.RegressionFFN, "binary": nn.BinaryClassificationFFN,
