@@ -105,11 +105,13 @@ class AutoResult(RunResult):
     mlflow_run_id: str | None = None
 
 
-def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None) -> AutoResult:
+def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
+         exit_seconds: float = 0.0) -> AutoResult:
     """Search every family by cross-validation, refit, combine, evaluate on test, report
-    (``started``: the time budget's start, ``time.monotonic()``; default: now)."""
+    (``started``: the time budget's start, ``time.monotonic()``; default: now;
+    ``exit_seconds``: kept back from the budget for the caller's process exit)."""
     tc, ac = cfg.automl.tune, cfg.automl.auto
-    clock = RunClock(tc.time_budget, started)
+    clock = RunClock(tc.time_budget, started, reserve=exit_seconds)
     families = list(ac.families or auto_families(cfg.data.modality))
     check_applicable(cfg, recipe="auto", families=families)
     require_storage_driver(tc.storage)  # a missing extra: one line before any work

@@ -84,10 +84,8 @@ those rows: on FreeSolv's 64 the chosen model's val errors were far smaller than
 ROUND_ONE_SHARE = 0.6
 """Part of the search time round 1 (every family's default trial) may take; the rest, and what
 round 1 leaves, goes to round 2."""
-REPORT_SECONDS = 5.0
-"""Fixed part of the tail estimate: the report and the run's files (about 2.5 s), and the exit
-after the run's clock stops (2.5–3 s on 2 cores at the end of a FreeSolv run: freeing the
-run's objects, unloading torch), which the user waits for too."""
+REPORT_SECONDS = 2.5
+"""Writing the report and the run's files: fixed part of the tail estimate."""
 
 
 @dataclass
@@ -122,10 +120,12 @@ class FamilySearch:
 
 class RunClock:
     """The time budget of a whole run, counted from ``started`` (``time.monotonic()``; default:
-    now); ``seconds=None``: no budget (``left()`` is infinite)."""
+    now), less ``reserve`` seconds kept for after the run (a command's process exit);
+    ``seconds=None``: no budget (``left()`` is infinite)."""
 
-    def __init__(self, seconds: float | None, started: float | None = None) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float | None, started: float | None = None,
+                 reserve: float = 0.0) -> None:
+        self.seconds, self.reserve = seconds, reserve
         self.started = time.monotonic() if started is None else started
 
     @property
@@ -137,7 +137,7 @@ class RunClock:
 
     def left(self) -> float:
         """Seconds left (may be negative; infinite without a budget)."""
-        return math.inf if self.seconds is None else self.seconds - self.elapsed()
+        return math.inf if self.seconds is None else self.seconds - self.reserve - self.elapsed()
 
 
 def tail_seconds(searches: dict[str, FamilySearch], n_train: int, n_fold_train: int,

@@ -37,6 +37,8 @@ def test_the_clock_counts_from_the_start_it_is_given():
     clock = RunClock(100.0, started=time.monotonic() - 30.0)
     assert clock.limited and 69.0 < clock.left() <= 70.0
     assert RunClock(None).left() == float("inf") and not RunClock(None).limited
+    kept = RunClock(100.0, started=time.monotonic() - 30.0, reserve=5.0)  # a command's exit
+    assert kept.left() == pytest.approx(65.0, abs=1.0) and kept.seconds == 100.0
 
 
 def test_a_cut_search_is_incomplete_and_its_fold_time_is_per_fold_done():
