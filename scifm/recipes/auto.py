@@ -107,17 +107,15 @@ class AutoResult(RunResult):
 
 def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
          exit_seconds: float = 0.0) -> AutoResult:
-    """Search every family by cross-validation, refit, combine, evaluate on test, report
-    (``started``: the time budget's start, ``time.monotonic()``; default: now;
-    ``exit_seconds``: kept back from the budget for the caller's process exit)."""
+    """Search every family by CV, refit, combine, evaluate on test, report (``started``: the
+    budget's start, ``time.monotonic()``, default now; ``exit_seconds``: kept for the exit)."""
     tc, ac = cfg.automl.tune, cfg.automl.auto
     clock = RunClock(tc.time_budget, started, reserve=exit_seconds)
     families = list(ac.families or auto_families(cfg.data.modality))
     check_applicable(cfg, recipe="auto", families=families)
     require_storage_driver(tc.storage)  # a missing extra: one line before any work
     embed_folder(cfg)  # a wrong encoder folder (automl.auto.embed): one line, first
-    # the studies (default storage) and out-of-fold predictions of an earlier run in OUT go on
-    carry = (OOF_DIR,) if tc.storage else (STUDY, OOF_DIR)
+    carry = (OOF_DIR,) if tc.storage else (STUDY, OOF_DIR)  # an earlier run's studies, OOF go on
     with RunContext.open(cfg, command, carry=carry) as ctx, feature_memo():
         run, timing = ctx.run, _Timing(clock)
 
