@@ -151,7 +151,7 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
         data.extra_notes[:] = [selection_note(winner, comb, metric, ranked[0],
-                                              cv_of[ranked[0]][0]),
+                                              cv_of[ranked[0]][0], higher),
                                f"Cross-validation on train+val: {cv_text}{on_val}."]
         data.leaderboard = board.to_dict(orient="records")
         data.oof_comparison = comb.comparison(winner)

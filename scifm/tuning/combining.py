@@ -5,8 +5,10 @@ kept only when better out of fold, then built from the refitted families.
   greedy weighted average (:func:`scifm.tuning.ensembling.choose_ensemble`) and the cross-fitted
   stacker (:func:`scifm.tuning.stacking.choose_stacking`), scored on the same folds as the best
   single family;
-* :meth:`Combination.winner` — the stacker if it beats both others, else the weighted average if
-  it beats the best single family, else that family;
+* :meth:`Combination.winner` — the stacker if it holds up against the best single family (not
+  beaten by more than one standard error of the paired fold differences,
+  :func:`scifm.tuning.ensembling.holds_up`) and beats the weighted average, else the weighted
+  average if it holds up, else that family;
 * :func:`fit_combined` — both saved predictors (``families/ensemble/``, ``families/stacking/``)
   from the refitted members, scored on test like any family;
 * :func:`selection_note` — the sentence the report gives the choice.
@@ -163,9 +165,19 @@ def fit_combined(comb: Combination, results: dict[str, FamilyResult], cfg: Exper
     return out
 
 
+WITHIN_SE = ("; behind the best single family by less than one standard error of the paired fold "
+             "differences, whose score is a maximum over many trials on these rows, so the "
+             "combination is preferred")
+
+
+def _behind(combined: float, single: float, higher_is_better: bool) -> bool:
+    return combined < single if higher_is_better else combined > single
+
+
 def selection_note(winner: str, comb: Combination, metric: str, best_single: str,
-                   cv_single: float) -> str:
-    """Why ``winner`` was selected, in one sentence for the report."""
+                   cv_single: float, higher_is_better: bool = True) -> str:
+    """Why ``winner`` was selected, in one sentence for the report (``higher_is_better``: the
+    metric's direction)."""
     ens, stack = comb.ensemble, comb.stack
     if winner == STACKING and stack is not None:
         note = (f"Selected: the stacking ensemble of {', '.join(stack.members)} (cross-fitted "
@@ -173,11 +185,15 @@ def selection_note(winner: str, comb: Combination, metric: str, best_single: str
                 f"{stack.best_single} {stack.single_mean:.4f}")
         if len(ens.weights) > 1:
             note += f" and the weighted average {ens.cv_mean:.4f}"
+        if _behind(stack.cv_mean, stack.single_mean, higher_is_better):
+            note += WITHIN_SE
     elif winner == ENSEMBLE:
         weights = json.dumps({f: round(w, 3) for f, w in ens.weights.items()})
         note = (f"Selected: the weighted-average ensemble {weights} (cross-fitted out-of-fold "
                 f"{metric} {ens.cv_mean:.4f} vs the best single family {ens.best_single} "
                 f"{ens.single_mean:.4f}")
+        if _behind(ens.cv_mean, ens.single_mean, higher_is_better):
+            note += WITHIN_SE
     else:
         note = (f"Selected: the single family {best_single} (best out-of-fold {metric} "
                 f"{cv_single:.4f}")
@@ -186,5 +202,6 @@ def selection_note(winner: str, comb: Combination, metric: str, best_single: str
         if stack is not None and stack.meta:
             note += f"; stacking {stack.cv_mean:.4f}"
         if comb.built():
-            note += ", not better, so reported but not selected"
+            note += (", beaten by more than one standard error of the paired fold differences, "
+                     "so reported but not selected")
     return note + "); the test set played no part in the choice."

@@ -9,8 +9,10 @@ so its score is *cross-fitted* exactly like the weighted average's: for each fol
 the meta-model is fitted on the members' OOF predictions at rows ``tr`` and predicts rows ``va``
 (no row is ever predicted by a meta-model that saw it). The fold scores are comparable with
 :attr:`EnsembleChoice.fold_scores` and :attr:`EnsembleChoice.best_single_scores` (same folds, same
-metric); :func:`keep_stacking` keeps the stacker only when its mean fold score is strictly
-better than both. The final meta-model is then fitted on every pool row.
+metric); :func:`keep_stacking` keeps the stacker when it holds up against the best single family
+(:func:`scifm.tuning.ensembling.holds_up`: not beaten by more than one standard error of the
+paired fold differences, since the single family's scores are a maximum over trials) and is
+strictly better than the weighted average. The final meta-model is then fitted on every pool row.
 
 Rows not covered by every member (a NaN in some member's OOF predictions, e.g. a family that
 finished fewer folds) are left out of every meta-model fit, and a fold is scored only when all
@@ -29,7 +31,7 @@ import numpy as np
 from scifm.evaluation.metrics import compute_metrics
 from scifm.models.stacked import apply_meta, fit_meta
 from scifm.tasks import TaskSpec
-from scifm.tuning.ensembling import EnsembleChoice, fold_scores
+from scifm.tuning.ensembling import EnsembleChoice, fold_scores, holds_up
 
 logger = logging.getLogger(__name__)
 
@@ -185,11 +187,12 @@ def _fold_score(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], metri
 
 def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
                   higher_is_better: bool) -> bool:
-    """Whether the stacker is strictly better out of fold than the best single family and than
-    the weighted average (when one with two or more members was built).
+    """Whether the stacker holds up out of fold against the best single family
+    (:func:`scifm.tuning.ensembling.holds_up`) and is strictly better than the weighted average
+    (when one with two or more members was built).
 
-    The means are taken over the folds the stacker scored (finite fold scores), the same folds
-    for every candidate, so the comparison is paired.
+    Both comparisons are on the folds the stacker scored (finite fold scores), the same folds
+    for every candidate, so they are paired.
     """
     if not stack.meta:
         return False
@@ -202,7 +205,9 @@ def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
         return _mean(list(a[scored])) if len(a) == len(scored) else float("nan")
 
     mine = on_scored(stack.fold_scores)
-    if not _better(mine, on_scored(stack.best_single_scores), higher_is_better):
+    if len(stack.best_single_scores) != len(scored) or not holds_up(
+            list(np.asarray(stack.fold_scores)[scored]),
+            list(np.asarray(stack.best_single_scores)[scored]), higher_is_better):
         return False
     if ensemble is not None and len(ensemble.weights) > 1:
         return _better(mine, on_scored(ensemble.fold_scores), higher_is_better)

@@ -15,6 +15,7 @@ from scifm.evaluation.metrics import compute_metrics
 from scifm.models import load_predictor
 from scifm.recipes.auto import auto
 from scifm.recipes.predict import predict
+from scifm.tuning.ensembling import holds_up
 
 pytestmark = pytest.mark.integration
 
@@ -79,8 +80,9 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
     assert sel["kind"] == (res.winner if res.winner in combined else "single")
     assert res.stacking.keep == (res.winner == "stacking")
     assert res.winner != "ensemble" or res.ensemble.keep
-    # kept only if better out of fold (cross-fitted), never by test
-    assert res.ensemble.keep == (res.ensemble.cv_mean > res.ensemble.single_mean)
+    # kept only if it holds up out of fold (cross-fitted, one paired SE), never by test
+    assert res.ensemble.keep == (len(res.ensemble.weights) > 1 and holds_up(
+        res.ensemble.fold_scores, res.ensemble.best_single_scores, True))
     assert abs(sum(sel["ensemble_weights"].values()) - 1) < 1e-9
     roles = {c["role"]: c for c in metrics["comparison"]}
     assert "runner-up" in roles and all(c["model_a"] == res.winner for c in roles.values())

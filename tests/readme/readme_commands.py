@@ -87,6 +87,14 @@ FAST: dict[str, list[str]] = {
 2 steps, 20 boosting rounds (trial 0 of a search starts from the configured parameters), a few
 trials, fewer bootstrap resamples. A key no chosen family reads is only warned about."""
 
+BY_TEXT: dict[str, list[str]] = {
+    "scifm compress runs/cite/families/transformer": ["--variants", "bf16,prune"],
+}
+"""Appended after :data:`FAST` to a README command whose text starts with the key. Every maker
+of a transformer's compression (ONNX export, int8, distillation, chaining) is run by
+``tests/integration/test_compress.py`` and ``tests/unit/compression``; the README test runs two
+of them here so that it does not take 45 s on 2 cores for the same coverage."""
+
 
 @dataclass(frozen=True)
 class Part:
@@ -176,7 +184,8 @@ def fast_argv(part: Part) -> list[str]:
     if argv[0] not in FAST:
         raise KeyError(f"README line {part.line}: no fast settings for `scifm {argv[0]}`; add "
                        "them to FAST in tests/readme/readme_commands.py")
-    return [*argv, *FAST[argv[0]]]
+    extra = [a for text, args in BY_TEXT.items() if part.text.startswith(text) for a in args]
+    return [*argv, *FAST[argv[0]], *extra]
 
 
 def option_value(argv: list[str], flag: str) -> str | None:

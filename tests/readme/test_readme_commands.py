@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from scifm.cli.main import app
 from scifm.utils.extras import require_storage_driver
 from tests.readme.readme_commands import (
+    BY_TEXT,
     FAST,
     ROOT,
     SKIPPED,
@@ -46,6 +47,8 @@ def test_every_readme_command_is_run_or_skipped_with_a_reason() -> None:
     stale = set(SKIPPED) - {p.text for p in PARTS}
     assert not stale, f"SKIPPED names commands the README no longer has: {sorted(stale)}"
     assert all(reason.strip() for reason in SKIPPED.values())
+    unmatched = [t for t in BY_TEXT if not any(p.text.startswith(t) for p in PARTS)]
+    assert not unmatched, f"BY_TEXT names commands the README no longer has: {unmatched}"
     for part in PARTS:
         if part.runs_here:
             fast_argv(part)  # KeyError: a subcommand without fast settings

@@ -12,7 +12,7 @@ from scifm.evaluation.metrics import compute_metrics
 from scifm.models import load_predictor
 from scifm.models.ensemble import EnsemblePredictor, greedy_weights
 from scifm.tasks import TaskSpec
-from scifm.tuning.ensembling import choose_ensemble
+from scifm.tuning.ensembling import choose_ensemble, holds_up
 
 REG = TaskSpec("regression", ["y"])
 
@@ -48,6 +48,23 @@ def test_choose_ensemble_keeps_it_only_when_better_out_of_fold():
     no = choose_ensemble(REG, y, same, "rmse", False, folds)
     assert no.best_single == "good" and not no.keep
     assert choose_ensemble(REG, y, {"only": good}, "rmse", False, folds).weights == {}
+
+
+def test_holds_up_is_the_paired_one_standard_error_rule():
+    # higher is better: the single family ahead by 0.01 on average, but the folds disagree
+    # (differences -0.05, +0.03, -0.01; se 0.0231): the combination holds up
+    assert holds_up([0.80, 0.93, 0.89], [0.85, 0.90, 0.90], True)
+    # ahead by 0.03 on every fold (se 0): the single family wins
+    assert not holds_up([0.80, 0.85, 0.90], [0.83, 0.88, 0.93], True)
+    # lower is better (RMSE): the sign of the differences flips
+    assert holds_up([1.0, 1.1], [1.05, 1.2], False)
+    assert not holds_up([1.05, 1.2], [1.0, 1.1], False)
+    # a tie on every fold is not enough (the simpler single family stays)
+    assert not holds_up([0.5, 0.6], [0.5, 0.6], True)
+    # unscored combination folds are left out; none scored never holds up
+    assert holds_up([0.9, float("nan")], [0.8, 0.99], True)
+    assert not holds_up([float("nan")], [0.8], True)
+    assert not holds_up([0.9], [0.8, 0.7], True)  # not the same folds
 
 
 def test_ensemble_saves_members_and_loads(tmp_path, molecules):

@@ -127,6 +127,14 @@ def test_keep_needs_to_beat_both_the_single_and_the_weighted_average():
     ens.fold_scores = [1.5, 1.5, 0.0]
     assert keep_stacking(stack, ens, higher_is_better=False)
     assert not keep_stacking(StackChoice({}), None, False)
+    # behind the best single family on average, within one paired standard error: kept
+    noisy = StackChoice({"kind": "ridge"}, fold_scores=[1.0, 1.2, float("nan")],
+                        best_single_scores=[1.1, 1.0, 0.1])
+    assert noisy.cv_mean > 1.05 and keep_stacking(noisy, None, higher_is_better=False)
+    # behind on every scored fold by the same amount (no spread): not kept
+    behind = StackChoice({"kind": "ridge"}, fold_scores=[1.2, 1.3, 9.0],
+                         best_single_scores=[1.1, 1.2, 0.1])
+    assert not keep_stacking(behind, None, higher_is_better=False)
 
 
 def test_multitask_binary_with_missing_labels():
