@@ -246,6 +246,10 @@ def _convert(est: Any, d: int, family: str, classifier: bool, raw_scores: bool =
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType as SkFloat
 
+    from scifm.models.clipping import register_onnx_converter
+
+    register_onnx_converter()  # the scaled families' Clip step
+
     options = None
     if classifier:
         final = est.steps[-1][1] if hasattr(est, "steps") else est

@@ -40,13 +40,18 @@ def default_params(family: str) -> dict[str, Any]:
 
 
 def scaled_pipeline(model: BaseEstimator) -> Pipeline:
-    """``SimpleImputer(median) -> StandardScaler(with_mean=False) -> model``."""
+    """``SimpleImputer(median) -> StandardScaler(with_mean=False) -> Clip(±10) -> model``
+    (:mod:`scifm.models.clipping`: an outlying descriptor of a new molecule does not
+    extrapolate)."""
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
+
+    from scifm.models.clipping import Clip
 
     return Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler(with_mean=False)),
+        ("clip", Clip()),
         ("model", model),
     ])
 

@@ -38,6 +38,7 @@ __all__ = ["DEFAULT_STORE", "SKOPS_FILE", "SKOPS_TRUSTED", "STORES", "BoosterSto
 SKOPS_FILE = "estimators.skops"
 SKOPS_TRUSTED = [
     "numpy.dtype",
+    "scifm.models.clipping.Clip",
     "scifm.models.knn.KNNClassifier",
     "scifm.models.knn.KNNRegressor",
     "scipy.sparse._csr.csr_matrix",
