@@ -67,16 +67,15 @@ def _mean(xs: list[float]) -> float:
 def holds_up(combined: list[float], single: list[float], higher_is_better: bool) -> bool:
     """Whether a combination with per-fold scores ``combined`` holds up against the best single
     family's ``single`` (same folds): ``mean(d) + se(d) > 0`` for the paired differences
-    ``d`` (positive: the combination better; NaN folds left out), ``se`` their standard error
-    (``std(ddof=1) / sqrt(k)``; 0 with one fold). A NaN combination score never holds up."""
+    ``d`` (positive: the combination better) on the folds both scored, ``se`` their standard
+    error (``std(ddof=1) / sqrt(k)``; 0 with one fold). With no such fold, it holds up when it
+    scored any fold (the single family scored none of those)."""
     c, s = np.asarray(combined, dtype=np.float64), np.asarray(single, dtype=np.float64)
     if len(c) != len(s):
         return False
-    ok = np.isfinite(c)
+    ok = np.isfinite(c) & np.isfinite(s)
     if not ok.any():
-        return False
-    if not np.isfinite(s[ok]).all():  # anything beats a fold the single family did not score
-        return True
+        return bool(np.isfinite(c).any())
     d = (c[ok] - s[ok]) * (1.0 if higher_is_better else -1.0)
     se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
     return float(d.mean()) + se > 0

@@ -205,9 +205,7 @@ def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
         return _mean(list(a[scored])) if len(a) == len(scored) else float("nan")
 
     mine = on_scored(stack.fold_scores)
-    if len(stack.best_single_scores) != len(scored) or not holds_up(
-            list(np.asarray(stack.fold_scores)[scored]),
-            list(np.asarray(stack.best_single_scores)[scored]), higher_is_better):
+    if not holds_up(stack.fold_scores, stack.best_single_scores, higher_is_better):
         return False
     if ensemble is not None and len(ensemble.weights) > 1:
         return _better(mine, on_scored(ensemble.fold_scores), higher_is_better)

@@ -61,8 +61,10 @@ def test_holds_up_is_the_paired_one_standard_error_rule():
     assert not holds_up([1.05, 1.2], [1.0, 1.1], False)
     # a tie on every fold is not enough (the simpler single family stays)
     assert not holds_up([0.5, 0.6], [0.5, 0.6], True)
-    # unscored combination folds are left out; none scored never holds up
+    # folds either side did not score are left out; none scored never holds up
     assert holds_up([0.9, float("nan")], [0.8, 0.99], True)
+    assert not holds_up([0.7, 0.9], [float("nan"), 0.95], True)
+    assert holds_up([0.7], [float("nan")], True)  # the single family scored no fold
     assert not holds_up([float("nan")], [0.8], True)
     assert not holds_up([0.9], [0.8, 0.7], True)  # not the same folds
 
