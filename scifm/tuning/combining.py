@@ -165,9 +165,9 @@ def fit_combined(comb: Combination, results: dict[str, FamilyResult], cfg: Exper
     return out
 
 
-WITHIN_SE = ("; behind the best single family by less than one standard error of the paired fold "
-             "differences, whose score is a maximum over many trials on these rows, so the "
-             "combination is preferred")
+WITHIN_SE = ("; the best single family's score is a maximum over many trials and families on "
+             "these rows: choosing it, cross-fitted, does not beat the combination by more than "
+             "one standard error of the paired fold differences, so the combination is preferred")
 
 
 def _behind(combined: float, single: float, higher_is_better: bool) -> bool:
@@ -202,6 +202,7 @@ def selection_note(winner: str, comb: Combination, metric: str, best_single: str
         if stack is not None and stack.meta:
             note += f"; stacking {stack.cv_mean:.4f}"
         if comb.built():
-            note += (", beaten by more than one standard error of the paired fold differences, "
-                     "so reported but not selected")
+            note += (", beaten by choosing the best single family (cross-fitted) by more than "
+                     "one standard error of the paired fold differences, so reported but not "
+                     "selected")
     return note + "); the test set played no part in the choice."

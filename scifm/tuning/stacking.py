@@ -9,10 +9,11 @@ so its score is *cross-fitted* exactly like the weighted average's: for each fol
 the meta-model is fitted on the members' OOF predictions at rows ``tr`` and predicts rows ``va``
 (no row is ever predicted by a meta-model that saw it). The fold scores are comparable with
 :attr:`EnsembleChoice.fold_scores` and :attr:`EnsembleChoice.best_single_scores` (same folds, same
-metric); :func:`keep_stacking` keeps the stacker when it holds up against the best single family
-(:func:`scifm.tuning.ensembling.holds_up`: not beaten by more than one standard error of the
-paired fold differences, since the single family's scores are a maximum over trials) and is
-strictly better than the weighted average. The final meta-model is then fitted on every pool row.
+metric); :func:`keep_stacking` keeps the stacker when it holds up against choosing the best single
+family, that choice cross-fitted too (:func:`scifm.tuning.ensembling.selection_scores`,
+:func:`scifm.tuning.ensembling.holds_up`: not beaten by more than one standard error of the
+paired fold differences) and is strictly better than the weighted average. The final meta-model
+is then fitted on every pool row.
 
 Rows not covered by every member (a NaN in some member's OOF predictions, e.g. a family that
 finished fewer folds) are left out of every meta-model fit, and a fold is scored only when all
@@ -31,7 +32,7 @@ import numpy as np
 from scifm.evaluation.metrics import compute_metrics
 from scifm.models.stacked import apply_meta, fit_meta
 from scifm.tasks import TaskSpec
-from scifm.tuning.ensembling import EnsembleChoice, fold_scores, holds_up
+from scifm.tuning.ensembling import EnsembleChoice, fold_scores, holds_up, selection_scores
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class StackChoice:
     best_single: str = ""
     best_single_scores: list[float] = field(default_factory=list)
     """The best single family's score per fold (same folds, from its OOF predictions)."""
+    selected_scores: list[float] = field(default_factory=list)
+    """Cross-fitted score per fold of choosing the best single family (empty: compare with
+    :attr:`best_single_scores`)."""
     n_rows: int = 0
     """Pool rows every member predicted (the rows the meta-models learn from)."""
     n_uncovered: int = 0
@@ -152,6 +156,7 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
     if len(oof) < 2 or not covered[pool].any():
         return choice
     choice.members = list(oof)
+    choice.selected_scores = selection_scores(task, y, oof, metric, higher_is_better, folds)
     choice.n_rows, choice.n_uncovered = int(covered[pool].sum()), int((~covered[pool]).sum())
     for tr, va in folds:
         score, pred = _fold_score(task, y, oof, metric, tr, va, covered, seed, c)
@@ -164,9 +169,10 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
     rows = pool[covered[pool]]
     choice.meta = fit_meta(task, {f: p[rows] for f, p in oof.items()}, y[rows], c=c, seed=seed)
     choice.keep = keep_stacking(choice, ensemble, higher_is_better)
-    logger.info("stacking %s: cross-fitted %s %.4f vs best single %s %.4f%s -> keep %s "
-                "(%d rows, %d not covered by every member)", choice.members, metric,
-                choice.cv_mean, best, choice.single_mean,
+    logger.info("stacking %s: cross-fitted %s %.4f vs best single %s %.4f (its choice "
+                "cross-fitted %.4f)%s -> keep %s (%d rows, %d not covered by every member)",
+                choice.members, metric, choice.cv_mean, best, choice.single_mean,
+                _mean(choice.selected_scores),
                 "" if ensemble is None else f", weighted average {ensemble.cv_mean:.4f}",
                 choice.keep, choice.n_rows, choice.n_uncovered)
     return choice
@@ -187,9 +193,10 @@ def _fold_score(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], metri
 
 def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
                   higher_is_better: bool) -> bool:
-    """Whether the stacker holds up out of fold against the best single family
-    (:func:`scifm.tuning.ensembling.holds_up`) and is strictly better than the weighted average
-    (when one with two or more members was built).
+    """Whether the stacker holds up out of fold against choosing the best single family
+    (:func:`scifm.tuning.ensembling.holds_up` on :attr:`StackChoice.selected_scores`, else on
+    the best single family's own scores) and is strictly better than the weighted average (when
+    one with two or more members was built).
 
     Both comparisons are on the folds the stacker scored (finite fold scores), the same folds
     for every candidate, so they are paired.
@@ -205,7 +212,8 @@ def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
         return _mean(list(a[scored])) if len(a) == len(scored) else float("nan")
 
     mine = on_scored(stack.fold_scores)
-    if not holds_up(stack.fold_scores, stack.best_single_scores, higher_is_better):
+    if not holds_up(stack.fold_scores, stack.selected_scores or stack.best_single_scores,
+                    higher_is_better):
         return False
     if ensemble is not None and len(ensemble.weights) > 1:
         return _better(mine, on_scored(ensemble.fold_scores), higher_is_better)

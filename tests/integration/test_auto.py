@@ -82,7 +82,7 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
     assert res.winner != "ensemble" or res.ensemble.keep
     # kept only if it holds up out of fold (cross-fitted, one paired SE), never by test
     assert res.ensemble.keep == (len(res.ensemble.weights) > 1 and holds_up(
-        res.ensemble.fold_scores, res.ensemble.best_single_scores, True))
+        res.ensemble.fold_scores, res.ensemble.selected_scores, True))
     assert abs(sum(sel["ensemble_weights"].values()) - 1) < 1e-9
     roles = {c["role"]: c for c in metrics["comparison"]}
     assert "runner-up" in roles and all(c["model_a"] == res.winner for c in roles.values())

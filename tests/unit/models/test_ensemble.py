@@ -12,7 +12,7 @@ from scifm.evaluation.metrics import compute_metrics
 from scifm.models import load_predictor
 from scifm.models.ensemble import EnsemblePredictor, greedy_weights
 from scifm.tasks import TaskSpec
-from scifm.tuning.ensembling import choose_ensemble, holds_up
+from scifm.tuning.ensembling import choose_ensemble, fold_scores, holds_up, selection_scores
 
 REG = TaskSpec("regression", ["y"])
 
@@ -67,6 +67,23 @@ def test_holds_up_is_the_paired_one_standard_error_rule():
     assert holds_up([0.7], [float("nan")], True)  # the single family scored no fold
     assert not holds_up([float("nan")], [0.8], True)
     assert not holds_up([0.9], [0.8, 0.7], True)  # not the same folds
+
+
+def test_choosing_the_best_single_family_is_cross_fitted():
+    # two families off by a constant per fold (RMSE = that offset): a 0.1 / 1.0 / 1.0, b 1.0 /
+    # 0.2 / 0.9. Both average 0.7, but the family best on the other folds scores 1.0 on every
+    # held-out fold: the best single family's own fold scores are optimistic
+    y = np.zeros((30, 1))
+    folds = [(np.setdiff1d(np.arange(30), va), va) for va in np.array_split(np.arange(30), 3)]
+    offset = {"a": [0.1, 1.0, 1.0], "b": [1.0, 0.2, 0.9]}
+    oof = {f: np.repeat(np.asarray(o), 10)[:, None] for f, o in offset.items()}
+    assert np.allclose(fold_scores(REG, y, oof["a"], "rmse", folds), offset["a"])
+    assert np.allclose(selection_scores(REG, y, oof, "rmse", False, folds), [1.0, 1.0, 1.0])
+    # higher is better: the choice flips with the direction
+    neg = selection_scores(REG, y, oof, "rmse", True, folds)  # "best" = largest RMSE
+    assert np.allclose(neg, [0.1, 0.2, 0.9])
+    ens = choose_ensemble(REG, y, oof, "rmse", False, folds)
+    assert np.allclose(ens.selected_scores, [1.0, 1.0, 1.0]) and ens.single_mean < 0.71
 
 
 def test_ensemble_saves_members_and_loads(tmp_path, molecules):
