@@ -211,9 +211,12 @@ def oof_comparison_table(d: ReportData) -> str:
     return ("<h3>Ensembles out of fold (same folds)</h3>"
             f"<p>Cross-fitted out-of-fold {esc(prim)} (mean ± std over folds) of the best single "
             "family, the weighted average and the stacking meta-model: the ensembles' weights "
-            "and meta-models were fitted on the other folds' rows only. The weighted average is "
-            "selected only when strictly better than the best single family, the stacker only "
-            "when strictly better than both.</p>"
+            "and meta-models were fitted on the other folds' rows only. The best single "
+            "family's own score is the best of many trials and families on these rows, so it "
+            "is optimistic; its choice cross-fitted picks the family on the other folds and "
+            "scores it on the held-out one. The weighted average is selected unless that "
+            "choice beats it by more than one standard error of the paired fold differences; "
+            "the stacker likewise, and only when it also beats the weighted average.</p>"
             + table(("model", "kind", f"OOF {esc(prim)}"), rows, "results"))
 
 

@@ -223,6 +223,7 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
     comb = choose_combination(cfg, ds.task, y, {f: oof[f] for f in top}, metric, higher,
                               comb_folds)
     comb.rows = val if note else None
+    comb.outranked(ranked[0], _cv(searches[ranked[0]]), higher)
     return ranked, comb, note
 
 

@@ -223,9 +223,10 @@ def keep_stacking(stack: StackChoice, ensemble: EnsembleChoice | None,
 def oof_comparison(ensemble: EnsembleChoice | None, stack: StackChoice | None, winner: str,
                    ensemble_name: str = "ensemble",
                    stacking_name: str = "stacking") -> list[dict[str, Any]]:
-    """Rows for ``ReportData.oof_comparison``: the best single family, the weighted average and
-    the stacker, each with its cross-fitted out-of-fold mean and std of the primary metric over
-    the same folds, and whether it was ``selected`` (its name is ``winner``).
+    """Rows for ``ReportData.oof_comparison``: the best single family (its own scores, then
+    the cross-fitted choice of it when known), the weighted average and the stacker, each with
+    its out-of-fold mean and std of the primary metric over the same folds, and whether it was
+    ``selected`` (its name is ``winner``; the cross-fitted-choice row never is).
 
     Candidates that were not built (no ensemble, fewer than two members) are left out.
     """
@@ -234,9 +235,14 @@ def oof_comparison(ensemble: EnsembleChoice | None, stack: StackChoice | None, w
               else ensemble.best_single if ensemble else "")
     scores = (stack.best_single_scores if stack and stack.best_single_scores
               else ensemble.best_single_scores if ensemble else [])
+    chosen = (stack.selected_scores if stack and stack.selected_scores
+              else ensemble.selected_scores if ensemble else [])
     if single:
         rows.append({"model": single, "kind": "best single family", "cv_mean": _mean(scores),
                      "cv_std": _std(scores), "selected": winner == single})
+    if single and chosen:
+        rows.append({"model": single, "kind": "best single family, its choice cross-fitted",
+                     "cv_mean": _mean(chosen), "cv_std": _std(chosen), "selected": False})
     if ensemble is not None and len(ensemble.weights) > 1:
         rows.append({"model": ensemble_name, "kind": "weighted average",
                      "cv_mean": ensemble.cv_mean, "cv_std": ensemble.cv_std,

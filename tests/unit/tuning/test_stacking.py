@@ -197,3 +197,32 @@ def test_report_shows_the_oof_comparison():
     assert "Ensembles out of fold" in html and "weighted average" in html
     assert "★ stacking" in html and "0.600 ± 0.100" in html and "1.100 ± 0.100" in html
     assert leaderboard_section(ReportData("run", REG)) == ""
+    # with the cross-fitted choice of the single family known, it is shown (never selected)
+    stack.selected_scores = [1.3, 1.5]
+    rows = oof_comparison(ens, stack, winner="a")
+    assert [r["kind"] for r in rows][:2] == ["best single family",
+                                             "best single family, its choice cross-fitted"]
+    assert [r["selected"] for r in rows] == [True, False, False, False]
+    assert abs(rows[1]["cv_mean"] - 1.4) < 1e-12
+
+
+def test_a_combination_of_weaker_families_does_not_beat_an_outranking_one():
+    from scifm.tuning.combining import Combination, selection_note
+
+    ens = EnsembleChoice({"linear": 0.7, "knn": 0.3}, fold_scores=[1.2, 1.25],
+                         best_single="linear", best_single_scores=[1.3, 1.35],
+                         selected_scores=[1.3, 1.35], keep=True)
+    stack = StackChoice({"kind": "ridge"}, members=["linear", "knn"], fold_scores=[1.22, 1.3],
+                        best_single="linear", best_single_scores=[1.3, 1.35], keep=True)
+    comb = Combination(ens, stack)
+    comb.outranked("linear", 1.3, higher_is_better=False)  # a member: nothing changes
+    assert ens.keep and stack.keep
+    comb.outranked("rf", float("nan"), higher_is_better=False)  # no score: nothing changes
+    assert comb.winner("rf") == "stacking"
+    comb.outranked("rf", 1.24, higher_is_better=False)  # rf (RMSE 1.24) beats the stacker only
+    assert ens.keep and not stack.keep and comb.winner("rf") == "ensemble"
+    comb.outranked("rf", 0.9, higher_is_better=False)  # and the weighted average too
+    assert not ens.keep and comb.winner("rf") == "rf"
+    note = selection_note("rf", comb, "rmse", "rf", 0.9, higher_is_better=False)
+    assert "other families not better than rf's score" in note
+
