@@ -158,14 +158,7 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
     choice.members = list(oof)
     choice.selected_scores = selection_scores(task, y, oof, metric, higher_is_better, folds)
     choice.n_rows, choice.n_uncovered = int(covered[pool].sum()), int((~covered[pool]).sum())
-    for tr, va in folds:
-        score, pred = _fold_score(task, y, oof, metric, tr, va, covered, seed, c)
-        choice.fold_scores.append(score)
-        if pred is not None:
-            pred = np.asarray(pred, dtype=np.float64).reshape(len(va), -1)
-            if choice.cross_fitted is None:
-                choice.cross_fitted = np.full((len(y), pred.shape[1]), np.nan)
-            choice.cross_fitted[va] = pred
+    _cross_fit(choice, task, y, oof, metric, folds, covered, seed, c)
     rows = pool[covered[pool]]
     choice.meta = fit_meta(task, {f: p[rows] for f, p in oof.items()}, y[rows], c=c, seed=seed)
     choice.keep = keep_stacking(choice, ensemble, higher_is_better)
@@ -176,6 +169,20 @@ def choose_stacking(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], m
                 "" if ensemble is None else f", weighted average {ensemble.cv_mean:.4f}",
                 choice.keep, choice.n_rows, choice.n_uncovered)
     return choice
+
+
+def _cross_fit(choice: StackChoice, task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray],
+               metric: str, folds: Folds, covered: np.ndarray, seed: int, c: float) -> None:
+    """Fill ``choice.fold_scores`` and ``choice.cross_fitted``: per fold, a meta-model fitted
+    on the other folds' covered rows predicts the held-out one."""
+    for tr, va in folds:
+        score, pred = _fold_score(task, y, oof, metric, tr, va, covered, seed, c)
+        choice.fold_scores.append(score)
+        if pred is not None:
+            pred = np.asarray(pred, dtype=np.float64).reshape(len(va), -1)
+            if choice.cross_fitted is None:
+                choice.cross_fitted = np.full((len(y), pred.shape[1]), np.nan)
+            choice.cross_fitted[va] = pred
 
 
 def _fold_score(task: TaskSpec, y: np.ndarray, oof: dict[str, np.ndarray], metric: str,
