@@ -53,9 +53,10 @@ def _rng_seed(seed: int) -> int:
 
 
 def dataset_groups(dataset: CleanDataset, method: str, seed: int = 0,
-                   similarity_threshold: float = 0.9) -> np.ndarray:
+                   similarity_threshold: float = 0.9, folds: bool = False) -> np.ndarray:
     """Group ids for a group-aware method (``scaffold``, ``similarity``), from the modality's
-    plug-in (:meth:`scifm.modalities.base.ModalitySpec.split_groups`) on the primary inputs.
+    plug-in (:meth:`scifm.modalities.base.ModalitySpec.split_groups`) on the primary inputs
+    (``folds``: those of a search's k-fold CV).
 
     Raises
     ------
@@ -63,7 +64,7 @@ def dataset_groups(dataset: CleanDataset, method: str, seed: int = 0,
         The modality does not support ``method``.
     """
     return MODALITIES.get(dataset.modality).split_groups(
-        method, primary_strings(dataset.inputs), seed, similarity_threshold)
+        method, primary_strings(dataset.inputs), seed, similarity_threshold, folds=folds)
 
 
 def _grouped(method: str) -> bool:

@@ -136,6 +136,9 @@ class ModalitySpec:
     groups: Mapping[str, GroupFn] = field(default_factory=dict)
     """Group-aware split methods this modality supports (``scaffold``, ``similarity``) and the
     group ids each uses (also for k-fold)."""
+    fold_groups: Mapping[str, GroupFn] = field(default_factory=dict)
+    """Group ids of a search's k-fold CV where they differ from the split's :attr:`groups`
+    (SMILES: an acyclic molecule is a group of its own; see :meth:`split_groups`)."""
     nn_similarity: NNSimilarity | None = None
     """Nearest-neighbour similarity of the leakage audit (None: exact duplicates only)."""
     domain_similarity: NNSimilarity | None = None
@@ -193,8 +196,9 @@ class ModalitySpec:
         return self.family_features.get(family or "", self.default_features)
 
     def split_groups(self, method: str, inputs: Sequence[str], seed: int = 0,
-                     threshold: float = 0.9) -> np.ndarray:
-        """Group ids of ``inputs`` (primary strings) for the group-aware split ``method``.
+                     threshold: float = 0.9, folds: bool = False) -> np.ndarray:
+        """Group ids of ``inputs`` (primary strings) for the group-aware split ``method``
+        (``folds``: for a search's k-fold CV, from :attr:`fold_groups` where it has ``method``).
 
         Raises
         ------
@@ -207,7 +211,7 @@ class ModalitySpec:
             own = [*self.groups, "random"]
             raise ConfigError(f"split.method {method!r} needs {' or '.join(fits) or 'other'} "
                               f"inputs, not {self.name}; use {' or '.join(map(repr, own))}")
-        return fn(inputs, seed, threshold)
+        return (self.fold_groups.get(method, fn) if folds else fn)(inputs, seed, threshold)
 
     def prepare(self, texts: Sequence[Any], dna_kmer: int = 1) -> list[str]:
         """Strings as the tokenizer expects them (overlapping k-mers where that applies)."""

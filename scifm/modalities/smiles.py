@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
     from scifm.config.schema import DataConfig, ModelConfig
 
-__all__ = ["SMILES", "count_heavy_atoms", "nn_tanimoto", "scaffold_groups", "scaffolds",
-           "smiles_validator"]
+__all__ = ["SMILES", "count_heavy_atoms", "nn_tanimoto", "scaffold_fold_groups", "scaffold_groups",
+           "scaffolds", "smiles_validator"]
 
 _ATOM = re.compile(r"\[(\d*)(H?)([a-z]?)[^\]]*\]|Br|Cl|[BCNOPSFIbcnops*]")
 """One atom of a SMILES string: a bracket atom (isotope, a leading ``H``, the letter after it) or
@@ -140,6 +140,17 @@ def scaffold_groups(smiles: Inputs, seed: int = 0, threshold: float = 0.9) -> np
     return pd.factorize(pd.Series(scaffolds(smiles), dtype=object))[0].astype(np.int64)
 
 
+def scaffold_fold_groups(smiles: Inputs, seed: int = 0, threshold: float = 0.9) -> np.ndarray:
+    """:func:`scaffold_groups` for a search's k-fold CV: each acyclic molecule (empty scaffold)
+    is a group of its own, as acyclic molecules share no ring system; grouped, they are one
+    group too large to balance across folds."""
+    import pandas as pd
+
+    found = scaffolds(smiles)
+    keys = [s if s else f"acyclic:{i}" for i, s in enumerate(found)]
+    return pd.factorize(pd.Series(keys, dtype=object))[0].astype(np.int64)
+
+
 def _ecfp4(smiles: Sequence[str]) -> list:
     from rdkit import Chem, rdBase
     from rdkit.Chem import rdFingerprintGenerator
@@ -191,6 +202,7 @@ SMILES = MODALITIES.register(ModalitySpec(
     native=NativeCode("RDKit", ("rdkit.Chem", "rdkit.Chem.MolStandardize.rdMolStandardize")),
     default_split="scaffold",
     groups={"scaffold": scaffold_groups},
+    fold_groups={"scaffold": scaffold_fold_groups},
     nn_similarity=TANIMOTO,
     default_features="ecfp+rdkit2d",
     family_features={"knn": "ecfp"},  # Tanimoto kNN wants fingerprints

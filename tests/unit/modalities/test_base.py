@@ -58,6 +58,10 @@ def test_split_groups_of_an_unsupported_method_name_the_alternatives():
         MODALITIES.get("text").split_groups("similarity", ["a b"])
     groups = MODALITIES.get("smiles").split_groups("scaffold", ["c1ccccc1C", "c1ccccc1O", "CC"])
     assert groups.tolist() == [0, 0, 1]
+    smiles = MODALITIES.get("smiles")
+    assert smiles.split_groups("scaffold", ["CC", "CCO", "c1ccccc1C"]).tolist() == [0, 0, 1]
+    assert smiles.split_groups("scaffold", ["CC", "CCO", "c1ccccc1C", "c1ccccc1O"],
+                               folds=True).tolist() == [0, 1, 2, 2]  # acyclic: one each
 
 
 def test_a_spec_checks_itself():

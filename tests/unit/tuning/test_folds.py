@@ -186,3 +186,29 @@ def test_leaderboard_says_which_folds():
     board = study_leaderboard(study, "5-fold CV grouped by scaffold (9 groups)")
     assert set(board["cv_folds"]) == {"5-fold CV grouped by scaffold (9 groups)"}
     assert "cv_folds" not in study_leaderboard(study).columns
+
+
+def test_acyclic_molecules_are_groups_of_their_own_in_the_folds_not_in_the_split(two_rings):
+    """FreeSolv's pattern: most molecules acyclic (empty scaffold). The outer scaffold split keeps
+    them one group (as Chemprop does); the search's folds make each its own group, so the folds
+    stay balanced, while a ring scaffold is still never in two folds."""
+    chains = [("C" * n) + tail for n in range(1, 30) for tail in ("O", "N", "Cl", "C(=O)O", "F")]
+    frame = pd.concat([two_rings.head(80),
+                       pd.DataFrame({"smiles": chains, "active": [i % 2 for i in range(len(
+                           chains))], "split": "train"})], ignore_index=True)
+    cfg, ds, pool, _ = _setup(frame, "predefined")
+    scaf = _rdkit_scaffolds([ds.inputs[i] for i in pool])
+    acyclic = scaf == ""
+    assert acyclic.sum() > len(pool) / 2
+    split_groups = dataset_groups(ds, "scaffold")[pool]
+    assert len(set(split_groups[acyclic])) == 1  # the outer split: one group
+    fold_groups = dataset_groups(ds, "scaffold", folds=True)[pool]
+    assert len(set(fold_groups[acyclic])) == acyclic.sum()
+    folds, text = search_folds(ds, pool, cfg)
+    valid = [va for _, va in folds]
+    sizes = [len(v) for v in valid]
+    assert max(sizes) / min(sizes) <= 1.25, sizes
+    assert all(acyclic[va].any() for va in valid)
+    for a, b in itertools.combinations(valid, 2):
+        assert not set(scaf[a][~acyclic[a]]) & set(scaf[b][~acyclic[b]])
+    assert text == f"5-fold CV grouped by scaffold ({len(set(fold_groups))} groups)"
