@@ -46,6 +46,7 @@ from scifm.tuning.search_spaces import embed_folder, feature_choices, space_for
 from scifm.tuning.study import (
     check_feature_choices,
     completed_trials,
+    family_best,
     fixed_features,
     open_study,
     storage_url,
@@ -95,7 +96,7 @@ def tune(cfg: ExperimentConfig, command: str = "") -> TuneResult:
         pool = search_pool(splits)
         folds, cv_text = search_folds(ds, pool, cfg)
         study, objective, n_before = search(cfg, run, ds, pool, folds, cv_text)
-        best = study.best_trial
+        best = family_best(study)
 
         # 4. Refit the best configuration on train (early stopping on val), evaluate on test.
         best_cfg = with_params(cfg, tc.family, best.params)

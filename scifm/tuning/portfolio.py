@@ -56,6 +56,7 @@ from scifm.tuning.search_spaces import feature_choices, space_for
 from scifm.tuning.study import (
     check_feature_choices,
     completed_trials,
+    family_best,
     fixed_features,
     open_study,
 )
@@ -390,7 +391,7 @@ def _best_with_oof(study: optuna.Study, objective: CVObjective
     e.g. the trial ran on another machine)."""
     if not completed_trials(study):
         return None
-    best = study.best_trial
+    best = family_best(study)
     file = objective.oof_file(study.study_name, best.number)
     if file is not None and file.is_file():
         return best, np.load(file, allow_pickle=False)

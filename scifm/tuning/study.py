@@ -33,6 +33,22 @@ def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             and t.value is not None and math.isfinite(t.value)]
 
 
+def family_best(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The best completed trial among those that fitted the most folds.
+
+    A trial cut by the time budget is scored on the folds it finished (FreeSolv: one fold of
+    152 molecules), so its value is not comparable with a trial scored on all five, and it has
+    no full out-of-fold predictions to combine; Optuna's ``best_trial`` would pick it whenever
+    its few folds happened to be easy. Raises ``ValueError`` when no trial completed."""
+    done = completed_trials(study)
+    if not done:
+        raise ValueError(f"study {study.study_name!r}: no completed trial")
+    most = max(int(t.user_attrs.get("n_folds_done") or 0) for t in done)
+    full = [t for t in done if int(t.user_attrs.get("n_folds_done") or 0) == most]
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return min(full, key=lambda t: (sign * float(t.value), t.number))
+
+
 def make_pruner(kind: str) -> optuna.pruners.BasePruner:
     """``median`` (after two trials), ``halving`` (successive halving) or ``none``."""
     if kind == "median":
@@ -113,7 +129,7 @@ def study_summary(study: optuna.Study, cfg: ExperimentConfig, run: RunDir, metri
                   higher_is_better: bool, n_before: int, n_pool: int) -> dict[str, Any]:
     """What ``study.json`` holds: the study, its budget, the best trial and the CV set-up."""
     states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
-    best = study.best_trial
+    best = family_best(study)
     tc = cfg.automl.tune
     return {
         "study_name": study.study_name, "storage": storage_url(cfg, run),

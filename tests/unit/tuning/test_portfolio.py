@@ -183,3 +183,26 @@ def test_kept_holdout_models_cost_their_reuse_in_every_model_that_holds_them():
     plain = {f: _search(f, 0.9 - i / 100, 5.0) for i, f in enumerate("abcdef")}
     assert tail_seconds(plain, 80, 80, True, 1.0, 12, members=5) == pytest.approx(
         REPORT_SECONDS + 6 + 7 * 1.0 + 3 * 1.0)
+
+
+@pytest.mark.parametrize("direction,values,expected", [
+    ("minimize", [2.0, 1.0, 1.5], 2),  # trial 1 (cut, best value) loses to trial 2's 1.5
+    ("maximize", [0.7, 0.9, 0.8], 2),
+])
+def test_a_family_best_trial_is_one_that_fitted_the_most_folds(direction, values, expected):
+    """A trial cut by the time budget is scored on fewer folds: not comparable, not combinable;
+    it is the family's best only when no trial fitted more folds."""
+    from scifm.tuning.study import family_best
+
+    study = optuna.create_study(direction=direction)
+    for value, folds in zip(values, (5, 1, 5), strict=True):
+        study.add_trial(optuna.trial.create_trial(
+            value=value, params={}, distributions={}, user_attrs={"n_folds_done": folds}))
+    assert study.best_trial.number == 1  # what Optuna alone would pick
+    assert family_best(study).number == expected
+    cut_only = optuna.create_study(direction=direction)
+    cut_only.add_trial(optuna.trial.create_trial(value=values[1], params={}, distributions={},
+                                                 user_attrs={"n_folds_done": 1}))
+    assert family_best(cut_only).number == 0
+    with pytest.raises(ValueError, match="no completed trial"):
+        family_best(optuna.create_study(direction=direction))
