@@ -82,6 +82,7 @@ from scifm.tuning.portfolio import (
     refit_seconds,
     search_families,
 )
+from scifm.tuning.ranking import common_folds, comparable_scores, rank_families
 from scifm.tuning.search_spaces import embed_folder
 from scifm.tuning.stacking import StackChoice
 from scifm.tuning.study import with_params
@@ -200,20 +201,21 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
             folds: list[tuple[np.ndarray, np.ndarray]], searches: dict[str, FamilySearch],
             clock: RunClock, splits: dict[str, np.ndarray],
             ) -> tuple[list[str], Combination, str]:
-    """The families best first by CV, and the combinations of the ``automl.auto.top_k`` best
-    whose best trial fitted every fold and whose refits the time budget affords
+    """The families best first by CV on the folds all of them scored
+    (:func:`scifm.tuning.ranking.rank_families`), and the combinations of the
+    ``automl.auto.top_k`` best whose best trial fitted every fold and whose refits the time
+    budget affords
     (:func:`scifm.tuning.combining.choose_combination`). When a family was scored on the
     validation rows only (a holdout search), all are ranked and combined there, on folds of
     those rows; the third value then says so (for the report), else it is empty."""
     n_train, val = len(splits["train"]), np.sort(splits["val"])
     fold_rows = len(folds[0][0]) if folds else n_train
     metric, higher = primary_metric(ds.task)
-    ranked = sorted(searches, key=lambda f: _cv(searches[f]), reverse=higher)
+    ranked, scores = rank_families(searches, higher), comparable_scores(searches)
     y, oof, comb_folds, note = ds.y[pool], {f: s.oof for f, s in searches.items()}, folds, ""
     if any(s.holdout for s in searches.values()):
-        cv = {f: _cv(s) for f, s in searches.items()}
-        ranked, oof, y = on_validation_rows(ds.task, ds.y[pool], pool, val, oof, cv, metric,
-                                            higher)
+        ranked, oof, y = on_validation_rows(ds.task, ds.y[pool], pool, val, oof, scores,
+                                            metric, higher)
         comb_folds, text = search_folds(ds, val, cfg)
         note = (f"; {', '.join(f for f, s in searches.items() if s.holdout)} fitted once on "
                 f"train and scored on the {len(val)} val rows, where all families were ranked "
@@ -223,7 +225,8 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
     comb = choose_combination(cfg, ds.task, y, {f: oof[f] for f in top}, metric, higher,
                               comb_folds)
     comb.rows = val if note else None
-    comb.outranked(ranked[0], _cv(searches[ranked[0]]), higher)
+    comb.outranked(ranked[0], scores[ranked[0]], higher,
+                   n_folds=None if note else common_folds(searches))
     return ranked, comb, note
 
 

@@ -63,17 +63,22 @@ class Combination:
             return STACKING
         return ENSEMBLE if self.ensemble.keep else best_single
 
-    def outranked(self, family: str, score: float, higher_is_better: bool) -> None:
+    def outranked(self, family: str, score: float, higher_is_better: bool,
+                  n_folds: int | None = None) -> None:
         """``family`` ranks first but is none of the members (its best trial did not fit every
         fold, so it has no full out-of-fold predictions to combine): a combination whose
-        cross-fitted mean does not beat its ``score`` is not kept, so the winner is not a mix
-        of weaker families (ESOL seed 2: linear + kNN, 1.23 out of fold, chosen over a forest
-        at 0.90 scored on two folds; test 1.41 against 0.94)."""
+        cross-fitted mean (over its first ``n_folds`` folds, those ``score`` is a mean over;
+        None: all) does not beat ``score`` is not kept, so the winner is not a mix of weaker
+        families (ESOL seed 2: linear + kNN, 1.23 out of fold, chosen over a forest at 0.90
+        scored on two folds; test 1.41 against 0.94)."""
         if family in self.members() or score != score:
             return
         for choice in (self.ensemble, self.stack):
-            if choice is not None and choice.keep and not (
-                    choice.cv_mean > score if higher_is_better else choice.cv_mean < score):
+            if choice is None or not choice.keep:
+                continue
+            mine = np.asarray(choice.fold_scores[:n_folds], dtype=np.float64)
+            mean = float(np.nanmean(mine)) if np.isfinite(mine).any() else float("nan")
+            if not (mean > score if higher_is_better else mean < score):
                 choice.keep = False
 
     def built(self) -> list[str]:

@@ -266,6 +266,7 @@ class CVObjective:
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
             trial.set_user_attr("fold_scores", [float(s) for s in scores])
+            trial.set_user_attr("folds_seconds", round(time.perf_counter() - t0, 3))
             if score == score:
                 trial.report(float(score), step=k)
             if trial.should_prune():

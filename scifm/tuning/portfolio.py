@@ -14,9 +14,8 @@ start of the run; :func:`search_families` spends them:
    completed, the other families are searched on the same train/val rows too (one fit per
    trial, whose fitted model — the best trial's — is kept as the family's refit too, so the
    tail refits nothing), so that every family is compared, and combined, on the same
-   validation rows; with
-   fewer than :data:`MIN_HOLDOUT_SEARCH_ROWS` val rows they keep k-fold CV on train+val instead
-   (their out-of-fold predictions of the val rows are then compared and combined);
+   validation rows; with fewer than :data:`MIN_HOLDOUT_SEARCH_ROWS` val rows they keep k-fold
+   CV on train+val (their out-of-fold predictions of the val rows are compared and combined);
 2. **round 1** — every other family's default configuration, cheapest family first, each in its
    share of :data:`ROUND_ONE_SHARE` of the search time (divided by the families still to run: a
    family that finishes early leaves its time to the next ones, the rest goes to round 2). A
@@ -51,6 +50,7 @@ from scifm.errors import ScifmError
 from scifm.models.registry import get_family
 from scifm.tuning.feature_budget import FEATURE_SHARE, affordable_features, prepare_features
 from scifm.tuning.objective import CVObjective
+from scifm.tuning.ranking import rank_families
 from scifm.tuning.search import run_trials, start_from_defaults
 from scifm.tuning.search_spaces import feature_choices, space_for
 from scifm.tuning.study import (
@@ -114,9 +114,9 @@ class FamilySearch:
 
     @property
     def fold_seconds(self) -> float:
-        """Seconds the best trial took per fold it fitted."""
-        done = self.best.user_attrs.get("n_folds_done") or 1
-        return float(self.best.user_attrs.get("fit_seconds") or 0.0) / done
+        """Seconds the best trial took per fold it finished (a cut one's last fold not counted)."""
+        a, done = self.best.user_attrs, self.best.user_attrs.get("n_folds_done") or 1
+        return float(a.get("folds_seconds") or a.get("fit_seconds") or 0.0) / done
 
 
 class RunClock:
@@ -339,8 +339,8 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
                 search.search_all_on_holdout()
         # round 1 keeps time for round 2 (when there is one): a slow last family cannot take it
         _round(search, rest, 1, ROUND_ONE_SHARE if more != 0 and len(rest) > 1 else 1.0)
-        ranked = sorted((f for f in search.found if f in rest),
-                        key=lambda f: _value(search.found[f], _direction(ds)[1]))
+        ranked = rank_families({f: s for f, s in search.found.items() if f in rest},
+                               _direction(ds)[1])  # on the folds all of them scored
         promoted = ranked[:math.ceil(len(ranked) / 2)]
         if promoted and more != 0:
             logger.info("round 2 (successive halving): %s share the %.0f s left; %s stop",

@@ -206,3 +206,35 @@ def test_a_family_best_trial_is_one_that_fitted_the_most_folds(direction, values
     assert family_best(cut_only).number == 0
     with pytest.raises(ValueError, match="no completed trial"):
         family_best(optuna.create_study(direction=direction))
+
+
+def test_a_cut_trial_fold_time_leaves_out_its_unfinished_fold():
+    trial = optuna.trial.create_trial(
+        value=1.0, params={}, distributions={},
+        user_attrs={"fit_seconds": 3.0, "folds_seconds": 1.2, "n_folds_done": 2})
+    assert FamilySearch("rf", None, trial, np.ones((4, 1))).fold_seconds == pytest.approx(0.6)
+
+
+def _scored(value: float, fold_scores: list[float], holdout: bool = False) -> FamilySearch:
+    trial = optuna.trial.create_trial(value=value, params={}, distributions={},
+                                      user_attrs={"fold_scores": fold_scores,
+                                                  "n_folds_done": len(fold_scores)})
+    return FamilySearch("x", None, trial, np.ones((4, 1)), holdout=holdout)  # type: ignore
+
+
+def test_families_are_ranked_on_the_folds_all_of_them_scored():
+    """FreeSolv seed 1: a forest cut after two easy folds outranked complete families."""
+    from scifm.tuning.ranking import common_folds, comparable_scores, rank_families
+
+    searches = {"svm": _scored(1.63, [1.1, 1.3, 1.8, 2.0, 1.95]),
+                "extratrees": _scored(1.25, [1.2, 1.3]),  # cut after fold 2
+                "linear": _scored(1.9, [1.0, 1.2, 2.5, 2.6, 2.2])}
+    assert common_folds(searches) == 2
+    scores = comparable_scores(searches)
+    assert scores == pytest.approx({"svm": 1.2, "extratrees": 1.25, "linear": 1.1})
+    assert rank_families(searches, higher_is_better=False) == ["linear", "svm", "extratrees"]
+    assert rank_families(searches, higher_is_better=True) == ["extratrees", "svm", "linear"]
+    complete = {f: s for f, s in searches.items() if f != "extratrees"}  # all five folds:
+    assert rank_families(complete, False) == ["svm", "linear"]  # the CV means decide
+    held = {**complete, "mpnn": _scored(1.5, [1.5], holdout=True)}  # its own val-row score
+    assert comparable_scores(held)["mpnn"] == 1.5 and common_folds(held) == 5

@@ -225,4 +225,7 @@ def test_a_combination_of_weaker_families_does_not_beat_an_outranking_one():
     assert not ens.keep and comb.winner("rf") == "rf"
     note = selection_note("rf", comb, "rmse", "rf", 0.9, higher_is_better=False)
     assert "other families not better than rf's score" in note
+    ens.keep = stack.keep = True  # rf scored on the first fold only: compared there
+    comb.outranked("rf", 1.21, higher_is_better=False, n_folds=1)  # 1.2 < 1.21 < 1.22
+    assert ens.keep and not stack.keep
 
