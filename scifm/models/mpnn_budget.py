@@ -26,13 +26,17 @@ def mpnn_min_seconds(n_rows: int) -> float:
     """A low estimate of the seconds a D-MPNN fit on ``n_rows`` molecules (train + val) needs
     for :data:`MPNN_MIN_EPOCHS` epochs, start-up included; ``auto`` does not start it in less.
 
-    Measured on 2 cores (FreeSolv, 577 small molecules): 0.6 s per epoch (about 1 ms per row)
-    and 6–7 s of start-up, most of it importing Lightning, whose first import also loads
-    ``transformers`` and ``torchmetrics``. The lower ends are taken (6 s, 1 ms). Halving them
-    was tried: on FreeSolv under a 27 s budget the D-MPNN then started in an 8 s share, spent
-    5 s importing and gave up after its first epoch, and the families after it had 1 s each.
-    Starting a fit that cannot finish costs its whole start-up; leaving out one that could just
-    have finished costs a 15-epoch D-MPNN, which is rarely of use.
+    Measured on 2 cores: 6–7 s of start-up, most of it importing Lightning, whose first import
+    also loads ``transformers`` and ``torchmetrics``; a first epoch (validation included: the
+    give-up rule of :mod:`scifm.models.mpnn_build` times it) of about 1 ms per molecule on
+    FreeSolv (577 molecules, 8.7 heavy atoms each) and 1.5 ms on ESOL (1,014 molecules, 13.3
+    atoms). At 1 ms the ESOL D-MPNN was started in 27 s shares, spent 7.5 s and gave up after
+    its first epoch on two seeds of three; 1.5 ms is taken, with the lower start-up (6 s).
+    Halving the estimate was tried too: on FreeSolv under a 27 s budget the D-MPNN then
+    started in an 8 s share, spent 5 s importing and gave up after its first epoch, and the
+    families after it had 1 s each. Starting a fit that cannot finish costs its whole
+    start-up; leaving out one that could just have finished costs a 15-epoch D-MPNN, which is
+    rarely of use.
     """
     startup = 0.5 if "lightning.pytorch" in sys.modules else 6.0
-    return startup + MPNN_MIN_EPOCHS * n_rows * 1.0e-3
+    return startup + MPNN_MIN_EPOCHS * n_rows * 1.5e-3
