@@ -196,6 +196,8 @@ FEATURE_FAMILIES: list[tuple[str, Any, str, int, str]] = [
     ("svm", SVMParams, "svm", 70, "support vector machine (RBF kernel)"),
 ]
 """The feature-based families built by :class:`scifm.models.feature.FeaturePredictor`."""
+EARLY_STOPPING = frozenset({"lightgbm", "xgboost"})
+"""Those whose estimators early-stop on validation rows (``FamilySpec.early_stopping``)."""
 
 
 def _register_builtins() -> None:
@@ -203,7 +205,8 @@ def _register_builtins() -> None:
         build, load, estimator = _feature_family(name)
         FAMILIES.register(FamilySpec(name, build, load, params=params, estimator=estimator,
                                      search_space=SEARCH_SPACES[space], auto_cost=cost,
-                                     description=text, config_keys=FEATURE_KEYS))
+                                     description=text, config_keys=FEATURE_KEYS,
+                                     early_stopping=name in EARLY_STOPPING))
     FAMILIES.register(FamilySpec(
         "transformer", _build_transformer, _load_transformer, uses_features=False,
         distributed=True, uses_n_jobs=False, in_auto=False, auto_cost=100,

@@ -133,3 +133,53 @@ def test_a_holdout_trial_keeps_its_fitted_feature_model_as_the_refit(molecules, 
     attrs = study.trials[best].user_attrs
     assert attrs["save_seconds"] > 0 and attrs["predict_seconds"] > 0
     assert "save_seconds" not in study.trials[next(k for k in range(4) if k not in kept)].user_attrs
+
+
+def test_inner_split_is_seeded_disjoint_and_a_share_of_the_rows():
+    from scifm.tuning.objective import INNER_VAL_SHARE, inner_split
+
+    fit, stop = inner_split(200, seed=3)
+    assert len(stop) == round(INNER_VAL_SHARE * 200) and len(fit) + len(stop) == 200
+    assert not set(fit) & set(stop) and sorted([*fit, *stop]) == list(range(200))
+    again, other = inner_split(200, seed=3), inner_split(200, seed=4)
+    assert np.array_equal(again[1], stop) and not np.array_equal(other[1], stop)
+
+
+@pytest.mark.parametrize("family,stops", [("lightgbm", True), ("rf", False)])
+def test_boosted_trees_early_stop_on_an_inner_split_of_each_fold(molecules, monkeypatch, family,
+                                                                  stops):
+    """In k-fold CV a boosted-tree fold stops on rows held out of its own training rows (never
+    the scored fold), as the refit stops on val; a forest fits all its training rows."""
+    from scifm.models.registry import get_family
+    from scifm.tuning import objective as objective_mod
+
+    cfg, ds, splits = _setup(molecules)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
+    calls: list[tuple[int, int | None]] = []
+    real = objective_mod.task_estimator
+
+    def spy(*args, **kwargs):
+        est = real(*args, **kwargs)
+        fit = est.fit
+
+        def recorded(X, y, X_val=None, y_val=None):
+            calls.append((X.shape[0], None if X_val is None else X_val.shape[0]))
+            return fit(X, y, X_val, y_val)
+
+        est.fit = recorded
+        return est
+
+    monkeypatch.setattr(objective_mod, "task_estimator", spy)
+    obj = CVObjective(family, ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for(family, "regression"), "maccs", cfg)
+    study = optuna.create_study(direction=obj.direction)
+    study.enqueue_trial({"n_estimators": 100} if family == "rf" else {"n_estimators": 400})
+    study.optimize(obj, n_trials=1)
+    assert get_family(family).early_stopping is stops
+    assert len(calls) == len(folds)
+    for (tr, _), (n_fit, n_stop) in zip(folds, calls, strict=True):
+        if stops:
+            assert n_stop is not None and n_fit + n_stop == len(tr) and n_stop < n_fit
+        else:
+            assert n_stop is None and n_fit == len(tr)
