@@ -67,6 +67,19 @@ def dataset_groups(dataset: CleanDataset, method: str, seed: int = 0,
         method, primary_strings(dataset.inputs), seed, similarity_threshold, folds=folds)
 
 
+def fold_group_method(modality: str, split_method: str) -> str | None:
+    """The grouping key of a search's folds (and of a fold's inner early-stopping split): the
+    outer split's when it is group-aware, else the modality's default grouping (its default
+    split when that is grouped, else its first group-aware method); None when the modality has
+    no grouping key."""
+    spec = MODALITIES.get(modality)
+    if split_method in spec.groups:
+        return split_method
+    if spec.default_split in spec.groups:
+        return spec.default_split
+    return next(iter(spec.groups), None)
+
+
 def _grouped(method: str) -> bool:
     """Whether ``method`` keeps groups whole (any method but random, stratified, predefined;
     the modality's plug-in says which it supports)."""
@@ -377,5 +390,5 @@ def load_splits(path: str | Path, dataset: CleanDataset) -> dict[str, np.ndarray
         raise DataError(f"{p.name} refers to row {err} that is not in the dataset") from None
 
 
-__all__ = ["assign_groups", "data_hash", "dataset_groups", "kfold_indices", "load_splits",
-           "make_split", "save_splits"]
+__all__ = ["assign_groups", "data_hash", "dataset_groups", "fold_group_method", "kfold_indices",
+           "load_splits", "make_split", "save_splits"]

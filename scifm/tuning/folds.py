@@ -34,10 +34,9 @@ import logging
 
 import numpy as np
 
-from scifm.config.registry import MODALITIES
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import CleanDataset
-from scifm.data.splitting import dataset_groups, kfold_indices
+from scifm.data.splitting import dataset_groups, fold_group_method, kfold_indices
 from scifm.errors import ConfigError, DataError
 from scifm.tuning.objective import subset
 
@@ -50,18 +49,6 @@ Folds = list[tuple[np.ndarray, np.ndarray]]
 def search_pool(splits: dict[str, np.ndarray]) -> np.ndarray:
     """The rows a search may see: train + val positions, sorted (never a test row)."""
     return np.sort(np.concatenate([splits["train"], splits["val"]]))
-
-
-def group_method(dataset: CleanDataset, split_method: str) -> str | None:
-    """The grouping key of the search's folds: the outer split's when it is group-aware, else
-    the modality's default grouping (its default split when that is grouped, else its first
-    group-aware method); None when the modality has no grouping key."""
-    spec = MODALITIES.get(dataset.modality)
-    if split_method in spec.groups:
-        return split_method
-    if spec.default_split in spec.groups:
-        return spec.default_split
-    return next(iter(spec.groups), None)
 
 
 def search_folds(dataset: CleanDataset, pool: np.ndarray,
@@ -81,7 +68,8 @@ def search_folds(dataset: CleanDataset, pool: np.ndarray,
     pool = np.asarray(pool, dtype=np.int64)
     if len(pool) < k:
         raise DataError(f"cannot make {k} folds from {len(pool)} train+val rows")
-    method = group_method(dataset, cfg.split.method) if tc.cv in ("auto", "grouped") else None
+    method = (fold_group_method(dataset.modality, cfg.split.method)
+              if tc.cv in ("auto", "grouped") else None)
     if method is None and tc.cv == "grouped":
         raise ConfigError(f"automl.tune.cv 'grouped' needs inputs with a grouping key, not "
                           f"{dataset.modality}; use auto, stratified or random")
@@ -216,4 +204,4 @@ def _give_missing_classes(where: np.ndarray, profile: np.ndarray, sizes: np.ndar
             where[movable[np.argmin(sizes[movable])]] = f
 
 
-__all__ = ["Folds", "balanced_group_folds", "group_method", "search_folds", "search_pool"]
+__all__ = ["Folds", "balanced_group_folds", "search_folds", "search_pool"]

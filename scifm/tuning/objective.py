@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 import optuna
 
+from scifm.config.registry import MODALITIES
 from scifm.config.schema import ExperimentConfig
 from scifm.data.clean import CleanDataset
+from scifm.data.datapoints import primary_strings
+from scifm.data.splitting import fold_group_method
 from scifm.evaluation.metrics import compute_metrics, primary_metric
 from scifm.featurizers import Featurizer, featurizer_from_name
 from scifm.featurizers import featurize as featurize_inputs
@@ -53,13 +56,33 @@ MIN_INNER_ROWS = 40
 """Fewest training rows in a fold for that inner split (fewer: every round is trained)."""
 
 
-def inner_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit, stop)`` positions in ``range(n)``: a seeded random :data:`INNER_VAL_SHARE` (at
-    least one row) to early-stop on, sorted, and the rest to fit."""
+def inner_split(n: int, seed: int, groups: np.ndarray | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, stop)`` positions in ``range(n)``, sorted: about :data:`INNER_VAL_SHARE` of the
+    rows (at least one) to early-stop on, the rest to fit; seeded. With ``groups`` (ids per
+    row, e.g. scaffolds) whole groups, in random order, no group above twice the share, so the
+    stop rows are new groups, as the outer split's val rows are for the refit (random rows
+    stop later: a random inner split let LightGBM run all 1,000 rounds on ESOL); random rows
+    when no group fits."""
     rng = np.random.default_rng([int(seed) % 2**32, n])
-    order = rng.permutation(n)
     k = max(1, round(INNER_VAL_SHARE * n))
-    return np.sort(order[k:]), np.sort(order[:k])
+    stop: list[np.ndarray] = []
+    if groups is not None:
+        _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        members = np.split(np.argsort(inverse, kind="stable"),
+                           np.cumsum(np.bincount(inverse))[:-1])
+        total = 0
+        for g in rng.permutation(len(members)):
+            if total >= k:
+                break
+            if total + len(members[g]) <= 2 * k:
+                stop.append(members[g])
+                total += len(members[g])
+    if not stop or len(np.concatenate(stop)) >= n:
+        stop = [rng.permutation(n)[:k]]
+    held = np.zeros(n, dtype=bool)
+    held[np.concatenate(stop)] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def subset(dataset: CleanDataset, rows: np.ndarray) -> CleanDataset:
@@ -156,6 +179,7 @@ class CVObjective:
         self.task = task
         self.modality = modality
         self.x = list(x)
+        self._group_ids: np.ndarray | None = None
         self.y = np.asarray(y, dtype=np.float64)
         self.folds = folds
         self.space = space
@@ -219,7 +243,9 @@ class CVObjective:
             self._fitted = est if hasattr(est, "predictor") else _FittedOnFeatures(
                 self._feature_predictor(features, params, featurizer, est))
         elif get_family(self.family).early_stopping and len(tr) >= MIN_INNER_ROWS:
-            fit, stop = inner_split(len(tr), self.cfg.seed)  # as the refit stops on val
+            groups = self._groups()  # stops on new groups, as the refit stops on val
+            fit, stop = inner_split(len(tr), self.cfg.seed,
+                                    None if groups is None else groups[tr])
             est.fit(X_tr[fit], self.y[tr][fit], X_tr[stop], self.y[tr][stop])
         else:
             est.fit(X_tr, self.y[tr])
@@ -227,6 +253,17 @@ class CVObjective:
         pred = np.asarray(est.predict(X_va)).reshape(len(va), self.task.n_outputs)
         self._predict_s = time.perf_counter() - t0  # a kept model's scoring cost (holdout)
         return pred
+
+    def _groups(self) -> np.ndarray | None:
+        """Group ids of the pool rows for the inner split (the search folds' grouping, e.g.
+        scaffolds; computed once); None when the folds are not grouped."""
+        if self._group_ids is None and self.cfg.automl.tune.cv in ("auto", "grouped"):
+            method = fold_group_method(self.modality, self.cfg.split.method)
+            if method is not None:
+                self._group_ids = MODALITIES.get(self.modality).split_groups(
+                    method, primary_strings(self.x), self.cfg.seed,
+                    self.cfg.split.similarity_threshold, folds=True)
+        return self._group_ids
 
     def _feature_predictor(self, features: str, params: dict[str, Any],
                            featurizer: Featurizer, est: Any) -> Any:

@@ -143,6 +143,14 @@ def test_inner_split_is_seeded_disjoint_and_a_share_of_the_rows():
     assert not set(fit) & set(stop) and sorted([*fit, *stop]) == list(range(200))
     again, other = inner_split(200, seed=3), inner_split(200, seed=4)
     assert np.array_equal(again[1], stop) and not np.array_equal(other[1], stop)
+    groups = np.repeat(np.arange(40), 5)  # 40 groups of 5 rows
+    groups[:65] = 999  # and one group too large to be the stop set (65 rows > 2 x 30)
+    fit, stop = inner_split(200, seed=3, groups=groups)
+    assert not set(groups[fit]) & set(groups[stop])  # whole groups on one side
+    assert 999 not in set(groups[stop]) and len(stop) == 30  # 15 % of 200, in whole groups
+    assert np.array_equal(inner_split(200, seed=3, groups=groups)[1], stop)
+    one = np.zeros(200, dtype=int)  # a single group: random rows instead
+    assert len(inner_split(200, seed=3, groups=one)[1]) == 30
 
 
 @pytest.mark.parametrize("family,stops", [("lightgbm", True), ("rf", False)])
@@ -181,5 +189,6 @@ def test_boosted_trees_early_stop_on_an_inner_split_of_each_fold(molecules, monk
     for (tr, _), (n_fit, n_stop) in zip(folds, calls, strict=True):
         if stops:
             assert n_stop is not None and n_fit + n_stop == len(tr) and n_stop < n_fit
+            assert obj._groups() is not None  # scaffold groups: the stop rows are new ones
         else:
             assert n_stop is None and n_fit == len(tr)
