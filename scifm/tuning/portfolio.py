@@ -60,6 +60,13 @@ from scifm.tuning.study import (
     fixed_features,
     open_study,
 )
+from scifm.tuning.tail import (
+    REPORT_SECONDS,
+    affordable_members,
+    refit_seconds,
+    reuse_seconds,
+    tail_seconds,
+)
 
 if TYPE_CHECKING:
     from scifm.config.schema import ExperimentConfig
@@ -85,8 +92,6 @@ those rows: on FreeSolv's 64 the chosen model's val errors were far smaller than
 ROUND_ONE_SHARE = 0.6
 """Part of the search time round 1 (every family's default trial) may take; the rest, and what
 round 1 leaves, goes to round 2."""
-REPORT_SECONDS = 2.5
-"""Writing the report and the run's files: fixed part of the tail estimate."""
 
 
 @dataclass
@@ -139,68 +144,6 @@ class RunClock:
     def left(self) -> float:
         """Seconds left (may be negative; infinite without a budget)."""
         return math.inf if self.seconds is None else self.seconds - self.reserve - self.elapsed()
-
-
-def tail_seconds(searches: dict[str, FamilySearch], n_train: int, n_fold_train: int,
-                 higher_is_better: bool, score_s: float = 0.0, n_outputs: int = 1,
-                 top: int = 3, members: int = 5) -> float:
-    """Estimated seconds of what follows the search: refitting the ``top`` families by CV on
-    ``n_train`` rows (their measured seconds per fold, scaled from ``n_fold_train`` rows; a
-    holdout search's kept model: :func:`reuse_seconds`, for each of the ``members`` best, which
-    the combinations may all use) and scoring them and the two combinations (``score_s`` each:
-    val and test with bootstrap intervals; each combination also loads, saves and runs its
-    kept members again), then the report (:data:`REPORT_SECONDS`, two paired comparisons and
-    the uncertainty layer of each output)."""
-    best = sorted(searches.values(), key=lambda s: _value(s, higher_is_better))
-    scored = best[:top] + [s for s in best[top:members] if s.model_dir is not None]
-    n_comb = 2 if len(scored) > 1 else 0
-    kept = sum(reuse_seconds(s) for s in best[:members] if s.model_dir is not None)
-    return (REPORT_SECONDS + 0.5 * n_outputs + (len(scored) + n_comb + 2) * score_s
-            + sum(refit_seconds(s, n_train, n_fold_train) for s in scored) + n_comb * kept)
-
-
-def refit_seconds(search: FamilySearch, n_train: int, n_fold_train: int) -> float:
-    """Estimated seconds to refit ``search``'s best configuration on ``n_train`` rows (its
-    seconds per fold, scaled from ``n_fold_train`` rows); for a holdout search whose fitted
-    model is kept, what reusing it costs (:func:`reuse_seconds`)."""
-    if search.model_dir is not None:
-        return reuse_seconds(search)
-    return search.fold_seconds * max(1.0, n_train / max(1, n_fold_train))
-
-
-def reuse_seconds(search: FamilySearch) -> float:
-    """Estimated seconds to reuse a holdout search's kept model as the refit: load it and save
-    it into the run directory (about twice its saving time in the search), and predict the val
-    and test rows (about twice its prediction of the val rows in the search). Tox21's kept
-    forests cost seconds each, and the two combinations pay it again for their members."""
-    attrs = search.best.user_attrs
-    return 2.0 * (float(attrs.get("save_seconds") or 0.0)
-                  + float(attrs.get("predict_seconds") or 0.0))
-
-
-def affordable_members(families: list[str], searches: dict[str, FamilySearch], clock: RunClock,
-                       n_train: int, n_fold_train: int) -> list[str]:
-    """The families (best first) a combination may use: the best always, then each next one
-    while the estimated refits of those kept still fit in the time left (with the report)."""
-    kept: list[str] = []
-    spent = REPORT_SECONDS
-    for family in families:
-        cost = refit_seconds(searches[family], n_train, n_fold_train)
-        if kept and cost > 0 and spent + cost > clock.left():
-            continue
-        kept.append(family)
-        spent += cost
-    if len(kept) < len(families):
-        logger.info("time budget: combinations may use %s (%s would not be refitted in time)",
-                    kept, [f for f in families if f not in kept])
-    return kept
-
-
-def _value(search: FamilySearch, higher_is_better: bool) -> float:
-    v = search.best.value
-    if v is None or v != v:
-        return math.inf
-    return -float(v) if higher_is_better else float(v)
 
 
 class _Search:

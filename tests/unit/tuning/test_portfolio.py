@@ -21,6 +21,7 @@ from scifm.tuning.portfolio import (
     reuse_seconds,
     tail_seconds,
 )
+from scifm.tuning.tail import MEMBER_SECONDS
 
 
 def _search(family: str, value: float, fit_seconds: float, folds_done: int = 5,
@@ -51,11 +52,17 @@ def test_a_cut_search_is_incomplete_and_its_fold_time_is_per_fold_done():
 
 def test_the_tail_reserves_the_best_families_refits_scoring_and_report():
     searches = {"slow": _search("slow", 0.9, 50.0), "fast": _search("fast", 0.8, 5.0),
-                "worst": _search("worst", 0.1, 500.0), "mid": _search("mid", 0.85, 10.0)}
+                "worst": _search("worst", 0.1, 500.0, nan_rows=2),  # cut: no combination
+                "mid": _search("mid", 0.85, 10.0)}
     tail = tail_seconds(searches, 80, 80, higher_is_better=True, score_s=1.0, n_outputs=1)
     # the three best by CV (slow, mid, fast): 10 + 2 + 1 s of refits, 3 + 2 scorings, two
-    # paired comparisons, the report
-    assert tail == pytest.approx(REPORT_SECONDS + 0.5 + 7 * 1.0 + 10 + 2 + 1)
+    # paired comparisons, each of the two combinations running its three members again, the
+    # report
+    assert tail == pytest.approx(REPORT_SECONDS + 0.5 + 7 * 1.0 + 10 + 2 + 1
+                                 + 2 * 3 * MEMBER_SECONDS)
+    more = {**searches, "fourth": _search("fourth", 0.7, 5.0)}  # complete, among the 5 best:
+    assert tail_seconds(more, 80, 80, True, 1.0, 1) == pytest.approx(  # refitted as a member
+        tail + 1.0 + 1.0 + 2 * MEMBER_SECONDS)
     lower = tail_seconds(searches, 80, 80, higher_is_better=False)  # rmse: worst is best
     assert lower > 100
 
@@ -178,11 +185,11 @@ def test_kept_holdout_models_cost_their_reuse_in_every_model_that_holds_them():
                         top=3, members=5)
     # the five best are all scored (3 s each), and each of the two combinations runs them again
     assert tail == pytest.approx(REPORT_SECONDS + 0.5 * 12 + (5 + 2 + 2) * 1.0 + 5 * 3.0
-                                 + 2 * 5 * 3.0)
-    # a search of k-fold families has nothing kept: the same tail as before
+                                 + 2 * 5 * (3.0 + MEMBER_SECONDS))
+    # k-fold families: the five best are complete, so all five are refitted as members
     plain = {f: _search(f, 0.9 - i / 100, 5.0) for i, f in enumerate("abcdef")}
     assert tail_seconds(plain, 80, 80, True, 1.0, 12, members=5) == pytest.approx(
-        REPORT_SECONDS + 6 + 7 * 1.0 + 3 * 1.0)
+        REPORT_SECONDS + 6 + 9 * 1.0 + 5 * 1.0 + 2 * 5 * MEMBER_SECONDS)
 
 
 @pytest.mark.parametrize("direction,values,expected", [
