@@ -152,6 +152,9 @@ class ModalitySpec:
     """Feature sets searched by ``scifm tune`` / ``scifm auto`` (empty: not searched)."""
     tune_default_features: str | None = None
     """Feature set of the first (default) trial of a search; one of ``tune_features``."""
+    tune_task_features: Mapping[str, str] = field(default_factory=dict)
+    """``task type -> feature set`` of the first trial where it differs from
+    :attr:`tune_default_features` (SMILES regression: ``rdkit2d``)."""
     feature_atoms: tuple[str, ...] = ()
     """Feature atoms (:mod:`scifm.featurizers.sets`) that apply to these inputs; ``embed:P``
     applies to every modality."""

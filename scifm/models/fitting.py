@@ -94,4 +94,4 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
                 format_metric(metrics["test"].get(name, {})), fit_seconds)
     return FamilyResult(family, run, metrics, list(getattr(predictor, "history_", [])), y_test,
                         fit_seconds, metrics.get("n_parameters"),
-                        metrics.get("n_trainable_parameters"))
+                        metrics.get("n_trainable_parameters"), predictor=predictor)

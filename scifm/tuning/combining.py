@@ -166,7 +166,8 @@ def fit_combined(comb: Combination, results: dict[str, FamilyResult], cfg: Exper
         names = comb.members_of(name)
         if any(f not in results for f in names):  # a member was not refitted (time budget)
             continue
-        members = {f: load_predictor(results[f].run.model) for f in names}
+        members = {f: results[f].predictor if results[f].predictor is not None  # in memory
+                   else load_predictor(results[f].run.model) for f in names}
         model: Any
         if name == ENSEMBLE:
             model = EnsemblePredictor(ds.task, cfg.data.modality, members, comb.ensemble.weights)

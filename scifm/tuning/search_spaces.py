@@ -125,7 +125,8 @@ def default_trial(family: str, task_type: str, modality: str,
 
     Enqueued as trial 0 of every new study, so that a short budget starts from the defaults
     that work well (``scifm train``'s) instead of a random point; TPE explores from there.
-    Its feature set is the plug-in's ``tune_default_features``, never ``embed:`` features.
+    Its feature set is the plug-in's ``tune_task_features`` for ``task_type``, else its
+    ``tune_default_features``; never ``embed:`` features.
     """
     defaults: dict[str, Any] = get_family(family).params().model_dump()
     params: dict[str, Any] = {}
@@ -138,7 +139,8 @@ def default_trial(family: str, task_type: str, modality: str,
             low, high = spec[1], spec[2]
             clipped = min(max(value, low), high)
             params[name] = int(round(clipped)) if spec[0] == "int" else float(clipped)
-    first = MODALITIES.get(modality).tune_default_features  # the plug-in's first trial
+    spec = MODALITIES.get(modality)  # the plug-in's first trial, for this task type
+    first = spec.tune_task_features.get(task_type, spec.tune_default_features)
     if tune_features and first in feature_choices(modality):
         params["features"] = first
     return params

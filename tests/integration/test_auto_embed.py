@@ -30,4 +30,4 @@ def test_auto_searches_embed_feature_sets(tmp_path, molecules):
     features = {int(t): json.loads(p)["features"]
                 for t, p in zip(done["trial"], done["params"], strict=True)}
     assert any(f.startswith(f"embed:{encoder.resolve()}") for f in features.values()), features
-    assert features[0] == "ecfp+rdkit2d"  # trial 0: the defaults, not embeddings
+    assert features[0] == "rdkit2d"  # trial 0: the defaults (regression), not embeddings

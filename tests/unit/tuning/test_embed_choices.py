@@ -47,7 +47,8 @@ def test_embed_adds_the_encoder_alone_and_joined_with_the_default(encoder, monke
     for name in feature_choices("smiles", _cfg(str(encoder))):  # every choice builds
         assert featurizer_from_name(name, "smiles") is not None
     # the first trial still starts from the plug-in's default features, never embeddings
-    assert default_trial("lightgbm", "regression", "smiles")["features"] == "ecfp+rdkit2d"
+    assert default_trial("lightgbm", "binary", "smiles")["features"] == "ecfp+rdkit2d"
+    assert default_trial("lightgbm", "regression", "smiles")["features"] == "rdkit2d"
 
 
 def test_a_folder_without_a_model_is_one_line_naming_the_key(tmp_path):
