@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from scifm.tuning.portfolio import FamilySearch
+    from scifm.tuning.budget_clock import FamilySearch
 
 __all__ = ["common_folds", "comparable_scores", "rank_families"]
 

@@ -22,7 +22,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scifm.tuning.portfolio import FamilySearch, RunClock
+    from scifm.tuning.budget_clock import FamilySearch, RunClock
 
 __all__ = ["MEMBER_SECONDS", "REPORT_SECONDS", "affordable_members", "refit_seconds",
            "reuse_seconds", "tail_seconds"]
