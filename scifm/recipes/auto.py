@@ -75,11 +75,11 @@ from scifm.tuning.ensembling import EnsembleChoice
 from scifm.tuning.folds import search_folds, search_pool
 from scifm.tuning.leaderboard import auto_leaderboard, trial_records
 from scifm.tuning.portfolio import (
-    REPORT_SECONDS,
     FamilySearch,
     RunClock,
     affordable_members,
     refit_seconds,
+    report_seconds,
     search_families,
 )
 from scifm.tuning.ranking import common_folds, comparable_scores, rank_families
@@ -242,10 +242,11 @@ def refit(cfg: ExperimentConfig, ds: CleanDataset, splits: dict[str, np.ndarray]
     wanted = [f for f in ranked if cfg.automl.auto.refit == "all" or f in needed]
     results: dict[str, FamilyResult] = {}
     skipped = []
-    fold_rows = len(folds[0][0]) if folds else len(splits["train"])
+    n_train = len(splits["train"])
+    fold_rows = len(folds[0][0]) if folds else n_train
     for family in sorted(wanted, key=lambda f: f not in core):  # stable: by CV within each
-        cost = refit_seconds(searches[family], len(splits["train"]), fold_rows)
-        if family not in core and cost > 0 and clock.left() < cost + REPORT_SECONDS:
+        cost = refit_seconds(searches[family], n_train, fold_rows)
+        if family not in core and cost > 0 and clock.left() < cost + report_seconds(n_train):
             skipped.append(family)
             continue
         fam_cfg = with_params(cfg, family, searches[family].best.params)

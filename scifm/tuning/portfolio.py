@@ -63,6 +63,7 @@ from scifm.tuning.tail import (
     REPORT_SECONDS,
     affordable_members,
     refit_seconds,
+    report_seconds,
     reuse_seconds,
     tail_seconds,
 )
@@ -74,7 +75,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FEATURE_SHARE", "HOLDOUT_SHARE", "MIN_HOLDOUT_SEARCH_ROWS", "REPORT_SECONDS",
            "FamilySearch", "RunClock", "affordable_features", "affordable_members",
-           "refit_seconds", "reuse_seconds", "search_families", "tail_seconds"]
+           "refit_seconds", "report_seconds", "reuse_seconds", "search_families",
+           "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 

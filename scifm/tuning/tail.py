@@ -5,8 +5,8 @@ estimated time (:func:`tail_seconds`), and the combinations use only the familie
 still fit in what is left (:func:`affordable_members`). Both are estimates from the times
 measured in the search (seconds per fold, scoring) plus fixed parts measured on 2 cores:
 
-* :data:`REPORT_SECONDS`: the uncertainty layer and the HTML report (its first call imports
-  matplotlib and plotly: 1.7 s of the 3 s FreeSolv's report took);
+* :func:`report_seconds`: the uncertainty layer and the HTML report (its first call imports
+  matplotlib and plotly: 1.7 s of the 3 s FreeSolv's report took), growing with the rows;
 * :data:`MEMBER_SECONDS`: each combination (weighted average, stacker) loads, predicts and
   saves its members again.
 
@@ -25,16 +25,30 @@ if TYPE_CHECKING:
     from scifm.tuning.budget_clock import FamilySearch, RunClock
 
 __all__ = ["MEMBER_SECONDS", "REPORT_SECONDS", "affordable_members", "refit_seconds",
-           "reuse_seconds", "tail_seconds"]
+           "report_seconds", "reuse_seconds", "tail_seconds"]
 
 logger = logging.getLogger(__name__)
 
-REPORT_SECONDS = 4.0
-"""The uncertainty layer and the report: fixed part of the tail (measured: 4-5 s on FreeSolv
-and ESOL, report 3-3.7 s of it)."""
+REPORT_SECONDS = 1.5
+"""The uncertainty layer and the report on a few rows: fixed part of the tail (measured: 1.6-1.8
+s on 80 rows, the uncertainty layer skipped); :data:`REPORT_ROW_SECONDS` more per row."""
+REPORT_ROW_SECONDS = 0.003
+"""The report's and uncertainty layer's time per row of the data set, up to
+:data:`REPORT_ROWS_CAP` rows (measured: 2.6-4.4 s on FreeSolv's 642 rows, 3.4-6.4 s on ESOL's
+1,128). A flat 4 s left a 9 s budget on 80 rows no time for its second family."""
+REPORT_ROWS_CAP = 1000
+"""Rows beyond which the report takes no longer (its plots and intervals are of the test rows;
+bootstrap and plots are sampled)."""
 MEMBER_SECONDS = 0.3
 """Each member of each combination: loaded, run on val and test, saved again (measured: ESOL's
 two combinations of five members took 3.6 s)."""
+
+
+def report_seconds(n_rows: int) -> float:
+    """Estimated seconds of the uncertainty layer and the report for a data set of ``n_rows``
+    (:data:`REPORT_SECONDS` + :data:`REPORT_ROW_SECONDS` per row, up to
+    :data:`REPORT_ROWS_CAP`)."""
+    return REPORT_SECONDS + REPORT_ROW_SECONDS * min(max(0, n_rows), REPORT_ROWS_CAP)
 
 
 def _value(search: FamilySearch, higher_is_better: bool) -> float:
@@ -53,15 +67,15 @@ def tail_seconds(searches: dict[str, FamilySearch], n_train: int, n_fold_train: 
     measured seconds per fold scaled from ``n_fold_train`` rows; scoring them and the two
     combinations (``score_s`` each: val and test with bootstrap intervals); each combination
     running its members again (:data:`MEMBER_SECONDS`, and a kept model's reuse); then the
-    report (:data:`REPORT_SECONDS`, two paired comparisons and the uncertainty layer of each
-    output)."""
+    report (:func:`report_seconds` of ``n_train`` rows, two paired comparisons and the
+    uncertainty layer of each output)."""
     best = sorted(searches.values(), key=lambda s: _value(s, higher_is_better))
     scored = best[:top] + [s for s in best[top:members]
                            if s.model_dir is not None or s.complete]
     in_comb = [s for s in best[:members] if s.model_dir is not None or s.complete]
     n_comb = 2 if len(in_comb) > 1 else 0
     again = sum(reuse_seconds(s) + MEMBER_SECONDS for s in in_comb)
-    return (REPORT_SECONDS + 0.5 * n_outputs + (len(scored) + n_comb + 2) * score_s
+    return (report_seconds(n_train) + 0.5 * n_outputs + (len(scored) + n_comb + 2) * score_s
             + sum(refit_seconds(s, n_train, n_fold_train) for s in scored) + n_comb * again)
 
 
@@ -90,7 +104,7 @@ def affordable_members(families: list[str], searches: dict[str, FamilySearch], c
     while the estimated refits of those kept, and running each again in the two combinations
     (:data:`MEMBER_SECONDS`), still fit in the time left (with the report)."""
     kept: list[str] = []
-    spent = REPORT_SECONDS
+    spent = report_seconds(n_train)
     for family in families:
         search = searches[family]
         refit = refit_seconds(search, n_train, n_fold_train)

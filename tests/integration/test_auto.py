@@ -136,7 +136,7 @@ def test_auto_cli_time_budget_regression(tmp_path, molecules):
     out = tmp_path / "cli"
     res = CliRunner().invoke(app, [
         "auto", "--data", str(data), "--target-col", "logp", "--families", "linear,knn",
-        "--time-budget", "9", "--folds", "2", "--out", str(out), "--no-track",
+        "--time-budget", "10", "--folds", "2", "--out", str(out), "--no-track",
         "--set", "eval.n_bootstrap=20", "--set", "model.n_jobs=1"])
     assert res.exit_code == 0, res.output
     assert "selected" in res.output and "leaderboard" in res.output

@@ -18,10 +18,11 @@ from scifm.tuning.portfolio import (
     affordable_features,
     affordable_members,
     refit_seconds,
+    report_seconds,
     reuse_seconds,
     tail_seconds,
 )
-from scifm.tuning.tail import MEMBER_SECONDS
+from scifm.tuning.tail import MEMBER_SECONDS, REPORT_ROWS_CAP
 
 
 def _search(family: str, value: float, fit_seconds: float, folds_done: int = 5,
@@ -58,13 +59,23 @@ def test_the_tail_reserves_the_best_families_refits_scoring_and_report():
     # the three best by CV (slow, mid, fast): 10 + 2 + 1 s of refits, 3 + 2 scorings, two
     # paired comparisons, each of the two combinations running its three members again, the
     # report
-    assert tail == pytest.approx(REPORT_SECONDS + 0.5 + 7 * 1.0 + 10 + 2 + 1
+    assert tail == pytest.approx(report_seconds(80) + 0.5 + 7 * 1.0 + 10 + 2 + 1
                                  + 2 * 3 * MEMBER_SECONDS)
     more = {**searches, "fourth": _search("fourth", 0.7, 5.0)}  # complete, among the 5 best:
     assert tail_seconds(more, 80, 80, True, 1.0, 1) == pytest.approx(  # refitted as a member
         tail + 1.0 + 1.0 + 2 * MEMBER_SECONDS)
     lower = tail_seconds(searches, 80, 80, higher_is_better=False)  # rmse: worst is best
     assert lower > 100
+
+
+def test_the_report_estimate_grows_with_the_rows_up_to_a_cap():
+    # 80 rows: about the 1.6-1.8 s measured; a flat 4 s left a 9 s budget one family
+    assert REPORT_SECONDS < report_seconds(80) < 2.0
+    assert report_seconds(80) < report_seconds(642) < report_seconds(1128)
+    assert report_seconds(REPORT_ROWS_CAP) == report_seconds(10 * REPORT_ROWS_CAP)
+    searches = {"a": _search("a", 0.9, 5.0)}
+    grown = tail_seconds(searches, 1000, 800, True) - tail_seconds(searches, 100, 80, True)
+    assert grown == pytest.approx(report_seconds(1000) - report_seconds(100)) and grown > 2.0
 
 
 def test_combinations_use_only_families_whose_refits_fit_in_the_time_left():
@@ -184,12 +195,12 @@ def test_kept_holdout_models_cost_their_reuse_in_every_model_that_holds_them():
     tail = tail_seconds(searches, 80, 80, higher_is_better=True, score_s=1.0, n_outputs=12,
                         top=3, members=5)
     # the five best are all scored (3 s each), and each of the two combinations runs them again
-    assert tail == pytest.approx(REPORT_SECONDS + 0.5 * 12 + (5 + 2 + 2) * 1.0 + 5 * 3.0
+    assert tail == pytest.approx(report_seconds(80) + 0.5 * 12 + (5 + 2 + 2) * 1.0 + 5 * 3.0
                                  + 2 * 5 * (3.0 + MEMBER_SECONDS))
     # k-fold families: the five best are complete, so all five are refitted as members
     plain = {f: _search(f, 0.9 - i / 100, 5.0) for i, f in enumerate("abcdef")}
     assert tail_seconds(plain, 80, 80, True, 1.0, 12, members=5) == pytest.approx(
-        REPORT_SECONDS + 6 + 9 * 1.0 + 5 * 1.0 + 2 * 5 * MEMBER_SECONDS)
+        report_seconds(80) + 6 + 9 * 1.0 + 5 * 1.0 + 2 * 5 * MEMBER_SECONDS)
 
 
 @pytest.mark.parametrize("direction,values,expected", [
