@@ -57,7 +57,7 @@ class RecipeKeys:
 def _auto_families(cfg: ExperimentConfig) -> list[str]:
     from scifm.models.registry import auto_families
 
-    return list(cfg.automl.auto.families or auto_families(cfg.data.modality))
+    return list(cfg.automl.auto.families or auto_families(cfg.data.modality, cfg))
 
 
 def _finetune_family(cfg: ExperimentConfig) -> list[str]:

@@ -7,11 +7,15 @@ keys are errors, so ``--set params.rf.n_estimator=100`` (a typo) never goes unno
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import field_validator
 
 from scifm.config.base import Strict
+
+if TYPE_CHECKING:
+    from scifm.config.schema import ModelConfig
+    from scifm.config.training import PeftConfig, TrainConfig
 
 
 class BoostingParams(Strict):
@@ -191,3 +195,50 @@ class DPLinearParams(Strict):
         if v <= 0:
             raise ValueError("must be > 0")
         return v
+
+
+class TransformerParams(Strict):
+    """``transformer`` settings searched by ``scifm auto`` (a local checkpoint in ``model.init``).
+
+    Each field left ``None`` keeps the section it overrides (``train``, ``peft``, ``model``), so
+    ``scifm train --model transformer`` is unchanged unless ``params.transformer`` is given; a
+    search's trial 0 takes the ``default`` of the family's search space (fine-tuning values:
+    lr 5e-5, 3 epochs, full fine-tune, class weights when a class is rare)."""
+
+    lr: float | None = None
+    """Peak learning rate (``train.lr``)."""
+    epochs: float | None = None
+    """Epochs at most (``train.epochs``; early stopping on val and a time budget may end sooner)."""
+    lora_r: int | None = None
+    """LoRA rank: 0 fine-tunes every weight (``peft.method: none``), else a LoRA adapter of this
+    rank (``peft.method: lora``, ``peft.r``, ``peft.alpha`` = 2 x rank)."""
+    class_weight: Literal["auto", "none", "balanced"] | None = None
+    """``model.class_weight``."""
+
+    @field_validator("lr", "epochs")
+    @classmethod
+    def _positive_tf(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator("lora_r")
+    @classmethod
+    def _rank(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be >= 0 (0: full fine-tuning)")
+        return v
+
+    def sections(self, train: TrainConfig, peft: PeftConfig, model: ModelConfig,
+                 ) -> tuple[TrainConfig, PeftConfig, ModelConfig]:
+        """``train``, ``peft`` and ``model`` with the fields set here applied (copies)."""
+        train = train.model_copy(update={k: v for k, v in (("lr", self.lr),
+                                                          ("epochs", self.epochs))
+                                         if v is not None})
+        if self.lora_r is not None:
+            peft = (peft.model_copy(update={"method": "none"}) if self.lora_r == 0 else
+                    peft.model_copy(update={"method": "lora", "r": self.lora_r,
+                                            "alpha": 2 * self.lora_r}))
+        if self.class_weight is not None:
+            model = model.model_copy(update={"class_weight": self.class_weight})
+        return train, peft, model

@@ -84,6 +84,9 @@ class FamilySpec:
     """Chosen by ``--model`` / ``model.families`` (False: only loaded, e.g. ``ensemble``)."""
     in_auto: bool = True
     """Searched by ``scifm auto`` when ``automl.auto.families`` is not given."""
+    auto_if: Callable[[ExperimentConfig], bool] | None = None
+    """With ``in_auto`` False: searched by ``scifm auto`` by default when ``auto_if(cfg)`` holds
+    (the ``transformer``: a local checkpoint in ``model.init``)."""
     auto_cost: int = 50
     """Rank in ``auto``'s default order: cheaper families are searched first (the time budget is
     shared out in this order)."""
@@ -130,10 +133,14 @@ def tunable_families() -> list[str]:
     return [s.name for s in FAMILIES if s.trainable and s.search_space]
 
 
-def auto_families(modality: str | None = None) -> list[str]:
+def auto_families(modality: str | None = None, cfg: ExperimentConfig | None = None,
+                  ) -> list[str]:
     """``auto``'s default families, cheapest first: those with a search space that read
-    ``modality`` (any, when None) and whose optional dependency (``requires``) is installed."""
-    specs = sorted((s for s in FAMILIES if s.trainable and s.in_auto and s.search_space
+    ``modality`` (any, when None) and whose optional dependency (``requires``) is installed;
+    ``in_auto`` ones, and with ``cfg`` those whose ``auto_if(cfg)`` holds."""
+    specs = sorted((s for s in FAMILIES if s.trainable and s.search_space
+                    and (s.in_auto or (cfg is not None and s.auto_if is not None
+                                       and s.auto_if(cfg)))
                     and (modality is None or s.modalities is None or modality in s.modalities)
                     and (s.requires is None or _installed(s.requires[0]))),
                    key=lambda s: s.auto_cost)

@@ -34,9 +34,12 @@ The story of an AutoML run:
    paired bootstrap comparisons (winner vs runner-up, winner vs the best single family);
 7. MLflow: one parent run and one nested run per trial.
 
-The transformer is not searched: a k-fold CV of a transformer costs k full fine-tunings per trial,
-which no ``auto`` budget on CPU affords; train it with ``scifm train --model transformer`` and
-compare runs with ``scifm evaluate``.
+The transformer is searched when ``model.init`` names a local checkpoint (its ``auto_if``): like
+``mpnn`` it is ``auto_holdout`` — fine-tuned once on the train rows (learning rate, epochs, LoRA
+rank or full fine-tuning, class weights: ``params.transformer``; trial 0 the usual fine-tuning
+values), early-stopped and scored on val, its run fitted to its share of a time budget
+(:mod:`scifm.training.trainer_deadline`), its model kept as the refit. A k-fold CV of it would
+cost k fine-tunings per trial, which no budget on CPU affords.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
     budget's start, ``time.monotonic()``, default now; ``exit_seconds``: kept for the exit)."""
     tc, ac = cfg.automl.tune, cfg.automl.auto
     clock = RunClock(tc.time_budget, started, reserve=exit_seconds)
-    families = list(ac.families or auto_families(cfg.data.modality))
+    families = list(ac.families or auto_families(cfg.data.modality, cfg))
     check_applicable(cfg, recipe="auto", families=families)
     require_storage_driver(tc.storage)  # a missing extra: one line before any work
     embed_folder(cfg)  # a wrong encoder folder (automl.auto.embed): one line, first

@@ -66,6 +66,8 @@ from scifm.training.peft import (
     prompt_capped_length,
 )
 from scifm.training.tokenizer import run_dna_kmer, training_tokenizer
+from scifm.training.trainer_deadline import TrainerDeadline
+from scifm.utils.deadline import seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +139,14 @@ def make_trainer(
 ) -> Trainer:
     """The :class:`~transformers.Trainer`: the head's collator, loss and validation metric, early
     stopping (``train.patience``) when there is validation data, the PEFT method's callbacks and
-    one readable log line per epoch; with ``dp.epsilon`` set, the differentially private
-    :class:`~scifm.privacy.dp_trainer.DPTrainer` (Opacus DP-SGD inside the same loop)."""
-    callbacks = [EarlyStoppingCallback(train_cfg.patience)] if val_ds is not None else []
+    one readable log line per epoch, the run fitted to a time budget when one is set
+    (:class:`~scifm.training.trainer_deadline.TrainerDeadline`); with ``dp.epsilon`` set, the
+    differentially private :class:`~scifm.privacy.dp_trainer.DPTrainer` (Opacus DP-SGD inside
+    the same loop)."""
+    callbacks: list[Any] = [EarlyStoppingCallback(train_cfg.patience)] if val_ds is not None else []
+    if seconds_left() is not None:  # inside a time budget (scifm auto): fit the run to it
+        callbacks.append(TrainerDeadline(
+            0 if val_ds is None else math.ceil(len(val_ds) / train_cfg.batch_size)))
     trainer_cls: Any = Trainer
     if dp is not None and dp.epsilon is not None:
         from scifm.privacy.dp import DPSettings
@@ -372,7 +379,12 @@ def build_transformer(task: TaskSpec, modality: str, cfg: ExperimentConfig,
                       work_dir: Path) -> FineTuner:
     """The ``transformer`` family's builder: an unfitted :class:`FineTuner` for ``task``.
 
-    Reads ``cfg.model``, ``cfg.train``, ``cfg.peft``, ``cfg.privacy.dp`` and ``cfg.seed``.
+    Reads ``cfg.model``, ``cfg.train``, ``cfg.peft``, ``cfg.privacy.dp`` and ``cfg.seed``, with
+    ``params.transformer`` (what ``scifm auto`` searches) applied over them when given.
     """
-    return FineTuner(task, modality, cfg.model, cfg.train, seed=cfg.seed, work_dir=work_dir,
-                     peft_cfg=cfg.peft, dp=cfg.privacy.dp)
+    model_cfg, train_cfg, peft_cfg = cfg.model, cfg.train, cfg.peft
+    if "transformer" in cfg.params:
+        train_cfg, peft_cfg, model_cfg = cfg.params["transformer"].sections(
+            train_cfg, peft_cfg, model_cfg)
+    return FineTuner(task, modality, model_cfg, train_cfg, seed=cfg.seed, work_dir=work_dir,
+                     peft_cfg=peft_cfg, dp=cfg.privacy.dp)

@@ -114,15 +114,19 @@ def task_estimator(family: str, features: str, params: dict[str, Any], task: Tas
 
 class _PredictorOnInputs:
     """A whole predictor of a family without a numeric-feature ``estimator``: fitted per fold
-    on raw inputs (the objective then skips its shared feature matrices)."""
+    on raw inputs (the objective then skips its shared feature matrices), its work folder (a
+    transformer's checkpoints) a temporary one, removed once it is fitted."""
 
-    def __init__(self, family: str, task: TaskSpec, modality: str, cfg: ExperimentConfig,
-                 work_dir: Path) -> None:
-        self.predictor = build_predictor(family, task, modality, cfg, work_dir)
+    def __init__(self, family: str, task: TaskSpec, modality: str, cfg: ExperimentConfig) -> None:
+        self._work = tempfile.TemporaryDirectory(prefix=f"scifm-{family}-")
+        self.predictor = build_predictor(family, task, modality, cfg, Path(self._work.name))
 
     def fit(self, x: Sequence[Any], y: np.ndarray, x_val: Sequence[Any] | None = None,
             y_val: np.ndarray | None = None) -> _PredictorOnInputs:
-        self.predictor.fit(list(x), y, None if x_val is None else list(x_val), y_val)
+        try:
+            self.predictor.fit(list(x), y, None if x_val is None else list(x_val), y_val)
+        finally:
+            self._work.cleanup()
         return self
 
     def predict(self, x: Sequence[Any]) -> np.ndarray:
@@ -231,8 +235,7 @@ class CVObjective:
                           va: np.ndarray) -> np.ndarray:
         if get_family(self.family).estimator is None:  # no numeric-feature estimator
             cfg = with_params(self.cfg, self.family, {**params, "features": features})
-            est: Any = _PredictorOnInputs(self.family, self.task, self.modality, cfg,
-                                          Path(tempfile.gettempdir()))
+            est: Any = _PredictorOnInputs(self.family, self.task, self.modality, cfg)
             X_tr, X_va = [self.x[i] for i in tr], [self.x[i] for i in va]
         else:
             X_tr, X_va, featurizer = self._matrices(features, tr, va)

@@ -4,10 +4,12 @@ A spec is a tuple:
 
 * ``("int", low, high)`` or ``("int", low, high, {"log": True})``;
 * ``("float", low, high)`` or ``("float", low, high, {"log": True})``;
-* ``("categorical", [choice, ...])``.
+* ``("categorical", [choice, ...])`` or ``("categorical", [choice, ...], {options})``.
 
 An options dict may also hold ``"task": "classification" | "regression"`` to restrict a
-parameter to one kind of task (``linear``: ``C`` for logistic regression, ``alpha`` for ridge).
+parameter to one kind of task (``linear``: ``C`` for logistic regression, ``alpha`` for ridge),
+and ``"default"``: trial 0's value when the family's typed default is ``None`` (a setting it
+inherits from another section: the ``transformer``'s ``lr`` from ``train.lr``).
 Feature sets are searched as one more categorical, ``features``, with the modality plug-in's
 choices (:func:`feature_choices`), plus a pretrained encoder's embeddings when
 ``automl.auto.embed`` is set (:func:`embed_folder`). Each family's space is part of its registration
@@ -98,7 +100,9 @@ def space_for(family: str, task_type: str) -> dict[str, Spec]:
 
 
 def _options(spec: Spec) -> dict[str, Any]:
-    return spec[-1] if spec[0] != "categorical" and isinstance(spec[-1], dict) else {}
+    if spec[0] == "categorical":
+        return spec[2] if len(spec) > 2 and isinstance(spec[2], dict) else {}
+    return spec[-1] if isinstance(spec[-1], dict) else {}
 
 
 def suggest(trial: optuna.Trial, name: str, spec: Spec) -> Any:
@@ -132,6 +136,8 @@ def default_trial(family: str, task_type: str, modality: str,
     params: dict[str, Any] = {}
     for name, spec in space_for(family, task_type).items():
         value = defaults.get(name)
+        if value is None:
+            value = _options(spec).get("default")
         if spec[0] == "categorical":
             if value in spec[1]:
                 params[name] = value

@@ -89,11 +89,14 @@ trials, fewer bootstrap resamples. A key no chosen family reads is only warned a
 
 BY_TEXT: dict[str, list[str]] = {
     "scifm compress runs/cite/families/transformer": ["--variants", "bf16,prune"],
+    "scifm auto --data scifm/data/bundled/freesolv.csv --target-col expt --families "
+    "linear,transformer": ["--families", "linear,transformer"],
 }
 """Appended after :data:`FAST` to a README command whose text starts with the key. Every maker
 of a transformer's compression (ONNX export, int8, distillation, chaining) is run by
 ``tests/integration/test_compress.py`` and ``tests/unit/compression``; the README test runs two
-of them here so that it does not take 45 s on 2 cores for the same coverage."""
+of them here so that it does not take 45 s on 2 cores for the same coverage. ``auto`` with a
+checkpoint keeps its two families (FAST names others)."""
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,10 @@ def test_family_lists_accept_one_comma_separated_string():
     assert cfg.model.families == ["lightgbm", "rf"]
     assert cfg.automl.auto.families == ["knn", "svm"]
     assert load_config().automl.auto.families is None  # every tunable family
-    with pytest.raises(ConfigError, match="families"):
-        load_config(flags={"automl.auto.families": "transformer"})
+    with pytest.raises(ConfigError, match="families"):  # built by auto, never searched
+        load_config(flags={"automl.auto.families": "stacking"})
+    assert load_config(flags={"automl.auto.families": "transformer"}).automl.auto.families == [
+        "transformer"]  # searched (fine-tuned once, scored on val) with a model.init checkpoint
 
 
 @pytest.mark.parametrize("layer", ["yaml", "yaml_method", "flag", "set", "set_section"])
