@@ -5,10 +5,11 @@ inside :func:`~scifm.utils.deadline.fit_deadline` (its share of the budget). The
 owns the loop; :class:`TrainerDeadline` only reads the clock at the end of each optimiser step:
 
 * under a deadline that keeps the best (``keep_best=True``, the ``auto`` holdout search), after
-  :data:`PLAN_AFTER_STEPS` steps it times a step and, when the steps planned (epochs x batches)
-  and their per-epoch evaluations do not fit in the time left, it **shortens the run** to the
-  steps that fit and rebuilds the linear learning-rate decay to end there (so the last step
-  still trains at a small rate, as a planned run does); if the deadline passes anyway, training
+  :data:`PLAN_AFTER_STEPS` steps, and again every quarter epoch, it times the steps and, when
+  the steps planned (epochs x batches) and their per-epoch evaluations do not fit in the time
+  left, it **shortens the run** to the steps that fit and rebuilds the linear learning-rate
+  decay to end there (so the last step still trains at a small rate, as a planned run does);
+  a later plan may lengthen it again, up to its planned steps; if the deadline passes, training
   ends at once, without evaluating the unfinished epoch, and the Trainer loads the best
   evaluated checkpoint (``load_best_model_at_end``), or keeps the last weights when none was;
 * under a plain deadline it raises :class:`~scifm.utils.deadline.TimeUp` (the search drops
@@ -82,18 +83,30 @@ def _shorten_schedule(lr_scheduler: Any, total: int) -> bool:
 
 class TrainerDeadline(TrainerCallback):
     """Fits a Trainer run to the deadline of :func:`~scifm.utils.deadline.fit_deadline` (see
-    the module docstring); ``eval_batches``: batches of one evaluation (0: none)."""
+    the module docstring); ``eval_batches``: batches of one evaluation (0: none).
+
+    The plan is made after :data:`PLAN_AFTER_STEPS` steps and made again every quarter epoch
+    (or quarter of the steps left) from the steps timed since the last plan (evaluations left
+    out, and timed themselves): the first batches are the longest (length-grouped batches start
+    with the longest) and a busy machine slows some stretches, so one early timing would cut a
+    run short for good. A later plan may give back steps, never more than the run was planned
+    for."""
 
     def __init__(self, eval_batches: int) -> None:
         self.eval_batches = eval_batches
-        self.t0 = 0.0
-        self.planned = False
+        self.planned: int | None = None
+        """The steps the run was planned for (its epochs x batches)."""
+        self.next_plan = PLAN_AFTER_STEPS
+        self.mark = (0.0, 0)  # (time, step) where the current timing window starts
+        self.eval_in_window = 0.0
+        self.eval_s: float | None = None  # the last evaluation's seconds, once one was timed
+        self._eval_t0: float | None = None
         self.stopped = False
         self.shortened_to: int | None = None
-        """The steps the run was shortened to (None: it kept its plan)."""
+        """The steps the run was last fitted to (None: it kept its plan)."""
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.t0 = time.perf_counter()
+        self.mark = (time.perf_counter(), int(state.global_step))
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         left = seconds_left()
@@ -107,25 +120,36 @@ class TrainerDeadline(TrainerCallback):
                 logger.info("fine-tuning: time budget spent at step %d of %d; the best "
                             "evaluated epoch is kept", state.global_step, state.max_steps)
             self.stopped = control.should_training_stop = True
-        elif not self.planned and state.global_step >= PLAN_AFTER_STEPS:
-            self.planned = True
+        elif state.global_step >= self.next_plan:
             self._fit_to(state, kwargs.get("lr_scheduler"), left)
 
     def _fit_to(self, state: Any, lr_scheduler: Any, left: float) -> None:
-        done = int(state.global_step)
-        step_s = (time.perf_counter() - self.t0) / max(1, done)
-        per_epoch = math.ceil(state.max_steps / max(1, state.num_train_epochs))
-        eval_s = self.eval_batches * EVAL_STEP_SHARE * step_s + SAVE_SECONDS
-        total = max(done + 1, affordable_steps(int(state.max_steps), done, per_epoch, step_s,
-                                               eval_s, left))
-        if total >= state.max_steps:
-            return
+        now, done = time.perf_counter(), int(state.global_step)
+        if self.planned is None:
+            self.planned = int(state.max_steps)
+        per_epoch = math.ceil(self.planned / max(1, state.num_train_epochs))
+        step_s = (now - self.mark[0] - self.eval_in_window) / max(1, done - self.mark[1])
+        self.mark, self.eval_in_window = (now, done), 0.0
+        eval_s = (self.eval_s if self.eval_s is not None
+                  else self.eval_batches * EVAL_STEP_SHARE * step_s + SAVE_SECONDS)
+        total = max(done + 1, affordable_steps(self.planned, done, per_epoch, step_s, eval_s,
+                                               left))
+        self.next_plan = done + max(PLAN_AFTER_STEPS, min(per_epoch, total - done) // 4)
+        if abs(total - state.max_steps) <= max(1, state.max_steps // 50):
+            return  # within 2 %: the learning-rate schedule is not moved for so little
         logger.info("fine-tuning: %d of the %d planned steps fit in the %.0f s left (%.2f s a "
-                    "step); the learning rate now decays to 0 at step %d", total,
-                    state.max_steps, left, step_s, total)
+                    "step); the learning rate now decays to 0 at step %d", total, self.planned,
+                    left, step_s, total)
         state.max_steps = self.shortened_to = total
         _shorten_schedule(lr_scheduler, total)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.stopped:  # no evaluation or checkpoint of the unfinished epoch past the deadline
             control.should_evaluate = control.should_save = False
+        self._eval_t0 = time.perf_counter()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._eval_t0 is not None:  # an epoch's evaluation and checkpoint, timed
+            self.eval_s = time.perf_counter() - self._eval_t0
+            self.eval_in_window += self.eval_s
+            self._eval_t0 = None

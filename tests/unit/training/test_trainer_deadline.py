@@ -80,6 +80,31 @@ def test_the_linear_schedule_is_rebuilt_to_end_at_the_shortened_step():
     assert not _shorten_schedule(other, 40)  # another kind of schedule: left as it is
 
 
+def test_a_run_cut_by_slow_first_steps_gets_its_steps_back_when_they_speed_up(monkeypatch):
+    from types import SimpleNamespace
+
+    import scifm.training.trainer_deadline as td
+
+    clock = [0.0]
+    monkeypatch.setattr(td.time, "perf_counter", lambda: clock[0])
+    cb = td.TrainerDeadline(eval_batches=0)
+    state = SimpleNamespace(global_step=0, max_steps=200, num_train_epochs=1)
+    control = SimpleNamespace(should_training_stop=False)
+    sched = get_scheduler("linear", torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+                          num_warmup_steps=0, num_training_steps=200)
+    with fit_deadline(time.time() + 100.0, keep_best=True):
+        cb.on_train_begin(None, state, control)
+        for step in range(1, 60):
+            clock[0] += 2.0 if step <= td.PLAN_AFTER_STEPS else 0.2  # the longest batches first
+            state.global_step = step
+            cb.on_step_end(None, state, control, lr_scheduler=sched)
+            if step == td.PLAN_AFTER_STEPS:  # 2 s a step: about 50 steps fit in 100 s
+                assert 40 <= state.max_steps <= 60 and cb.shortened_to == state.max_steps
+    assert state.max_steps == 200  # 0.2 s a step since: the planned steps fit again
+    assert sched.lr_lambdas[0].keywords["num_training_steps"] == 200
+    assert not control.should_training_stop
+
+
 def _texts(n: int) -> tuple[list[str], np.ndarray]:
     rng = np.random.default_rng(0)
     words = ["binds", "blocks", "gene", "cell", "protein", "kinase", "tumour", "increases"]
