@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ def run_set(name: str, budget: float, minilm: Path, seed: int) -> dict:
                                                    "test": "test.txt.gz"}, "jsonl",
                                work / f"{name}.csv")
     out = work / f"{name}_seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh search (auto would resume its studies)
     cfg = load_config(flags={
         "data.path": str(data), "data.input_col": "text", "data.target_cols": ["label"],
         "data.modality": "text", "data.duplicates": "keep", "split.method": "predefined",
