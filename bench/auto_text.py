@@ -63,7 +63,8 @@ def run_set(name: str, budget: float, minilm: Path, seed: int) -> dict:
                                                    "test": "test.txt.gz"}, "jsonl",
                                work / f"{name}.csv")
     out = work / f"{name}_seed{seed}"
-    shutil.rmtree(out, ignore_errors=True)  # a fresh search (auto would resume its studies)
+    for old in (out, out.with_name(out.name + ".partial")):  # a fresh search: auto resumes
+        shutil.rmtree(old, ignore_errors=True)  # the studies of an earlier (or killed) run
     cfg = load_config(flags={
         "data.path": str(data), "data.input_col": "text", "data.target_cols": ["label"],
         "data.modality": "text", "data.duplicates": "keep", "split.method": "predefined",
