@@ -188,9 +188,10 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "gamma": ("float", 1e-5, 1.0, _LOG),
         "epsilon": ("float", 1e-3, 1.0, {"log": True, "task": "regression"}),
     },
-    "transformer": {  # trial 0: the "default" of each (TransformerParams inherits None)
-        "lr": ("float", 1e-5, 2e-4, {"log": True, "default": 5e-5}),
-        "epochs": ("int", 1, 6, {"default": 3}),
+    "transformer": {  # trial 0: the "default" of each (TransformerParams inherits None);
+        # MiniLM on ChemProt: 0.633 micro-F1 at 5e-5 x 3 epochs, 0.759 at 1e-4 x 6 (val agreed)
+        "lr": ("float", 1e-5, 2e-4, {"log": True, "default": 1e-4}),
+        "epochs": ("int", 1, 6, {"default": 6}),
         "lora_r": ("categorical", [0, 8, 16], {"default": 0}),
         "class_weight": ("categorical", ["auto", "balanced", "none"],
                          {"default": "auto", "task": "classification"}),

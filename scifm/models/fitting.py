@@ -21,6 +21,7 @@ from scifm.evaluation.metrics import primary_metric
 from scifm.evaluation.scoring import FamilyResult, format_metric, rows, score_predictor
 from scifm.evaluation.tables import prediction_frame
 from scifm.models.base import update_model_meta
+from scifm.models.memo import remember_predictions
 from scifm.models.registry import build_predictor
 from scifm.privacy.redaction import model_redaction
 from scifm.training.distributed import backend, barrier, world_size
@@ -81,7 +82,8 @@ def save_and_score(family: str, predictor: Predictor, cfg: ExperimentConfig, ds:
                       split=cfg.split.model_dump(mode="json"),
                       **({"privacy": privacy} if privacy else {}),
                       **({"redaction": redaction} if redaction else {}))
-    with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):
+    predictor = remember_predictions(predictor)  # combinations and the uncertainty layer
+    with progress.track(f"{family}: scoring on val and test", level=logging.DEBUG):  # ask again
         scores, y_test = score_predictor(predictor, ds, splits, cfg)
     metrics = {"fit_seconds": round(fit_seconds, 2), **({"privacy": privacy} if privacy else {}),
                **(extra or {}), **scores}

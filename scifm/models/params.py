@@ -203,7 +203,8 @@ class TransformerParams(Strict):
     Each field left ``None`` keeps the section it overrides (``train``, ``peft``, ``model``), so
     ``scifm train --model transformer`` is unchanged unless ``params.transformer`` is given; a
     search's trial 0 takes the ``default`` of the family's search space (fine-tuning values:
-    lr 5e-5, 3 epochs, full fine-tune, class weights when a class is rare)."""
+    lr 1e-4, at most 6 epochs (early-stopped on val; a time budget fits them to its share),
+    full fine-tune, class weights when a class is rare)."""
 
     lr: float | None = None
     """Peak learning rate (``train.lr``)."""

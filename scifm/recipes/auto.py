@@ -149,8 +149,9 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, comb, winner,
                                           ranked, ds.y[splits["test"]], cv_text, on_val)
-        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run,  # of the winner
-                                                    held_out=comb.held_out(winner))
+        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run,  # of the winner,
+                                                    predictor=results[winner].predictor,  # its
+                                                    held_out=comb.held_out(winner))  # answers
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)

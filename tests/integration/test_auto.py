@@ -149,13 +149,13 @@ def test_auto_cli_time_budget_regression(tmp_path, molecules):
     assert done["cv_mean"].iloc[0] == done["cv_mean"].min()
 
 
-def test_auto_rejects_the_transformer(tmp_path, molecules):
+def test_auto_rejects_a_family_it_cannot_search(tmp_path, molecules):
     data = tmp_path / "mols.csv"
     molecules.head(30).to_csv(data, index=False)
     res = CliRunner().invoke(app, ["auto", "--data", str(data), "--target-col", "active",
-                                   "--families", "transformer", "--out", str(tmp_path / "x"),
-                                   "--no-track"])
-    assert res.exit_code == 2 and "transformer" in res.output
+                                   "--families", "stacking", "--out", str(tmp_path / "x"),
+                                   "--no-track"])  # built by auto from the searched ones
+    assert res.exit_code == 2 and "stacking" in res.output
 
 
 def test_oof_predictions_match_the_folds(molecules):

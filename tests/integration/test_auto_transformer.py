@@ -49,7 +49,7 @@ def test_auto_fine_tunes_the_checkpoint_once_and_reuses_it_as_the_refit(tmp_path
     tf = board[(board["family"] == "transformer") & (board["state"] == "COMPLETE")]
     assert len(tf) == 1, board[["family", "state", "cut"]]
     assert json.loads(tf["params"].iloc[0]) == {  # trial 0: the fine-tuning defaults
-        "lr": 5e-5, "epochs": 3, "lora_r": 0, "class_weight": "auto"}
+        "lr": 1e-4, "epochs": 6, "lora_r": 0, "class_weight": "auto"}
     assert "scored on the" in str(tf["cv_folds"].iloc[0])  # one fit, scored on val
     assert "transformer: the holdout trial's model is the refit" in (out / "log.txt").read_text()
     metrics = json.loads((out / "metrics.json").read_text())

@@ -41,7 +41,7 @@ def test_params_transformer_override_train_peft_and_model_only_when_given():
 
 def test_trial_zero_takes_the_spaces_fine_tuning_defaults_and_auto_needs_a_checkpoint(tmp_path):
     assert default_trial("transformer", "binary", "text", tune_features=False) == {
-        "lr": 5e-5, "epochs": 3, "lora_r": 0, "class_weight": "auto"}
+        "lr": 1e-4, "epochs": 6, "lora_r": 0, "class_weight": "auto"}
     assert "class_weight" not in default_trial("transformer", "regression", "text", False)
     plain = ExperimentConfig(data={"target_cols": ["y"], "modality": "text"})
     assert "transformer" not in auto_families("text", plain)
