@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MEMO_ENTRIES", "remember_predictions"]
+__all__ = ["MEMO_ENTRIES", "fresh_predict", "remember_predictions"]
 
 MEMO_ENTRIES = 4
 """Input lists remembered per predictor (val, test, and a couple more), least recent dropped."""
@@ -57,6 +57,13 @@ def remember_predictions(predictor: Any) -> Any:
     try:
         predictor.predict = predict
         predictor._scifm_memo = memo
+        predictor._scifm_fresh_predict = plain
     except (AttributeError, TypeError):
         return predictor
     return predictor
+
+
+def fresh_predict(predictor: Any) -> Any:
+    """``predictor``'s own ``predict``, never answered from memory: for a model that answers
+    differently on purpose (Monte-Carlo dropout passes, :mod:`scifm.trust.mc_dropout`)."""
+    return getattr(predictor, "_scifm_fresh_predict", None) or predictor.predict

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from scifm.models.memo import fresh_predict
+
 __all__ = ["mc_dropout_spread"]
 
 
@@ -32,12 +34,13 @@ def mc_dropout_spread(predictor: Any, inputs: Sequence[Any], passes: int,
     drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout) and m.p > 0]
     if not drops:
         return None
+    predict = fresh_predict(predictor)  # each pass differs: never from the model's memory
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in drops:
             m.train()
         try:
-            runs = np.stack([np.asarray(predictor.predict(list(inputs)), dtype=float)
+            runs = np.stack([np.asarray(predict(list(inputs)), dtype=float)
                              for _ in range(passes)])
         finally:
             for m in drops:

@@ -44,3 +44,14 @@ def test_old_answers_are_dropped_and_non_array_answers_not_kept():
     tagger.predict(["a b"])
     tagger.predict(["a b"])
     assert tagger.calls == 2
+
+
+def test_monte_carlo_dropout_passes_are_never_answered_from_memory():
+    from scifm.models.memo import fresh_predict
+
+    model = remember_predictions(_Counting())
+    model.predict(["CCO"])
+    fresh = fresh_predict(model)
+    assert fresh(["CCO"])[0, 0] != fresh(["CCO"])[0, 0] and model.calls == 3
+    plain = _Counting()
+    assert fresh_predict(plain) == plain.predict  # a model without memory: its own predict
