@@ -149,9 +149,8 @@ def auto(cfg: ExperimentConfig, command: str = "", started: float | None = None,
         run.promote(results[winner].run)
         metrics, board, cv_of = summarise(cfg, run, task, searches, results, comb, winner,
                                           ranked, ds.y[splits["test"]], cv_text, on_val)
-        metrics["uncertainty"] = attach_uncertainty(cfg, ds, splits, run,  # of the winner,
-                                                    predictor=results[winner].predictor,  # its
-                                                    held_out=comb.held_out(winner))  # answers
+        metrics["uncertainty"] = attach_uncertainty(  # of the winner, in memory (its answers)
+            cfg, ds, splits, run, results[winner].predictor, held_out=comb.held_out(winner))
 
         # 7. Report and tracking.
         data = build_report_data(cfg, cleaned, splits, leakage, results, metrics, command)
