@@ -176,7 +176,12 @@ def grow(est: BaseEstimator, X: Any, y: np.ndarray, **kwargs: Any) -> BaseEstima
     search on the validation rows, where a fit is all or nothing), the forest instead grows
     :data:`_FIRST_TREES` trees, then as many more as its measured seconds per tree say fit
     before the deadline, and ends there: a forest of fewer trees, its ``n_estimators`` set to
-    what it has, rather than none."""
+    what it has, rather than none. A logistic regression fits in rounds of iterations
+    (:mod:`scifm.models.linear_rounds`)."""
+    from scifm.models.linear_rounds import fit_in_rounds, fits_in_rounds
+
+    if fits_in_rounds(est):  # a logistic regression: rounds of iterations, same deadline rules
+        return fit_in_rounds(est, X, y, **kwargs)
     total = int(getattr(est, "n_estimators", 0) or 0)
     if seconds_left() is None or type(est).__name__ not in _FORESTS or total <= _FIRST_TREES:
         if not (keeps_best() and est.get_params().get("callbacks")):  # a booster ends itself
