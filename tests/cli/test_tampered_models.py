@@ -54,7 +54,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 def _predict(run: Path, data: Path, out: Path):
     return runner.invoke(app, ["predict", str(run), "--data", str(data), "--out", str(out),
-                               "--workers", "1"])
+                               "--workers", "1"], env={"COLUMNS": "300"})  # long tmp paths
 
 
 def _the_error_line(result) -> str:

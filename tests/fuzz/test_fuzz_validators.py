@@ -66,6 +66,7 @@ def _timed(modality: str, value: str) -> tuple[str, str, float]:
     return verdict, reason, time.perf_counter() - t0
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("modality", MODALITY_NAMES)
 @given(value=long_repeats)
 def test_long_inputs_are_rejected_in_bounded_time(modality, value):

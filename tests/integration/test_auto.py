@@ -130,6 +130,7 @@ def test_auto_run_dir_leaderboard_ensemble_and_predict(tmp_path, molecules, monk
     assert {c.data.params["family"] for c in children} == set(FAMILIES)
 
 
+@pytest.mark.serial
 def test_auto_cli_time_budget_regression(tmp_path, molecules):
     data = tmp_path / "mols.csv"
     molecules.head(80).to_csv(data, index=False)

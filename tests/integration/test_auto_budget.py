@@ -20,7 +20,7 @@ import pytest
 from scifm.config.load import load_config
 from scifm.recipes.auto import auto
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # wall-time budgets
 
 TOX21 = Path(__file__).resolve().parents[3] / "shared/data/molecules/moleculenet/tox21.csv.gz"
 

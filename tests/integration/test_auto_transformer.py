@@ -57,6 +57,7 @@ def test_auto_fine_tunes_the_checkpoint_once_and_reuses_it_as_the_refit(tmp_path
     assert (out / "families" / "transformer" / "model" / "model.safetensors").is_file()
 
 
+@pytest.mark.serial
 def test_auto_with_a_checkpoint_holds_its_time_budget(tmp_path):
     data, encoder = _texts(tmp_path)
     out, budget = tmp_path / "auto", 30

@@ -97,6 +97,7 @@ def test_auto_searches_mpnn(tmp_path, molecules_csv, tunable_mpnn):
     assert refit.read_bytes() == kept.read_bytes()
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("min_rows", [0, None], ids=["val-rows-enough", "val-rows-too-few"])
 def test_auto_with_a_budget_fits_mpnn_first_then_the_others_on_its_rows_or_by_kfold(
         tmp_path, molecules_csv, monkeypatch, min_rows):

@@ -31,7 +31,8 @@ SKIPPED: dict[str, str] = {
     ". .venv/bin/activate": _INSTALL,
     "pip install -c constraints.txt -e .": _INSTALL,
     "pip install -c constraints.txt -e '.[dev]'": _INSTALL,
-    "pytest": "the test suite itself (this test is part of it)",
+    "pytest -n 2 -m 'not serial'": "the test suite itself (this test is part of it)",
+    "pytest -m serial": "the test suite's timed tests, run alone after the others",
     "scifm tune --data scifm/data/bundled/freesolv.csv --target-col expt --family lightgbm "
     "--n-trials 100 --workers 4 --storage postgresql://user@dbhost/optuna --study-name "
     "freesolv-lgbm --out runs/tuned-a":

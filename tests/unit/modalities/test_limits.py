@@ -67,6 +67,7 @@ def test_the_length_is_checked_before_the_alphabet():
     assert _reason(_v("protein", sequence={"max_length": 3}), "MK1@").startswith("too long")
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("modality", ["smiles", "protein", "dna", "text"])
 def test_a_1_mb_input_is_rejected_in_milliseconds(modality):
     validate = _v(modality)

@@ -66,6 +66,7 @@ def test_forest_with_time_to_spare_is_the_same_forest():
     np.testing.assert_array_equal(timed.predict(X), plain.predict(X))
 
 
+@pytest.mark.serial
 def test_forest_stops_growing_near_its_deadline():
     X, y = _data(n=400)
     t0 = time.perf_counter()

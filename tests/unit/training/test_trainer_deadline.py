@@ -80,6 +80,7 @@ def test_the_linear_schedule_is_rebuilt_to_end_at_the_shortened_step():
     assert not _shorten_schedule(other, 40)  # another kind of schedule: left as it is
 
 
+@pytest.mark.serial
 def test_a_run_cut_by_slow_first_steps_gets_its_steps_back_when_they_speed_up(monkeypatch):
     from types import SimpleNamespace
 
@@ -113,6 +114,7 @@ def _texts(n: int) -> tuple[list[str], np.ndarray]:
     return x, y
 
 
+@pytest.mark.serial
 def test_a_fine_tuning_is_shortened_to_its_deadline_and_keeps_a_model(tmp_path):
     x, y = _texts(320)
     enc = save_tiny_encoder(tmp_path / "enc", corpus=x, modality="text")
@@ -132,6 +134,7 @@ def test_a_fine_tuning_is_shortened_to_its_deadline_and_keeps_a_model(tmp_path):
     assert pred.shape == (64, 1) and np.isfinite(pred).all()
 
 
+@pytest.mark.serial
 def test_a_plain_deadline_stops_a_fine_tuning_with_time_up(tmp_path):
     x, y = _texts(64)
     enc = save_tiny_encoder(tmp_path / "enc", corpus=x, modality="text")
