@@ -35,6 +35,7 @@ most its ``auto_trials``), one round.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -159,7 +160,9 @@ class _Search:
             oof = next(iter(self.found.values())).oof
             rows = np.flatnonzero(np.isfinite(oof).all(axis=1))[:max(2, self._n_test)]
             task, y, ev = self.ds.task, self.y_pool, self.cfg.eval
-            if len(rows):  # untimed: the first call's imports (seconds in a fresh process)
+            # untimed: the first call's imports (seconds in a fresh process); two rows may be
+            # a case the metrics refuse (one class, no label), which the timed call is not
+            with contextlib.suppress(Exception):
                 evaluate_predictions(task, y[rows[:2]], oof[rows[:2]], n_bootstrap=2,
                                      ci=ev.ci, seed=self.cfg.seed)
             t0 = time.perf_counter()
