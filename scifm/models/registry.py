@@ -102,7 +102,7 @@ class FamilySpec:
     early_stopping: bool = False
     """Its estimator early-stops on the validation rows given to ``fit`` (boosted trees): in
     k-fold CV each fold then stops on an inner split of its training rows
-    (:func:`scifm.tuning.objective.inner_split`), as the refit stops on val."""
+    (:func:`scifm.tuning.inner_split.inner_split`), as the refit stops on val."""
     auto_min_seconds: Callable[[int], float] | None = None
     """``auto_min_seconds(n_rows)``: the least seconds in which one fit on ``n_rows`` can give
     a useful model (``mpnn``: start-up and its minimum epochs); ``auto`` leaves the family

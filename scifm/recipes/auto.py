@@ -85,7 +85,7 @@ from scifm.tuning.portfolio import (
     report_seconds,
     search_families,
 )
-from scifm.tuning.ranking import common_folds, comparable_scores, rank_families
+from scifm.tuning.ranking import comparable_scores, fold_scores, rank_families
 from scifm.tuning.search_spaces import embed_folder
 from scifm.tuning.stacking import StackChoice
 from scifm.tuning.study import with_params
@@ -204,13 +204,13 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
             folds: list[tuple[np.ndarray, np.ndarray]], searches: dict[str, FamilySearch],
             clock: RunClock, splits: dict[str, np.ndarray],
             ) -> tuple[list[str], Combination, str]:
-    """The families best first by CV on the folds all of them scored
-    (:func:`scifm.tuning.ranking.rank_families`), and the combinations of the
-    ``automl.auto.top_k`` best whose best trial fitted every fold and whose refits the time
-    budget affords
-    (:func:`scifm.tuning.combining.choose_combination`). When a family was scored on the
-    validation rows only (a holdout search), all are ranked and combined there, on folds of
-    those rows; the third value then says so (for the report), else it is empty."""
+    """The families best first (those that fitted every fold by CV, a cut one ahead of them
+    only where its folds clearly favour it: :func:`scifm.tuning.ranking.rank_families`), and
+    the combinations of the ``automl.auto.top_k`` best whose best trial fitted every fold and
+    whose refits the time budget affords (:func:`scifm.tuning.combining.choose_combination`).
+    When a family was scored on the validation rows only (a holdout search), all are ranked
+    and combined there, on folds of those rows; the third value then says so (for the
+    report), else it is empty."""
     n_train, val = len(splits["train"]), np.sort(splits["val"])
     fold_rows = len(folds[0][0]) if folds else n_train
     metric, higher = primary_metric(ds.task)
@@ -229,7 +229,7 @@ def combine(cfg: ExperimentConfig, ds: CleanDataset, pool: np.ndarray,
                               comb_folds)
     comb.rows = val if note else None
     comb.outranked(ranked[0], scores[ranked[0]], higher,
-                   n_folds=None if note else common_folds(searches))
+                   None if note else fold_scores(searches[ranked[0]]))
     return ranked, comb, note
 
 

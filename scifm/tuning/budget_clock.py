@@ -40,6 +40,11 @@ class FamilySearch:
         return bool(np.isfinite(self.oof).all())
 
     @property
+    def folds_done(self) -> int:
+        """Folds the best trial finished (1 for a holdout search's one fit)."""
+        return int(self.best.user_attrs.get("n_folds_done") or (1 if self.holdout else 0))
+
+    @property
     def fold_seconds(self) -> float:
         """Seconds the best trial took per fold it finished (a cut one's last fold not counted)."""
         a, done = self.best.user_attrs, self.best.user_attrs.get("n_folds_done") or 1

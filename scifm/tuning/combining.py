@@ -29,6 +29,7 @@ from scifm.models.fitting import save_and_score
 from scifm.models.registry import load_predictor
 from scifm.models.stacked import StackedPredictor
 from scifm.tuning.ensembling import EnsembleChoice, choose_ensemble
+from scifm.tuning.ranking import clearly_better
 from scifm.tuning.stacking import StackChoice, choose_stacking, oof_comparison
 
 if TYPE_CHECKING:
@@ -64,21 +65,27 @@ class Combination:
         return ENSEMBLE if self.ensemble.keep else best_single
 
     def outranked(self, family: str, score: float, higher_is_better: bool,
-                  n_folds: int | None = None) -> None:
+                  fold_scores: np.ndarray | None = None) -> None:
         """``family`` ranks first but is none of the members (its best trial did not fit every
-        fold, so it has no full out-of-fold predictions to combine): a combination whose
-        cross-fitted mean (over its first ``n_folds`` folds, those ``score`` is a mean over;
-        None: all) does not beat ``score`` is not kept, so the winner is not a mix of weaker
-        families (ESOL seed 2: linear + kNN, 1.23 out of fold, chosen over a forest at 0.90
-        scored on two folds; test 1.41 against 0.94)."""
+        fold, so it has no full out-of-fold predictions to combine): a combination it beats is
+        not kept, so the winner is not a mix of weaker families (ESOL seed 2: linear + kNN,
+        1.23 out of fold, chosen over a forest at 0.90 scored on two folds; test 1.41 against
+        0.94). With its ``fold_scores`` (k-fold CV) it must beat the combination on those folds
+        with the confidence it needed to rank first
+        (:func:`scifm.tuning.ranking.clearly_better`); without (ranked on the validation rows),
+        its ``score`` must be better than the combination's cross-fitted mean."""
         if family in self.members() or score != score:
             return
         for choice in (self.ensemble, self.stack):
             if choice is None or not choice.keep:
                 continue
-            mine = np.asarray(choice.fold_scores[:n_folds], dtype=np.float64)
-            mean = float(np.nanmean(mine)) if np.isfinite(mine).any() else float("nan")
-            if not (mean > score if higher_is_better else mean < score):
+            theirs = np.asarray(choice.fold_scores, dtype=np.float64)
+            if fold_scores is not None:
+                beaten = clearly_better(fold_scores, theirs, higher_is_better)
+            else:
+                mean = float(np.nanmean(theirs)) if np.isfinite(theirs).any() else float("nan")
+                beaten = not (mean > score if higher_is_better else mean < score)
+            if beaten:
                 choice.keep = False
 
     def built(self) -> list[str]:

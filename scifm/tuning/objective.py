@@ -13,6 +13,7 @@ user attributes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 import time
@@ -35,6 +36,7 @@ from scifm.featurizers import featurize as featurize_inputs
 from scifm.featurizers.base import Features, is_fixed
 from scifm.models.registry import build_predictor, get_family
 from scifm.tasks import TaskSpec
+from scifm.tuning.inner_split import MIN_INNER_ROWS, inner_split
 from scifm.tuning.search_spaces import Spec, feature_choices, sample_params
 from scifm.tuning.study import with_params
 from scifm.utils.deadline import TimeUp, fit_deadline
@@ -46,43 +48,13 @@ _CACHE_SIZE = 3
 """Feature matrices of the whole pool kept at once (one per feature set)."""
 
 
-INNER_VAL_SHARE = 0.15
-"""Share of a fold's training rows a family that early-stops (``FamilySpec.early_stopping``:
-boosted trees) holds out to stop on, in k-fold CV. The refit stops on the outer split's val
-rows; without an inner split each fold trained every round (LightGBM: 1,000 rounds, 4.7 s a fold
-on ESOL, against about 250 rounds and 1.7 s early-stopped), so the CV scored a model unlike the
-refit, and at 4x its cost."""
-MIN_INNER_ROWS = 40
-"""Fewest training rows in a fold for that inner split (fewer: every round is trained)."""
+_MEMO_SIZE = 16
+"""Configurations whose finished folds a :class:`CVObjective` remembers (the latest run)."""
 
 
-def inner_split(n: int, seed: int, groups: np.ndarray | None = None,
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit, stop)`` positions in ``range(n)``, sorted: about :data:`INNER_VAL_SHARE` of the
-    rows (at least one) to early-stop on, the rest to fit; seeded. With ``groups`` (ids per
-    row, e.g. scaffolds) whole groups, in random order, no group above twice the share, so the
-    stop rows are new groups, as the outer split's val rows are for the refit (random rows
-    stop later: a random inner split let LightGBM run all 1,000 rounds on ESOL); random rows
-    when no group fits."""
-    rng = np.random.default_rng([int(seed) % 2**32, n])
-    k = max(1, round(INNER_VAL_SHARE * n))
-    stop: list[np.ndarray] = []
-    if groups is not None:
-        _, inverse = np.unique(np.asarray(groups), return_inverse=True)
-        members = np.split(np.argsort(inverse, kind="stable"),
-                           np.cumsum(np.bincount(inverse))[:-1])
-        total = 0
-        for g in rng.permutation(len(members)):
-            if total >= k:
-                break
-            if total + len(members[g]) <= 2 * k:
-                stop.append(members[g])
-                total += len(members[g])
-    if not stop or len(np.concatenate(stop)) >= n:
-        stop = [rng.permutation(n)[:k]]
-    held = np.zeros(n, dtype=bool)
-    held[np.concatenate(stop)] = True
-    return np.flatnonzero(~held), np.flatnonzero(held)
+def memo_key(features: str, params: dict[str, Any]) -> str:
+    """One configuration as a key: its parameters and feature set, in a fixed order."""
+    return json.dumps({**params, "features": features}, sort_keys=True, default=repr)
 
 
 def subset(dataset: CleanDataset, rows: np.ndarray) -> CleanDataset:
@@ -204,6 +176,11 @@ class CVObjective:
         trial's fitted predictor is saved (:meth:`model_dir`) to serve as the refit."""
         self._fitted: Any = None
         self._predict_s = 0.0
+        self._memo: OrderedDict[str, dict[int, tuple[np.ndarray, float]]] = OrderedDict()
+        """Finished folds by configuration (:func:`memo_key`): ``fold -> (predictions,
+        seconds)``, so that a configuration run again (a cut trial resumed,
+        :func:`scifm.tuning.portfolio.search_families`) fits only the folds it has not
+        finished. A fit is seeded, so a fold fitted again would give the same predictions."""
         self.progress: Any = None
         """Told each fold a trial starts (``progress.fold(trial, k, n_folds)``; set by
         :func:`scifm.tuning.search.run_trials`); never pickled to a worker process."""
@@ -311,19 +288,31 @@ class CVObjective:
         scores: list[float] = []
         oof = np.full((len(self.x), self.task.n_outputs), np.nan)
         t0 = time.perf_counter()
+        memo = self._fold_memo(features, params)
+        if memo:
+            trial.set_user_attr("resumed", f"{len(memo)} fold(s) reused from an earlier run "
+                                           "of this configuration")
         if self.holdout:
             tr, va = self.folds[0]
             trial.set_user_attr("holdout", f"holdout: fitted on the {len(tr)} train rows "
                                            f"(early stopping on val), scored on the {len(va)} "
                                            "val rows")
         for k, (tr, va) in enumerate(self.folds):
-            if self.progress is not None:
-                self.progress.fold(trial.number, k, len(self.folds))
-            try:
-                with fit_deadline(self.deadline, keep_best=self.holdout):
-                    pred = self._fold_predictions(features, params, tr, va)
-            except TimeUp as err:
-                return self._cut(trial, scores, oof, t0, f"time budget spent in fold {k} ({err})")
+            if k in memo:  # finished by an earlier run of this configuration: its time counts
+                pred, seconds = memo[k]
+                t0 -= seconds
+            else:
+                if self.progress is not None:
+                    self.progress.fold(trial.number, k, len(self.folds))
+                started = time.perf_counter()
+                try:
+                    with fit_deadline(self.deadline, keep_best=self.holdout):
+                        pred = self._fold_predictions(features, params, tr, va)
+                except TimeUp as err:
+                    return self._cut(trial, scores, oof, t0,
+                                     f"time budget spent in fold {k} ({err})")
+                if not self.holdout:  # a holdout fit is kept as a model, not as predictions
+                    memo[k] = (pred, time.perf_counter() - started)
             oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
@@ -341,6 +330,16 @@ class CVObjective:
         value = self._record(trial, scores, t0)
         self._save_model(trial, value)
         return value
+
+    def _fold_memo(self, features: str, params: dict[str, Any],
+                   ) -> dict[int, tuple[np.ndarray, float]]:
+        key = memo_key(features, params)
+        if key not in self._memo:
+            self._memo[key] = {}
+            while len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+        self._memo.move_to_end(key)
+        return self._memo[key]
 
     def _cut(self, trial: optuna.Trial, scores: list[float], oof: np.ndarray, t0: float,
              why: str) -> float:

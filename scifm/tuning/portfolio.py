@@ -21,6 +21,10 @@ start of the run; :func:`search_families` spends them:
    family that finishes early leaves its time to the next ones, the rest goes to round 2). A
    fold still running when its share ends is stopped (:mod:`scifm.utils.deadline`): the trial
    is scored on the folds it finished, or the family is left out when not even one fold fitted;
+2b. **cut trials resumed** — a default trial cut after some folds is run again, fitting only
+   the folds it has not finished, cheapest first, while the search time lasts (:func:`_complete`):
+   a cut family has no full out-of-fold predictions to combine, and is ranked on the few folds
+   every family finished;
 3. **round 2** — successive halving across families: the better half by round-1 CV score share
    the rest of the search time (Optuna's TPE and pruner inside each family's share), so a slow or
    weak family cannot starve the promising ones;
@@ -238,8 +242,12 @@ def search_families(cfg: ExperimentConfig, run: RunDir, families: list[str], ds:
                 search.search_all_on_holdout()
         # round 1 keeps time for round 2 (when there is one): a slow last family cannot take it
         _round(search, rest, 1, ROUND_ONE_SHARE if more != 0 and len(rest) > 1 else 1.0)
+        if _complete(search, [f for f in rest if f in search.found]):
+            logger.info("cut default trials resumed: %s", ", ".join(
+                f"{f} {search.found[f].folds_done}/{len(folds)} folds" for f in rest
+                if f in search.found and not search.found[f].holdout))
         ranked = rank_families({f: s for f, s in search.found.items() if f in rest},
-                               _direction(ds)[1])  # on the folds all of them scored
+                               _direction(ds)[1])  # a cut one behind, unless clearly better
         promoted = ranked[:math.ceil(len(ranked) / 2)]
         if promoted and more != 0:
             logger.info("round 2 (successive halving): %s share the %.0f s left; %s stop",
@@ -282,6 +290,33 @@ def _round(search: _Search, families: list[str], n_trials: int | None,
                            "its share is %.0f s", family, rows, need, slot)
             continue
         search.run_family(family, n_trials, slot)
+
+
+def _complete(search: _Search, families: list[str]) -> bool:
+    """Resume the k-fold searched ``families`` whose best trial the time budget cut (scored on
+    fewer folds, so left out of the combinations, which need every row predicted, and ranked on
+    the few folds every family finished), cheapest to finish first: the same configuration
+    again, fitting only the folds it has not finished (the objective remembers those,
+    :class:`~scifm.tuning.objective.CVObjective`), in at most 1.5 x the seconds its finished
+    folds took each, while the search time lasts. On FreeSolv a forest cut after two of five
+    folds ranked first there and was chosen (test RMSE 3.40, against 2.08 for the stacker of
+    the families that had finished). Returns whether any was resumed."""
+    n_folds, todo = len(search.folds), {}
+    for family in families:
+        found = search.found[family]
+        if not found.holdout and 0 < found.folds_done < n_folds:
+            todo[family] = found.fold_seconds * (n_folds - found.folds_done)
+    resumed = False
+    for family in sorted(todo, key=todo.__getitem__):
+        left = search.search_left()
+        if todo[family] > left:
+            logger.info("time budget: %s's cut trial not resumed (about %.0f s to finish, "
+                        "%.0f s left)", family, todo[family], max(0.0, left))
+            continue
+        search.studies[family].enqueue_trial(search.found[family].best.params)
+        search.run_family(family, 1, min(left, 1.5 * todo[family] + 1.0))
+        resumed = True
+    return resumed
 
 
 def _best_with_oof(study: optuna.Study, objective: CVObjective

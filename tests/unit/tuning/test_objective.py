@@ -104,6 +104,48 @@ def test_a_fold_still_running_at_the_deadline_is_stopped_inside_its_fit(molecule
 
 
 
+def test_a_cut_configuration_run_again_fits_only_the_folds_it_had_not_finished(molecules):
+    cfg, ds, splits = _setup(molecules)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
+    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for("linear", "regression"), "maccs", cfg)
+    fitted, calls = obj._fold_predictions, []
+
+    def counted(*args):
+        calls.append(args[2])  # the fold's training rows
+        pred = fitted(*args)
+        if len(calls) == 1:  # the budget runs out as the first fold finishes
+            obj.deadline = time.time() - 1.0
+        return pred
+
+    obj._fold_predictions = counted
+    obj.deadline = time.time() + 3600
+    study = optuna.create_study(direction=obj.direction)
+    study.optimize(obj, n_trials=1)
+    (cut,) = study.trials
+    assert cut.user_attrs["n_folds_done"] == 1 and len(calls) == 1
+    obj.deadline = None
+    study.enqueue_trial(cut.params)  # the same configuration, resumed
+    study.optimize(obj, n_trials=1)
+    resumed = study.trials[1]
+    assert len(calls) == 3  # folds 2 and 3 only: fold 1 was not fitted again
+    assert [len(tr) for tr in calls[1:]] == [len(folds[1][0]), len(folds[2][0])]
+    assert resumed.user_attrs["n_folds_done"] == 3 and "1 fold(s) reused" in \
+        resumed.user_attrs["resumed"]
+    assert resumed.user_attrs["fold_scores"][0] == cut.user_attrs["fold_scores"][0]
+    assert resumed.user_attrs["folds_seconds"] >= cut.user_attrs["folds_seconds"]  # counted
+    fresh = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                        folds, space_for("linear", "regression"), "maccs", cfg)
+    again = optuna.create_study(direction=obj.direction)
+    again.enqueue_trial(cut.params)
+    again.optimize(fresh, n_trials=1)  # all three folds fitted in one go: the same scores
+    assert again.trials[0].user_attrs["fold_scores"] == resumed.user_attrs["fold_scores"]
+    other = dict(cut.params, alpha=cut.params["alpha"] / 10)  # another configuration
+    study.enqueue_trial(other)
+    study.optimize(obj, n_trials=1)
+    assert len(calls) == 6 and "resumed" not in study.trials[2].user_attrs
+
 def test_a_holdout_trial_keeps_its_fitted_feature_model_as_the_refit(molecules, tmp_path):
     from scifm.models.registry import load_predictor
 
@@ -136,7 +178,7 @@ def test_a_holdout_trial_keeps_its_fitted_feature_model_as_the_refit(molecules, 
 
 
 def test_inner_split_is_seeded_disjoint_and_a_share_of_the_rows():
-    from scifm.tuning.objective import INNER_VAL_SHARE, inner_split
+    from scifm.tuning.inner_split import INNER_VAL_SHARE, inner_split
 
     fit, stop = inner_split(200, seed=3)
     assert len(stop) == round(INNER_VAL_SHARE * 200) and len(fit) + len(stop) == 200

@@ -246,19 +246,76 @@ def _scored(value: float, fold_scores: list[float], holdout: bool = False) -> Fa
     return FamilySearch("x", None, trial, np.ones((4, 1)), holdout=holdout)  # type: ignore
 
 
-def test_families_are_ranked_on_the_folds_all_of_them_scored():
-    """FreeSolv seed 1: a forest cut after two easy folds outranked complete families."""
-    from scifm.tuning.ranking import common_folds, comparable_scores, rank_families
+def test_a_cut_family_ranks_behind_complete_ones_unless_its_folds_clearly_favour_it():
+    """FreeSolv: a forest cut after two easy folds, then XGBoost cut after one, outranked
+    complete families (test RMSE 3.40 and 1.98-3.09)."""
+    from scifm.tuning.ranking import beats_on_its_folds, comparable_scores, rank_families
 
     searches = {"svm": _scored(1.63, [1.1, 1.3, 1.8, 2.0, 1.95]),
-                "extratrees": _scored(1.25, [1.2, 1.3]),  # cut after fold 2
+                "extratrees": _scored(1.25, [1.2, 1.3]),  # cut after fold 2: best mean
+                "xgboost": _scored(0.9, [0.9]),  # cut after fold 1: no standard error
                 "linear": _scored(1.9, [1.0, 1.2, 2.5, 2.6, 2.2])}
-    assert common_folds(searches) == 2
-    scores = comparable_scores(searches)
-    assert scores == pytest.approx({"svm": 1.2, "extratrees": 1.25, "linear": 1.1})
-    assert rank_families(searches, higher_is_better=False) == ["linear", "svm", "extratrees"]
-    assert rank_families(searches, higher_is_better=True) == ["extratrees", "svm", "linear"]
-    complete = {f: s for f, s in searches.items() if f != "extratrees"}  # all five folds:
-    assert rank_families(complete, False) == ["svm", "linear"]  # the CV means decide
-    held = {**complete, "mpnn": _scored(1.5, [1.5], holdout=True)}  # its own val-row score
-    assert comparable_scores(held)["mpnn"] == 1.5 and common_folds(held) == 5
+    assert comparable_scores(searches)["extratrees"] == 1.25
+    # the complete ones by their CV means; the cut ones behind (not better on their folds)
+    assert rank_families(searches, higher_is_better=False) == [
+        "svm", "linear", "xgboost", "extratrees"]
+    clear = {**searches, "rf": _scored(1.0, [0.7, 0.85, 1.45])}  # 0.4, 0.45, 0.35 below svm
+    assert beats_on_its_folds(clear["rf"], clear["svm"], higher_is_better=False)
+    assert not beats_on_its_folds(clear["rf"], clear["svm"], higher_is_better=True)
+    assert rank_families(clear, False)[:3] == ["rf", "svm", "linear"]
+    between = {**searches, "knn": _scored(1.33, [0.8, 1.0, 2.2])}  # beats linear, not svm
+    assert rank_families(between, False) == ["svm", "knn", "linear", "xgboost", "extratrees"]
+    held = {**searches, "mpnn": _scored(1.5, [1.5], holdout=True)}  # its own val-row score
+    assert rank_families(held, False)[:3] == ["mpnn", "svm", "linear"]
+    assert not beats_on_its_folds(clear["rf"], held["mpnn"], False)  # no folds to pair with
+    # higher is better: the forest beats linear on both its folds (by 0.2 and 0.1: t = 3.0),
+    # short of 90 % confidence on two folds (t > 3.08)
+    assert not beats_on_its_folds(held["extratrees"], held["linear"], True)
+    assert beats_on_its_folds(_scored(1.3, [1.2, 1.4]), held["linear"], True)  # 0.2, 0.2
+    assert rank_families(held, True) == ["linear", "svm", "mpnn", "extratrees", "xgboost"]
+
+
+class _Studies:
+    """What ``_complete`` reads of a family's study: the configurations enqueued."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[dict] = []
+
+    def enqueue_trial(self, params: dict) -> None:
+        self.enqueued.append(params)
+
+
+def _cut(family: str, folds_done: int, folds_seconds: float, holdout: bool = False,
+         ) -> FamilySearch:
+    trial = optuna.trial.create_trial(
+        value=1.0, params={"n": folds_done}, distributions={
+            "n": optuna.distributions.IntDistribution(0, 9)},
+        user_attrs={"folds_seconds": folds_seconds, "n_folds_done": folds_done})
+    return FamilySearch(family, None, trial, np.ones((4, 1)), holdout=holdout)  # type: ignore
+
+
+def test_cut_default_trials_are_resumed_cheapest_first_while_the_time_lasts(caplog):
+    """FreeSolv seed 1: forests cut after two or three folds ranked first on those folds and
+    had no full out-of-fold predictions to combine."""
+    from scifm.tuning.portfolio import _complete
+
+    search = _FakeSearch(left=10.0, cost=0.0)
+    search.folds = [None] * 5
+    search.found = {"rf": _cut("rf", 2, 2.0),  # 1 s a fold, 3 to go: 3 s
+                    "lightgbm": _cut("lightgbm", 4, 2.0),  # 0.5 s a fold, 1 to go: 0.5 s
+                    "xgboost": _cut("xgboost", 1, 4.0),  # 16 s to go: more than is left
+                    "linear": _cut("linear", 5, 1.0),  # complete: nothing to resume
+                    "mpnn": _cut("mpnn", 1, 9.0, holdout=True)}  # one fit on val rows
+    studies = {f: _Studies() for f in search.found}
+    search.studies = studies
+    caplog.set_level("INFO", logger="scifm.tuning.portfolio")
+    assert _complete(search, list(search.found))  # type: ignore[arg-type]
+    assert [f for f, _ in search.slots] == ["lightgbm", "rf"]
+    assert [slot for _, slot in search.slots] == pytest.approx([1.75, 5.5])  # 1.5 x + 1 s
+    assert studies["rf"].enqueued == [{"n": 2}]  # its best trial's configuration again
+    assert not studies["xgboost"].enqueued and not studies["mpnn"].enqueued
+    assert "xgboost's cut trial not resumed (about 16 s to finish" in caplog.text
+    none_cut = _FakeSearch(left=10.0, cost=0.0)
+    none_cut.folds, none_cut.studies = [None] * 5, studies
+    none_cut.found = {"linear": search.found["linear"]}
+    assert not _complete(none_cut, ["linear"]) and not none_cut.slots  # type: ignore[arg-type]

@@ -225,7 +225,10 @@ def test_a_combination_of_weaker_families_does_not_beat_an_outranking_one():
     assert not ens.keep and comb.winner("rf") == "rf"
     note = selection_note("rf", comb, "rmse", "rf", 0.9, higher_is_better=False)
     assert "other families not better than rf's score" in note
-    ens.keep = stack.keep = True  # rf scored on the first fold only: compared there
-    comb.outranked("rf", 1.21, higher_is_better=False, n_folds=1)  # 1.2 < 1.21 < 1.22
-    assert ens.keep and not stack.keep
+    # rf cut after two folds (k-fold CV): it must beat a combination clearly on those folds
+    ens.keep = stack.keep = True
+    comb.outranked("rf", 1.19, False, fold_scores=np.array([1.12, 1.26]))  # better mean only
+    assert ens.keep and stack.keep
+    comb.outranked("rf", 1.21, False, fold_scores=np.array([1.17, 1.25]))  # 0.05 on both
+    assert ens.keep and not stack.keep  # folds of the stacker; 0.03 and 0 of the average
 
