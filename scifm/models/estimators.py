@@ -48,6 +48,7 @@ from scifm.models.multitask import (
     loss_history,
     multiclass_count,
 )
+from scifm.models.pipeline_steps import final_step, step_param
 from scifm.models.sklearn_families import make_estimator
 from scifm.tasks import TaskType
 from scifm.utils.deadline import (
@@ -72,14 +73,14 @@ def _imputes(est: BaseEstimator) -> bool:
 
 def _fit_accepts(est: BaseEstimator, name: str) -> str | None:
     """The fit keyword routing ``name`` to ``est`` (``model__name`` for a pipeline), or None."""
-    final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+    final = final_step(est)
     try:
         params = inspect.signature(final.fit).parameters
     except (TypeError, ValueError):
         return None
     if name not in params:
         return None
-    return f"{est.steps[-1][0]}__{name}" if isinstance(est, Pipeline) else name
+    return step_param(est, name)
 
 
 class TaskwiseEstimator(TaskOutputsMixin, BaseEstimator):

@@ -44,6 +44,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 
+from scifm.models.pipeline_steps import final_step
 from scifm.utils.deadline import check_deadline, keeps_best, seconds_left
 
 __all__ = ["fit_joint", "grow", "joint_estimator", "joint_targets", "n_outputs", "refit_leaves"]
@@ -61,20 +62,16 @@ _FIRST_TREES = 5
 logger = logging.getLogger(__name__)
 
 
-def _final(est: BaseEstimator) -> BaseEstimator:
-    return est.steps[-1][1] if isinstance(est, Pipeline) else est
-
-
 def n_outputs(est: BaseEstimator | None) -> int:
     """Outputs of a fitted estimator (1 for the single-output ones)."""
-    return 1 if est is None else int(getattr(_final(est), "n_outputs_", 1))
+    return 1 if est is None else int(getattr(final_step(est), "n_outputs_", 1))
 
 
 def masks_labels(est: BaseEstimator) -> bool:
     """Whether the joint estimator takes NaN labels itself (kNN) rather than imputed ones."""
     from scifm.models.knn import KNNRegressor
 
-    return isinstance(_final(est), KNNRegressor)
+    return isinstance(final_step(est), KNNRegressor)
 
 
 def joint_estimator(est: BaseEstimator, regression: bool, balanced: bool = False,
@@ -86,7 +83,7 @@ def joint_estimator(est: BaseEstimator, regression: bool, balanced: bool = False
 
     from scifm.models.knn import KNNClassifier, KNNRegressor
 
-    final, name = _final(est), type(_final(est)).__name__
+    final, name = final_step(est), type(final_step(est)).__name__
     if name in _FORESTS:
         if (regression or balanced) and not force:  # measured worse than per task (module doc)
             return None
@@ -152,7 +149,7 @@ def fit_joint(est: BaseEstimator, X: Any, Y: np.ndarray, weight: np.ndarray | No
     criterion, whatever its units; node values are mapped back to the task's units after) - then
     its leaves are refitted on the labelled rows (``labels``: NaN for the missing ones)."""
     kwargs = {} if weight is None else {"sample_weight": weight}
-    if type(_final(est)).__name__ not in _FORESTS.values():
+    if type(final_step(est)).__name__ not in _FORESTS.values():
         return est.fit(X, Y, **kwargs)
     mean, scale = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
     if standardize:

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
+from scifm.models.pipeline_steps import final_step
 from scifm.utils.deadline import check_deadline, keeps_best, seconds_left
 
 __all__ = ["ROUND_ITERS", "fit_in_rounds", "fits_in_rounds"]
@@ -41,16 +42,12 @@ ROUND_ITERS = 20
 logger = logging.getLogger(__name__)
 
 
-def _final(est: BaseEstimator) -> BaseEstimator:
-    return est.steps[-1][1] if isinstance(est, Pipeline) else est
-
-
 def fits_in_rounds(est: BaseEstimator) -> bool:
     """Whether ``est`` (possibly the last step of a pipeline) is a warm-startable logistic
     regression and a deadline is set."""
     from sklearn.linear_model import LogisticRegression
 
-    final = _final(est)
+    final = final_step(est)
     return (seconds_left() is not None and isinstance(final, LogisticRegression)
             and final.get_params()["solver"] in ("lbfgs", "newton-cg", "sag", "saga")
             and int(final.get_params()["max_iter"]) > ROUND_ITERS)
@@ -61,7 +58,7 @@ def fit_in_rounds(est: BaseEstimator, X: Any, y: np.ndarray, **kwargs: Any) -> B
 
     ``kwargs`` are fit parameters; for a pipeline, routed to the last step as
     ``<step>__<name>`` (the form :class:`~sklearn.pipeline.Pipeline` takes)."""
-    final = _final(est)
+    final = final_step(est)
     if isinstance(est, Pipeline):
         name = est.steps[-1][0]
         if any(not k.startswith(f"{name}__") for k in kwargs):

@@ -25,6 +25,16 @@ def _setup(molecules, target="logp"):
     return cfg, ds, splits
 
 
+def _linear(molecules):
+    """A linear model's objective on MACCS keys over 3 scaffold folds of the train+val rows."""
+    cfg, ds, splits = _setup(molecules)
+    pool = search_pool(splits)
+    folds, _ = search_folds(ds, pool, cfg)
+    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
+                      folds, space_for("linear", "regression"), "maccs", cfg)
+    return cfg, ds, pool, folds, obj
+
+
 def test_folds_are_scaffold_grouped_and_never_touch_test(molecules):
     cfg, ds, splits = _setup(molecules)
     pool = search_pool(splits)
@@ -61,11 +71,7 @@ def test_objective_scores_folds_and_sees_only_its_pool(molecules, monkeypatch):
 
 
 def test_a_trial_past_the_deadline_stops_between_folds(molecules):
-    cfg, ds, splits = _setup(molecules)
-    pool = search_pool(splits)
-    folds, _ = search_folds(ds, pool, cfg)
-    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
-                      folds, space_for("linear", "regression"), "maccs", cfg)
+    cfg, ds, pool, folds, obj = _linear(molecules)
     fitted = obj._fold_predictions
 
     def then_time_is_up(*args):  # the budget runs out as the first fold finishes
@@ -89,11 +95,7 @@ def test_a_trial_past_the_deadline_stops_between_folds(molecules):
 
 
 def test_a_fold_still_running_at_the_deadline_is_stopped_inside_its_fit(molecules):
-    cfg, ds, splits = _setup(molecules)
-    pool = search_pool(splits)
-    folds, _ = search_folds(ds, pool, cfg)
-    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
-                      folds, space_for("linear", "regression"), "maccs", cfg)
+    cfg, ds, pool, folds, obj = _linear(molecules)
     obj.deadline = time.time() - 1.0  # spent before the first fold: featurising stops at once
     study = optuna.create_study(direction=obj.direction)
     study.optimize(obj, n_trials=1)
@@ -105,11 +107,7 @@ def test_a_fold_still_running_at_the_deadline_is_stopped_inside_its_fit(molecule
 
 
 def test_a_cut_configuration_run_again_fits_only_the_folds_it_had_not_finished(molecules):
-    cfg, ds, splits = _setup(molecules)
-    pool = search_pool(splits)
-    folds, _ = search_folds(ds, pool, cfg)
-    obj = CVObjective("linear", ds.task, "smiles", [ds.inputs[i] for i in pool], ds.y[pool],
-                      folds, space_for("linear", "regression"), "maccs", cfg)
+    cfg, ds, pool, folds, obj = _linear(molecules)
     fitted, calls = obj._fold_predictions, []
 
     def counted(*args):
