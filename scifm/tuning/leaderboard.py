@@ -2,7 +2,8 @@
 
 Columns: ``family``, ``trial`` (empty for the combined models), ``state``, ``cv_mean``,
 ``cv_std`` (over folds), ``folds_done`` and ``cut`` (a first trial stopped by the time budget is
-scored on the folds it finished; ``cut`` says so), ``fit_seconds`` (the trial's CV; the refit
+scored on the folds it finished; ``cut`` says so), ``resumed`` (that trial run again later,
+fitting only the folds it had not finished), ``fit_seconds`` (the trial's CV; the refit
 for finals), ``worker`` (host:pid), ``best_of_family`` (the trial that was refitted),
 ``selected`` (the winner), ``test_<metric>`` with ``test_<metric>_ci_low`` / ``_ci_high``
 (finals only), ``params`` (JSON: a trial's parameters, the weighted average's weights, the
@@ -60,6 +61,7 @@ def auto_leaderboard(studies: Mapping[str, optuna.Study], best: Mapping[str, int
                 "family": family, "trial": t.number, "state": t.state.name,
                 "cv_mean": t.user_attrs.get("cv_mean"), "cv_std": t.user_attrs.get("cv_std"),
                 "folds_done": t.user_attrs.get("n_folds_done"), "cut": t.user_attrs.get("cut"),
+                "resumed": t.user_attrs.get("resumed"),
                 "fit_seconds": (results[family].fit_seconds if final and family in results
                                 else t.user_attrs.get("fit_seconds")),
                 "worker": t.user_attrs.get("worker"), "best_of_family": final,

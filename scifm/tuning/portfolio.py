@@ -23,8 +23,8 @@ start of the run; :func:`search_families` spends them:
    is scored on the folds it finished, or the family is left out when not even one fold fitted;
 2b. **cut trials resumed** — a default trial cut after some folds is run again, fitting only
    the folds it has not finished, cheapest first, while the search time lasts (:func:`_complete`):
-   a cut family has no full out-of-fold predictions to combine, and is ranked on the few folds
-   every family finished;
+   a cut family has no full out-of-fold predictions to combine, and ranks behind the complete
+   ones unless its folds clearly favour it (:mod:`scifm.tuning.ranking`);
 3. **round 2** — successive halving across families: the better half by round-1 CV score share
    the rest of the search time (Optuna's TPE and pruner inside each family's share), so a slow or
    weak family cannot starve the promising ones;
@@ -294,13 +294,13 @@ def _round(search: _Search, families: list[str], n_trials: int | None,
 
 def _complete(search: _Search, families: list[str]) -> bool:
     """Resume the k-fold searched ``families`` whose best trial the time budget cut (scored on
-    fewer folds, so left out of the combinations, which need every row predicted, and ranked on
-    the few folds every family finished), cheapest to finish first: the same configuration
-    again, fitting only the folds it has not finished (the objective remembers those,
-    :class:`~scifm.tuning.objective.CVObjective`), in at most 1.5 x the seconds its finished
-    folds took each, while the search time lasts. On FreeSolv a forest cut after two of five
-    folds ranked first there and was chosen (test RMSE 3.40, against 2.08 for the stacker of
-    the families that had finished). Returns whether any was resumed."""
+    fewer folds, so left out of the combinations, which need every row predicted), cheapest to
+    finish first: the same configuration again, fitting only the folds it has not finished (the
+    objective remembers those, :class:`~scifm.tuning.objective.CVObjective`), in at most 1.5 x
+    the seconds its finished folds took each, while the search time lasts. On FreeSolv, where
+    round 1's 2-3 s shares cut the boosted trees and forests after one to three of five folds,
+    the forests then joined the weighted average and the stacker. Returns whether any was
+    resumed."""
     n_folds, todo = len(search.folds), {}
     for family in families:
         found = search.found[family]

@@ -212,3 +212,23 @@ def test_acyclic_molecules_are_groups_of_their_own_in_the_folds_not_in_the_split
     for a, b in itertools.combinations(valid, 2):
         assert not set(scaf[a][~acyclic[a]]) & set(scaf[b][~acyclic[b]])
     assert text == f"5-fold CV grouped by scaffold ({len(set(fold_groups))} groups)"
+
+
+def test_the_auto_leaderboard_says_which_trials_were_cut_and_which_resumed():
+    from scifm.tuning.leaderboard import auto_leaderboard
+
+    study = optuna.create_study(direction="minimize")
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study.add_trial(optuna.trial.create_trial(
+        value=1.2, params={"x": 0.5}, distributions=dist,
+        user_attrs={"cv_mean": 1.2, "n_folds_done": 2, "cut": "time budget spent in fold 2: "
+                    "scored on 2 of 5 folds"}))
+    study.add_trial(optuna.trial.create_trial(
+        value=1.4, params={"x": 0.5}, distributions=dist,
+        user_attrs={"cv_mean": 1.4, "n_folds_done": 5,
+                    "resumed": "2 fold(s) reused from an earlier run of this configuration"}))
+    board = auto_leaderboard({"rf": study}, {"rf": 1}, {}, "rmse", "rf", {}, {}, False)
+    cut, resumed = board.set_index("trial").loc[0], board.set_index("trial").loc[1]
+    assert "2 of 5 folds" in cut["cut"] and pd.isna(cut["resumed"])
+    assert resumed["folds_done"] == 5 and "2 fold(s) reused" in resumed["resumed"]
+    assert resumed["best_of_family"] and resumed["selected"] and not cut["best_of_family"]
