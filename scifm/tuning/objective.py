@@ -311,8 +311,7 @@ class CVObjective:
                 except TimeUp as err:
                     return self._cut(trial, scores, oof, t0,
                                      f"time budget spent in fold {k} ({err})")
-                if not self.holdout:  # a holdout fit is kept as a model, not as predictions
-                    memo[k] = (pred, time.perf_counter() - started)
+                memo[k] = (pred, time.perf_counter() - started)
             oof[va] = pred
             score = compute_metrics(self.task, self.y[va], pred)[self.metric]
             scores.append(score)
@@ -333,6 +332,8 @@ class CVObjective:
 
     def _fold_memo(self, features: str, params: dict[str, Any],
                    ) -> dict[int, tuple[np.ndarray, float]]:
+        if self.holdout:  # one fit, kept as a model; folds may have been k-fold ones before
+            return {}
         key = memo_key(features, params)
         if key not in self._memo:
             self._memo[key] = {}
